@@ -1,0 +1,10 @@
+#include "common/clock.h"
+
+namespace lakesync {
+
+const SystemClock& SystemClock::Instance() {
+  static const SystemClock clock;
+  return clock;
+}
+
+}  // namespace lakesync

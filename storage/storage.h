@@ -1,0 +1,105 @@
+#pragma once
+
+// Storage: the one interface through which lakesync touches files (in the spirit of LevelDB's
+// Env). Paths are keys relative to the storage root, '/'-separated, never starting with '/'
+// and never containing "..": "delta/sales/_delta_log/00000000000000000000.json".
+//
+// Implementations: LocalStorage (POSIX filesystem, file:// URLs), MemoryStorage (tests),
+// FaultInjectingStorage (wraps another and fails chosen calls).
+//
+// Thread-safety: every implementation is safe for concurrent use from several threads.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/status.h"
+#include "common/uri.h"
+
+namespace lakesync::storage {
+
+struct FileInfo {
+  std::string path;  // relative to the storage root
+  uint64_t size = 0;
+  TimePoint modification_time;
+};
+
+struct ListOptions {
+  // Only keys that start with this prefix ("t/_delta_log/"). Need not end at a '/'.
+  std::string prefix;
+  // Only keys strictly greater than this one (lexicographic byte order), when non-empty.
+  std::string start_after;
+  // true: every file below the prefix, at any depth. false: only the direct children of the
+  // directory `prefix` names (prefix must then end in '/' or be empty); subdirectories are
+  // not returned.
+  bool recursive = false;
+};
+
+// A sink for streamed reads: called with consecutive chunks; return non-OK to stop.
+using ChunkSink = std::function<Status(std::string_view chunk)>;
+
+class Storage {
+ public:
+  virtual ~Storage() = default;
+
+  // Files (never directories) under the prefix, sorted by key.
+  // A prefix that does not exist yields an empty list, not NotFound.
+  virtual Result<std::vector<FileInfo>> List(const ListOptions& options) = 0;
+
+  // NotFound when absent.
+  virtual Result<FileInfo> Stat(std::string_view path) = 0;
+
+  // Whole file into memory. For small files (commits, manifests); use ReadStream for data.
+  virtual Result<std::string> Read(std::string_view path) = 0;
+
+  // `length` bytes from `offset`. Fewer only at end of file.
+  virtual Result<std::string> ReadRange(std::string_view path, uint64_t offset,
+                                        uint64_t length) = 0;
+
+  // Streams the whole file in chunks of bounded size (memory independent of file size).
+  virtual Status ReadStream(std::string_view path, const ChunkSink& sink) = 0;
+
+  // Publishes `data` at `path` atomically: readers see the old file or the whole new one,
+  // never a prefix. Replaces an existing file. Creates parent directories.
+  virtual Status WriteAtomic(std::string_view path, std::string_view data) = 0;
+
+  // The commit primitive: publishes `data` atomically only if nothing exists at `path`.
+  // AlreadyExists (and nothing changed) when the path exists. Never overwrites.
+  virtual Status PutIfAbsent(std::string_view path, std::string_view data) = 0;
+
+  // Removes a file. NotFound when absent.
+  virtual Status Delete(std::string_view path) = 0;
+
+  // Copies `from` (in `source`, which may be this storage or another) to `to` in this
+  // storage, atomically (a partial copy is never visible at `to`), replacing any existing
+  // file. Uses a fast path when both are local (FICLONE, copy_file_range), else streams.
+  // Returns the number of bytes copied.
+  virtual Result<uint64_t> CopyFrom(Storage& source, std::string_view from,
+                                    std::string_view to) = 0;
+
+  // Same, but AlreadyExists when `to` exists (put-if-absent semantics for copies).
+  virtual Result<uint64_t> CopyFromIfAbsent(Storage& source, std::string_view from,
+                                            std::string_view to) = 0;
+
+  virtual Status SetModificationTime(std::string_view path, TimePoint t) = 0;
+
+  // The root as a URL, for messages ("file:///data/eastus").
+  virtual std::string Describe() const = 0;
+
+  // For the local fast path: the absolute filesystem path of `path`, when this storage is a
+  // local filesystem; nullopt otherwise.
+  virtual std::optional<std::string> LocalPath(std::string_view path) const {
+    return std::nullopt;
+  }
+};
+
+// Opens the storage rooted at `root` (file:// only for now; other schemes → Unsupported
+// naming the scheme).
+Result<std::unique_ptr<Storage>> OpenStorage(const Uri& root);
+
+}  // namespace lakesync::storage
