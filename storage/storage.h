@@ -9,6 +9,7 @@
 //
 // Thread-safety: every implementation is safe for concurrent use from several threads.
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -93,13 +94,31 @@ class Storage {
 
   // For the local fast path: the absolute filesystem path of `path`, when this storage is a
   // local filesystem; nullopt otherwise.
-  virtual std::optional<std::string> LocalPath(std::string_view path) const {
-    return std::nullopt;
-  }
+  virtual std::optional<std::string> LocalPath(std::string_view path) const { return std::nullopt; }
 };
 
 // Opens the storage rooted at `root` (file:// only for now; other schemes → Unsupported
 // naming the scheme).
-Result<std::unique_ptr<Storage>> OpenStorage(const Uri& root);
+[[nodiscard]] Result<std::unique_ptr<Storage>> OpenStorage(const Uri& root);
+
+// --- Helpers shared by the implementations (and usable by callers) ---
+
+// The largest chunk ReadStream hands to a sink, in every implementation.
+inline constexpr size_t kReadChunkSize = size_t{1} << 20;  // 1 MiB
+
+// OK when `key` is a valid file key: non-empty, no leading '/', no empty, "." or ".."
+// segments, no NUL byte. InvalidArgument (naming the key and what to write instead)
+// otherwise. Every Storage method that takes a path applies it.
+[[nodiscard]] Status ValidateKey(std::string_view key);
+
+// OK when `options.prefix` is usable: empty, or a key prefix whose complete segments (those
+// followed by '/') obey ValidateKey's rules. The last, partial segment may be anything
+// without '/' or NUL ("_delta_log/0000" matches "_delta_log/00000000000000000001.json").
+[[nodiscard]] Status ValidateListOptions(const ListOptions& options);
+
+// The single definition of what List returns: true when `key` starts with the prefix, is
+// greater than start_after (when set), and, unless recursive, has no '/' after the prefix's
+// last '/' (it is a direct child of the prefix's directory).
+bool ListMatches(const ListOptions& options, std::string_view key);
 
 }  // namespace lakesync::storage

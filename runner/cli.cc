@@ -1,0 +1,104 @@
+#include "runner/cli.h"
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "common/logging.h"
+#include "runner/commands.h"
+#include "runner/exit_codes.h"
+
+namespace lakesync::runner {
+
+int Main(int argc, char** argv) {
+  CLI::App app{
+      "lakesync keeps Delta Lake tables replicated, snapshotted and consolidated across "
+      "regions.\nExit codes: 0 ok, 1 a job failed, 2 usage or configuration error, 3 the "
+      "state store is unreachable.",
+      "lakesync"};
+  app.require_subcommand(1);
+  // Global options (-c, --log-format) may also follow the subcommand: `lakesync status -c f`.
+  app.fallthrough();
+  app.set_version_flag("--version", std::string("lakesync ") + LAKESYNC_VERSION);
+
+  GlobalOptions g;
+  std::string log_format = "text";
+  std::string log_level = "info";
+  app.add_option("-c,--config", g.config_path, "configuration file (YAML)")
+      ->envname("LAKESYNC_CONFIG");
+  app.add_option("--log-format", log_format, "text or json")->capture_default_str();
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
+      ->capture_default_str();
+
+  // validate
+  std::vector<std::string> validate_files;
+  auto* validate = app.add_subcommand(
+      "validate", "check configuration files without touching anything (exit 0 or 2)");
+  validate->add_option("files", validate_files, "files to check (default: the -c file)");
+
+  // db migrate
+  auto* db = app.add_subcommand("db", "state store administration");
+  db->require_subcommand(1);
+  auto* migrate = db->add_subcommand(
+      "migrate", "create or upgrade the PostgreSQL schema (safe to run from several processes)");
+
+  // status
+  auto* status =
+      app.add_subcommand("status", "every configured job: last run, versions, lag");
+  status->add_flag("--json", g.json, "print JSON");
+
+  // history
+  std::string history_job;
+  int history_limit = 20;
+  auto* history = app.add_subcommand("history", "the runs of one job, newest first");
+  history->add_option("job", history_job, "job name")->required();
+  history->add_option("--limit", history_limit, "how many runs")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  history->add_flag("--json", g.json, "print JSON");
+
+  // inspect
+  InspectOptions inspect_opts;
+  auto* inspect = app.add_subcommand(
+      "inspect", "read a Delta table: version, protocol, schema, live files, bytes, rows");
+  inspect->add_option("url", inspect_opts.url, "table URL: file:///path or /path")->required();
+  auto* inspect_version =
+      inspect->add_option("--version", inspect_opts.version, "read the table at this version");
+  inspect->add_option("--as-of", inspect_opts.as_of,
+                      "read the table as of a timestamp (2026-11-22T02:00:00Z)")
+      ->excludes(inspect_version);
+  inspect->add_flag("--files", inspect_opts.files, "list the live files");
+  inspect->add_flag("--json", g.json, "print JSON");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "lakesync: " << e.what() << "\nRun 'lakesync --help' for usage.\n";
+    return kExitUsage;
+  }
+
+  auto format = ParseLogFormat(log_format);
+  if (!format.ok()) {
+    std::cerr << "lakesync: " << format.status().message() << "\n";
+    return kExitUsage;
+  }
+  if (Status s = SetupLogging(*format, log_level); !s.ok()) {
+    std::cerr << "lakesync: " << s.message() << "\n";
+    return kExitUsage;
+  }
+
+  if (validate->parsed()) return CmdValidate(g, validate_files, std::cout, std::cerr);
+  if (migrate->parsed()) return CmdDbMigrate(g, std::cout, std::cerr);
+  if (status->parsed()) return CmdStatus(g, std::cout, std::cerr);
+  if (history->parsed()) return CmdHistory(g, history_job, history_limit, std::cout, std::cerr);
+  if (inspect->parsed()) return CmdInspect(g, inspect_opts, std::cout, std::cerr);
+  std::cerr << "lakesync: no command given\nRun 'lakesync --help' for usage.\n";
+  return kExitUsage;
+}
+
+}  // namespace lakesync::runner

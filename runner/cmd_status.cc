@@ -1,0 +1,199 @@
+#include <ostream>
+
+#include "common/duration.h"
+#include "common/json_writer.h"
+#include "runner/command_util.h"
+#include "runner/commands.h"
+#include "runner/exit_codes.h"
+#include "runner/state_connection.h"
+#include "runner/table_printer.h"
+
+namespace lakesync::runner {
+namespace {
+
+// When the scheduler would start the job next, as a pure function of the schedule, the last
+// run and now.
+std::string DescribeNextRun(const Schedule& s, const std::optional<db::RunRecord>& last,
+                            TimePoint now) {
+  switch (s.kind) {
+    case Schedule::kManual: return "-";
+    case Schedule::kContinuous: return "continuous";
+    case Schedule::kEvery: {
+      if (!last) return "now";
+      TimePoint next = last->start.started_at + s.every;
+      return next <= now ? "now" : FormatTimestamp(next);
+    }
+    case Schedule::kCron: return FormatTimestamp(s.cron.NextAfter(now));
+  }
+  return "-";
+}
+
+struct JobRow {
+  const JobConfig* job;
+  std::optional<db::RunRecord> last_run;
+  std::vector<db::TargetVersion> versions;
+};
+
+std::optional<int64_t> ReplicatedVersion(const JobRow& row, const std::string& target) {
+  for (const auto& v : row.versions) {
+    if (v.target == target) return v.replicated_version;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+int CmdStatus(const GlobalOptions& g, std::ostream& out, std::ostream& err) {
+  Result<Config> config = LoadGlobalConfig(g);
+  if (!config.ok()) return ReportError(config.status(), err, kExitUsage);
+  auto store = OpenStateStore(&*config);
+  if (!store.ok()) {
+    return ReportError(store.status(), err,
+                       store.status().code() == StatusCode::kInvalidArgument ? kExitUsage
+                                                                             : kExitStateStore);
+  }
+
+  std::vector<JobRow> rows;
+  for (const auto& job : config->jobs) {
+    JobRow row{&job, std::nullopt, {}};
+    auto last = (*store)->LastRun(job.name);
+    if (!last.ok()) return ReportError(last.status(), err, kExitStateStore);
+    row.last_run = *last;
+    auto versions = (*store)->TargetVersions(job.name);
+    if (!versions.ok()) return ReportError(versions.status(), err, kExitStateStore);
+    row.versions = std::move(versions).value();
+    rows.push_back(std::move(row));
+  }
+
+  TimePoint now = SystemClock::Instance().Now();
+  if (g.json) {
+    JsonWriter w;
+    w.BeginArray();
+    for (const auto& row : rows) {
+      w.BeginObject().Key("job").String(row.job->name);
+      w.Key("kind").String(JobKindName(row.job->kind));
+      w.Key("schedule").String(row.job->schedule.Describe());
+      w.Key("source_version").Null();
+      w.Key("last_run");
+      if (row.last_run) {
+        w.BeginObject()
+            .Key("id").Int(row.last_run->id)
+            .Key("status").String(db::RunStatusName(row.last_run->status))
+            .Key("trigger").String(db::TriggerName(row.last_run->start.trigger))
+            .Key("started_at").String(FormatTimestamp(row.last_run->start.started_at))
+            .Key("finished_at");
+        if (row.last_run->finished_at) w.String(FormatTimestamp(*row.last_run->finished_at));
+        else w.Null();
+        w.Key("error").String(row.last_run->error).EndObject();
+      } else {
+        w.Null();
+      }
+      w.Key("next_run").String(DescribeNextRun(row.job->schedule, row.last_run, now));
+      w.Key("targets").BeginArray();
+      for (const auto& target : row.job->TargetNames()) {
+        w.BeginObject().Key("target").String(target);
+        w.Key("replicated_version").Optional(ReplicatedVersion(row, target));
+        w.Key("lag_versions").Null().Key("lag_seconds").Null().EndObject();
+      }
+      w.EndArray().EndObject();
+    }
+    w.EndArray();
+    out << w.str() << "\n";
+    return kExitOk;
+  }
+
+  TablePrinter table({"JOB", "KIND", "SCHEDULE", "TARGET", "REPLICATED", "LAST RUN", "RESULT",
+                      "NEXT RUN"});
+  for (const auto& row : rows) {
+    std::string last = row.last_run ? FormatTimestamp(row.last_run->start.started_at) : "never";
+    std::string result = row.last_run ? std::string(db::RunStatusName(row.last_run->status)) : "-";
+    std::string next = DescribeNextRun(row.job->schedule, row.last_run, now);
+    bool first = true;
+    for (const auto& target : row.job->TargetNames()) {
+      auto v = ReplicatedVersion(row, target);
+      table.AddRow({first ? row.job->name : "", first ? std::string(JobKindName(row.job->kind)) : "",
+                    first ? row.job->schedule.Describe() : "", target,
+                    v ? std::to_string(*v) : "-", first ? last : "", first ? result : "",
+                    first ? next : ""});
+      first = false;
+    }
+  }
+  table.Print(out);
+  if (rows.empty()) out << "(no jobs configured in " << g.config_path << ")\n";
+  return kExitOk;
+}
+
+int CmdHistory(const GlobalOptions& g, const std::string& job, int limit, std::ostream& out,
+               std::ostream& err) {
+  Result<Config> config = LoadGlobalConfig(g);
+  if (!config.ok()) return ReportError(config.status(), err, kExitUsage);
+  if (config->FindJob(job) == nullptr) {
+    err << "lakesync: no job named \"" << job << "\" in " << g.config_path
+        << "; `lakesync status` lists the configured jobs\n";
+    return kExitUsage;
+  }
+  auto store = OpenStateStore(&*config);
+  if (!store.ok()) return ReportError(store.status(), err, kExitStateStore);
+  auto runs = (*store)->ListRuns(job, limit);
+  if (!runs.ok()) return ReportError(runs.status(), err, kExitStateStore);
+
+  if (g.json) {
+    JsonWriter w;
+    w.BeginArray();
+    for (const auto& r : *runs) {
+      w.BeginObject()
+          .Key("id").Int(r.id)
+          .Key("job").String(r.start.job)
+          .Key("kind").String(r.start.kind)
+          .Key("trigger").String(db::TriggerName(r.start.trigger))
+          .Key("attempt").Int(r.start.attempt)
+          .Key("runner_id").String(r.start.runner_id)
+          .Key("status").String(db::RunStatusName(r.status))
+          .Key("started_at").String(FormatTimestamp(r.start.started_at))
+          .Key("finished_at");
+      if (r.finished_at) w.String(FormatTimestamp(*r.finished_at));
+      else w.Null();
+      w.Key("source_version").Optional(r.source_version)
+          .Key("target_version").Optional(r.target_version)
+          .Key("commits").Int(r.commits)
+          .Key("files").Int(r.files)
+          .Key("bytes").Int(r.bytes)
+          .Key("rows").Int(r.rows)
+          .Key("error").String(r.error)
+          .Key("targets").BeginArray();
+      for (const auto& t : r.targets) {
+        w.BeginObject()
+            .Key("target").String(t.target)
+            .Key("status").String(db::RunStatusName(t.status))
+            .Key("start_version").Optional(t.start_version)
+            .Key("end_version").Optional(t.end_version)
+            .Key("commits").Int(t.commits)
+            .Key("files").Int(t.files)
+            .Key("bytes").Int(t.bytes)
+            .Key("rows").Int(t.rows)
+            .Key("error").String(t.error)
+            .EndObject();
+      }
+      w.EndArray().EndObject();
+    }
+    w.EndArray();
+    out << w.str() << "\n";
+    return kExitOk;
+  }
+  TablePrinter table({"RUN", "STARTED", "TRIGGER", "ATTEMPT", "RESULT", "SOURCE", "TARGET",
+                      "COMMITS", "FILES", "BYTES", "ERROR"});
+  for (const auto& r : *runs) {
+    table.AddRow({std::to_string(r.id), FormatTimestamp(r.start.started_at),
+                  std::string(db::TriggerName(r.start.trigger)), std::to_string(r.start.attempt),
+                  std::string(db::RunStatusName(r.status)),
+                  r.source_version ? std::to_string(*r.source_version) : "-",
+                  r.target_version ? std::to_string(*r.target_version) : "-",
+                  std::to_string(r.commits), std::to_string(r.files), std::to_string(r.bytes),
+                  r.error});
+  }
+  table.Print(out);
+  if (runs->empty()) out << "(no runs of " << job << " recorded yet)\n";
+  return kExitOk;
+}
+
+}  // namespace lakesync::runner

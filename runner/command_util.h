@@ -1,0 +1,26 @@
+#pragma once
+
+// Helpers shared by the CLI commands.
+
+#include <iosfwd>
+#include <string>
+
+#include "common/clock.h"
+#include "common/status.h"
+#include "runner/commands.h"
+#include "runner/config.h"
+
+namespace lakesync::runner {
+
+// Prints "lakesync: <message>" to `err` and returns the exit code for the status:
+// Unavailable → 3 (state store), InvalidArgument/NotFound while loading configuration → 2,
+// anything else → `otherwise`.
+int ReportError(const Status& s, std::ostream& err, int otherwise);
+
+// Loads the -c/LAKESYNC_CONFIG file; InvalidArgument when none was given.
+Result<Config> LoadGlobalConfig(const GlobalOptions& g);
+
+// "2026-11-22T02:00:00Z", or "-" for nullopt.
+std::string FormatOptionalTime(const std::optional<TimePoint>& t);
+
+}  // namespace lakesync::runner

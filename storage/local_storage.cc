@@ -1,0 +1,645 @@
+#include "storage/local_storage.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/fs.h>  // FICLONE
+#include <spdlog/spdlog.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <random>
+#include <utility>
+
+namespace lakesync::storage {
+
+namespace {
+
+// Buffer of the read/write copy fallback. Copies never hold more than this in memory.
+constexpr size_t kCopyBufferSize = size_t{1} << 20;
+// Largest single copy_file_range request (the kernel caps requests near 2 GiB anyway).
+constexpr size_t kCopyFileRangeChunk = size_t{1} << 30;
+
+constexpr std::string_view kTempPrefix = ".lakesync-";
+constexpr std::string_view kTempSuffix = ".tmp";
+
+// Owns a file descriptor. std::unique_ptr wants a pointer and fds are ints, so this is the one
+// small RAII type of the module. Close() exists because close() can report a deferred write
+// error (NFS), which must fail a publish.
+class ScopedFd {
+ public:
+  ScopedFd() = default;
+  explicit ScopedFd(int fd) : fd_(fd) {}
+  ScopedFd(ScopedFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  ScopedFd& operator=(ScopedFd&& other) noexcept {
+    if (this != &other) {
+      Reset();
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
+  ScopedFd(const ScopedFd&) = delete;
+  ScopedFd& operator=(const ScopedFd&) = delete;
+  ~ScopedFd() { Reset(); }
+
+  int get() const { return fd_; }
+  int Release() { return std::exchange(fd_, -1); }
+  // 0 or the errno of close().
+  int Close() {
+    int fd = std::exchange(fd_, -1);
+    return fd >= 0 && ::close(fd) != 0 ? errno : 0;
+  }
+
+ private:
+  void Reset() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+  int fd_ = -1;
+};
+
+struct DirCloser {
+  void operator()(DIR* d) const { ::closedir(d); }
+};
+using DirPtr = std::unique_ptr<DIR, DirCloser>;
+
+std::string FullPath(const std::string& root, std::string_view key) {
+  if (key.empty()) return root;
+  std::string out = root;
+  if (out.empty() || out.back() != '/') out += '/';
+  out += key;
+  return out;
+}
+
+// "a/b/c" → {"a/b", "c"}; "c" → {"", "c"}.
+std::pair<std::string_view, std::string_view> SplitKey(std::string_view key) {
+  size_t slash = key.rfind('/');
+  if (slash == std::string_view::npos) return {std::string_view(), key};
+  return {key.substr(0, slash), key.substr(slash + 1)};
+}
+
+Status SymlinkRefused(const std::string& full) {
+  return Status::Unsupported("refusing to follow the symbolic link " + full +
+                             ": lakesync never follows links inside a storage root, since one "
+                             "could point outside the table; replace the link with the file or "
+                             "directory it points to");
+}
+
+bool IsSymlinkAt(int dir_fd, const std::string& name) {
+  struct stat st;
+  return ::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
+}
+
+TimePoint ToTimePoint(const struct timespec& ts) {
+  return TimePoint(std::chrono::duration_cast<TimePoint::duration>(
+      std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec)));
+}
+
+struct timespec ToTimespec(TimePoint t) {
+  int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  // Floor division so times before 1970 get a non-negative tv_nsec, as POSIX requires.
+  int64_t sec = ns / 1'000'000'000;
+  int64_t rem = ns % 1'000'000'000;
+  if (rem < 0) {
+    rem += 1'000'000'000;
+    sec -= 1;
+  }
+  struct timespec ts;
+  ts.tv_sec = static_cast<time_t>(sec);
+  ts.tv_nsec = static_cast<long>(rem);
+  return ts;
+}
+
+// mkdir -p for the root itself. The root comes from configuration and is trusted, so it may
+// follow symlinks (unlike anything below it).
+Status MakeRootDirs(const std::string& root) {
+  for (size_t pos = root.find('/', 1);; pos = root.find('/', pos + 1)) {
+    std::string part = pos == std::string::npos ? root : root.substr(0, pos);
+    if (::mkdir(part.c_str(), 0755) != 0 && errno != EEXIST) {
+      return Status::FromErrno(errno, "creating storage root directory " + part);
+    }
+    if (pos == std::string::npos) return Status::OK();
+  }
+}
+
+// Opens the directory `dir_key` ("" = the root, "a/b" = below it) without following any
+// symlink below the root. With `create`, missing directories are made (like mkdir -p).
+Result<ScopedFd> OpenDir(const std::string& root, std::string_view dir_key, bool create) {
+  ScopedFd fd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() < 0 && errno == ENOENT && create) {
+    LAKESYNC_RETURN_IF_ERROR(MakeRootDirs(root));
+    fd = ScopedFd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  }
+  if (fd.get() < 0) return Status::FromErrno(errno, "opening storage root " + root);
+
+  size_t start = 0;
+  while (start < dir_key.size()) {
+    size_t slash = dir_key.find('/', start);
+    if (slash == std::string_view::npos) slash = dir_key.size();
+    std::string name(dir_key.substr(start, slash - start));
+    constexpr int kFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+    int next = ::openat(fd.get(), name.c_str(), kFlags);
+    if (next < 0 && errno == ENOENT && create) {
+      if (::mkdirat(fd.get(), name.c_str(), 0755) != 0 && errno != EEXIST) {
+        return Status::FromErrno(errno,
+                                 "creating directory " + FullPath(root, dir_key.substr(0, slash)));
+      }
+      next = ::openat(fd.get(), name.c_str(), kFlags);
+    }
+    if (next < 0) {
+      int err = errno;
+      std::string full = FullPath(root, dir_key.substr(0, slash));
+      // O_DIRECTORY|O_NOFOLLOW on a symlink fails with ENOTDIR (or ELOOP): tell the two apart
+      // from a plain file in the way.
+      if ((err == ENOTDIR || err == ELOOP) && IsSymlinkAt(fd.get(), name)) {
+        return SymlinkRefused(full);
+      }
+      if (err == ENOTDIR && create) {
+        // For a write this is not "not found": the key runs through an existing file.
+        return Status(StatusCode::kIOError,
+                      "cannot create " + full +
+                          " as a directory: a file of that name exists; "
+                          "choose a key that does not run through an existing file",
+                      /*retryable=*/false);
+      }
+      return Status::FromErrno(err, "opening directory " + full);
+    }
+    fd = ScopedFd(next);
+    start = slash + 1;
+  }
+  return fd;
+}
+
+struct OpenedFile {
+  ScopedFd fd;
+  uint64_t size = 0;
+  std::string full;
+};
+
+Status NotARegularFile(const std::string& full, mode_t mode) {
+  if (S_ISDIR(mode)) {
+    return Status::NotFound(full + " is a directory, not a file; storage keys name files");
+  }
+  return Status::Unsupported(full +
+                             " is not a regular file (a device, FIFO or socket); "
+                             "lakesync only reads regular files");
+}
+
+// Opens a regular file for reading, refusing symlinks anywhere below the root.
+Result<OpenedFile> OpenForRead(const std::string& root, std::string_view key) {
+  LAKESYNC_RETURN_IF_ERROR(ValidateKey(key));
+  auto [dir_key, leaf] = SplitKey(key);
+  OpenedFile file;
+  file.full = FullPath(root, key);
+  LAKESYNC_ASSIGN_OR_RETURN(ScopedFd dir, OpenDir(root, dir_key, /*create=*/false));
+  std::string name(leaf);
+  // O_NONBLOCK: opening a FIFO planted in a table must not hang the job.
+  file.fd =
+      ScopedFd(::openat(dir.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+  if (file.fd.get() < 0) {
+    int err = errno;
+    if (err == ELOOP) return SymlinkRefused(file.full);
+    return Status::FromErrno(err, "opening " + file.full);
+  }
+  struct stat st;
+  if (::fstat(file.fd.get(), &st) != 0) return Status::FromErrno(errno, "stat " + file.full);
+  if (!S_ISREG(st.st_mode)) return NotARegularFile(file.full, st.st_mode);
+  file.size = static_cast<uint64_t>(st.st_size);
+  return file;
+}
+
+// Reads up to n bytes at offset, stopping early only at end of file.
+Result<size_t> PreadFully(int fd, char* buf, size_t n, uint64_t offset, const std::string& full) {
+  size_t done = 0;
+  while (done < n) {
+    ssize_t r = ::pread(fd, buf + done, n - done, static_cast<off_t>(offset + done));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno(errno, "reading " + full);
+    }
+    if (r == 0) break;
+    done += static_cast<size_t>(r);
+  }
+  return done;
+}
+
+Result<size_t> ReadSome(int fd, char* buf, size_t n, const std::string& full) {
+  while (true) {
+    ssize_t r = ::read(fd, buf, n);
+    if (r >= 0) return static_cast<size_t>(r);
+    if (errno != EINTR) return Status::FromErrno(errno, "reading " + full);
+  }
+}
+
+Status WriteAll(int fd, std::string_view data, const std::string& full) {
+  while (!data.empty()) {
+    ssize_t w = ::write(fd, data.data(), data.size());
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno(errno, "writing " + full);
+    }
+    data.remove_prefix(static_cast<size_t>(w));
+  }
+  return Status::OK();
+}
+
+std::string TempName() {
+  static std::atomic<uint64_t> counter{0};
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  char buf[96];
+  std::snprintf(buf, sizeof(buf), "%.*s%d-%llu-%016llx%.*s", static_cast<int>(kTempPrefix.size()),
+                kTempPrefix.data(), static_cast<int>(::getpid()),
+                static_cast<unsigned long long>(counter.fetch_add(1)),
+                static_cast<unsigned long long>(rng()), static_cast<int>(kTempSuffix.size()),
+                kTempSuffix.data());
+  return buf;
+}
+
+// A temp file in the target's directory, removed on destruction unless it was renamed into
+// place. Publishing it is the only way data becomes visible at a key.
+class TempFile {
+ public:
+  TempFile(int dir_fd, std::string dir_full, std::string target_full)
+      : dir_fd_(dir_fd), dir_full_(std::move(dir_full)), target_full_(std::move(target_full)) {}
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  ~TempFile() {
+    fd_.Close();  // Nothing to report: the temp file is being discarded.
+    if (!name_.empty()) ::unlinkat(dir_fd_, name_.c_str(), 0);
+  }
+
+  Status Create() {
+    // Names are unique by pid + counter + 64 random bits; O_EXCL makes a clash an error
+    // rather than shared state, and a few retries make it vanishingly unlikely.
+    for (int attempt = 0; attempt < 4; ++attempt) {
+      std::string name = TempName();
+      int fd = ::openat(dir_fd_, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                        0644);
+      if (fd >= 0) {
+        fd_ = ScopedFd(fd);
+        name_ = std::move(name);
+        return Status::OK();
+      }
+      if (errno != EEXIST) {
+        return Status::FromErrno(
+            errno, "creating a temp file in " + dir_full_ + " to write " + target_full_);
+      }
+    }
+    return Status::IOError("could not create a unique temp file in " + dir_full_);
+  }
+
+  int fd() const { return fd_.get(); }
+
+  // fsync + close, then rename (replace) or link (never replace) onto `leaf`, then fsync the
+  // directory so the new name survives a crash.
+  Status Publish(const std::string& leaf, bool replace) {
+    if (::fsync(fd_.get()) != 0) return Status::FromErrno(errno, "syncing " + target_full_);
+    if (int err = fd_.Close(); err != 0) {
+      return Status::FromErrno(err, "closing " + target_full_);
+    }
+    if (replace) {
+      if (::renameat(dir_fd_, name_.c_str(), dir_fd_, leaf.c_str()) != 0) {
+        return Status::FromErrno(errno, "publishing " + target_full_);
+      }
+      name_.clear();  // The temp name no longer exists.
+    } else {
+      // link() fails with EEXIST if anything is at the target, even a dangling symlink, and
+      // never replaces it: the put-if-absent primitive on POSIX filesystems.
+      if (::linkat(dir_fd_, name_.c_str(), dir_fd_, leaf.c_str(), 0) != 0) {
+        int err = errno;
+        if (err == EEXIST) {
+          return Status::AlreadyExists(target_full_ +
+                                       " already exists; it was left unchanged (put-if-absent "
+                                       "never replaces a file)");
+        }
+        return Status::FromErrno(err, "publishing " + target_full_);
+      }
+      if (::unlinkat(dir_fd_, name_.c_str(), 0) == 0) name_.clear();
+    }
+    if (::fsync(dir_fd_) != 0) return Status::FromErrno(errno, "syncing directory " + dir_full_);
+    return Status::OK();
+  }
+
+ private:
+  int dir_fd_;  // Not owned.
+  std::string dir_full_;
+  std::string target_full_;
+  std::string name_;
+  ScopedFd fd_;
+};
+
+// Copies exactly `size` bytes from src (at offset 0) into dst (empty, at offset 0).
+Result<uint64_t> CopyFd(int src, uint64_t size, int dst, const std::string& src_full,
+                        const std::string& dst_full) {
+  auto changed = [&](uint64_t got) {
+    return Status::IOError(src_full + " changed size while being copied (" + std::to_string(size) +
+                           " bytes when opened, " + std::to_string(got) +
+                           " now); retry once the file is no longer being written");
+  };
+  if (size == 0) return uint64_t{0};
+
+  // 1. A reflink shares extents (btrfs, XFS): instant and no extra space. Any failure
+  //    (EOPNOTSUPP, EXDEV, EINVAL...) just means "not here"; fall through.
+  if (::ioctl(dst, FICLONE, src) == 0) {
+    struct stat st;
+    if (::fstat(dst, &st) != 0) return Status::FromErrno(errno, "stat " + dst_full);
+    if (static_cast<uint64_t>(st.st_size) != size) return changed(st.st_size);
+    return size;
+  }
+
+  // 2. copy_file_range: in-kernel copy (server-side on NFS 4.2). It can refuse at the first
+  //    call (EXDEV across filesystems on newer kernels, EINVAL/EOPNOTSUPP on some filesystems);
+  //    then fall back. A failure after progress is a real error.
+  uint64_t done = 0;
+  bool in_kernel = true;
+  while (done < size) {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(size - done, kCopyFileRangeChunk));
+    ssize_t n = ::copy_file_range(src, nullptr, dst, nullptr, want, 0);
+    if (n < 0) {
+      int err = errno;
+      if (err == EINTR) continue;
+      if (done == 0 && (err == EXDEV || err == EINVAL || err == ENOSYS || err == EOPNOTSUPP ||
+                        err == EPERM || err == ETXTBSY)) {
+        in_kernel = false;
+        break;
+      }
+      return Status::FromErrno(err, "copying " + src_full + " to " + dst_full);
+    }
+    if (n == 0) break;  // End of file before `size`: the source shrank.
+    done += static_cast<uint64_t>(n);
+  }
+
+  // 3. Plain read/write through a fixed buffer.
+  if (!in_kernel) {
+    std::string buf(static_cast<size_t>(std::min<uint64_t>(size, kCopyBufferSize)), '\0');
+    while (done < size) {
+      size_t want = static_cast<size_t>(std::min<uint64_t>(size - done, buf.size()));
+      LAKESYNC_ASSIGN_OR_RETURN(size_t n, ReadSome(src, buf.data(), want, src_full));
+      if (n == 0) break;
+      LAKESYNC_RETURN_IF_ERROR(WriteAll(dst, std::string_view(buf.data(), n), dst_full));
+      done += n;
+    }
+  }
+  if (done != size) return changed(done);
+  return done;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<LocalStorage>> LocalStorage::Open(const Uri& root) {
+  if (root.scheme() != "file") {
+    return Status::InvalidArgument("LocalStorage needs a file:// location, not " + root.ToString());
+  }
+  struct stat st;
+  if (::stat(root.path().c_str(), &st) == 0) {
+    if (!S_ISDIR(st.st_mode)) {
+      return Status::InvalidArgument("storage root " + root.path() +
+                                     " is not a directory; point the location at a directory");
+    }
+  } else if (errno != ENOENT) {
+    return Status::FromErrno(errno, "opening storage root " + root.path());
+  }
+  return std::unique_ptr<LocalStorage>(new LocalStorage(root));
+}
+
+bool LocalStorage::IsTempFileName(std::string_view name) {
+  return name.size() > kTempPrefix.size() + kTempSuffix.size() &&
+         name.substr(0, kTempPrefix.size()) == kTempPrefix &&
+         name.substr(name.size() - kTempSuffix.size()) == kTempSuffix;
+}
+
+std::string LocalStorage::Describe() const { return uri_.ToString(); }
+
+std::optional<std::string> LocalStorage::LocalPath(std::string_view path) const {
+  if (!ValidateKey(path).ok()) return std::nullopt;
+  return FullPath(root_, path);
+}
+
+namespace {
+
+struct ListContext {
+  const ListOptions& options;
+  std::vector<FileInfo>* out;
+};
+
+// Lists the open directory `dir` whose keys start with `key_prefix` ("" or ending in '/').
+Status ListDir(ScopedFd dir, const std::string& key_prefix, const std::string& full_dir,
+               const ListContext& ctx) {
+  int raw = dir.Release();
+  DirPtr d(::fdopendir(raw));
+  if (d == nullptr) {
+    int err = errno;
+    ::close(raw);
+    return Status::FromErrno(err, "listing " + full_dir);
+  }
+  const ListOptions& options = ctx.options;
+  while (true) {
+    errno = 0;
+    struct dirent* entry = ::readdir(d.get());
+    if (entry == nullptr) {
+      if (errno != 0) return Status::FromErrno(errno, "listing " + full_dir);
+      return Status::OK();
+    }
+    std::string name = entry->d_name;
+    if (name == "." || name == ".." || LocalStorage::IsTempFileName(name)) continue;
+    std::string key = key_prefix + name;
+    // Skip a stat for files that cannot match (e.g. old commits before start_after).
+    if (entry->d_type == DT_REG && !ListMatches(options, key)) continue;
+
+    struct stat st;
+    if (::fstatat(::dirfd(d.get()), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT) continue;  // Deleted while we list: not there.
+      return Status::FromErrno(errno, "stat " + full_dir + "/" + name);
+    }
+    if (S_ISREG(st.st_mode)) {
+      if (ListMatches(options, key)) {
+        ctx.out->push_back(
+            FileInfo{key, static_cast<uint64_t>(st.st_size), ToTimePoint(st.st_mtim)});
+      }
+    } else if (S_ISDIR(st.st_mode)) {
+      if (!options.recursive) continue;
+      std::string sub = key + "/";
+      const std::string& prefix = options.prefix;
+      bool may_match =
+          sub.compare(0, prefix.size(), prefix) == 0 || prefix.compare(0, sub.size(), sub) == 0;
+      if (!may_match) continue;
+      // Every key below `sub` is < start_after when sub < start_after and start_after does
+      // not itself lie below sub: prune the whole subtree.
+      const std::string& after = options.start_after;
+      if (!after.empty() && sub < after && after.compare(0, sub.size(), sub) != 0) continue;
+      ScopedFd child(::openat(::dirfd(d.get()), name.c_str(),
+                              O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (child.get() < 0) {
+        if (errno == ENOENT) continue;
+        return Status::FromErrno(errno, "opening directory " + full_dir + "/" + name);
+      }
+      LAKESYNC_RETURN_IF_ERROR(ListDir(std::move(child), sub, full_dir + "/" + name, ctx));
+    } else if (S_ISLNK(st.st_mode)) {
+      spdlog::warn(
+          "skipping symbolic link {}/{} while listing: lakesync never follows links "
+          "inside a storage root",
+          full_dir, name);
+    }
+  }
+}
+
+}  // namespace
+
+Result<std::vector<FileInfo>> LocalStorage::List(const ListOptions& options) {
+  LAKESYNC_RETURN_IF_ERROR(ValidateListOptions(options));
+  size_t last_slash = options.prefix.rfind('/');
+  std::string dir_key = last_slash == std::string::npos ? "" : options.prefix.substr(0, last_slash);
+  std::string key_prefix = last_slash == std::string::npos ? "" : dir_key + "/";
+  std::vector<FileInfo> out;
+  Result<ScopedFd> dir = OpenDir(root_, dir_key, /*create=*/false);
+  if (!dir.ok()) {
+    // A prefix whose directory does not exist lists nothing.
+    if (dir.status().IsNotFound()) return out;
+    return dir.status();
+  }
+  LAKESYNC_RETURN_IF_ERROR(
+      ListDir(std::move(dir).value(), key_prefix, FullPath(root_, dir_key), {options, &out}));
+  std::sort(out.begin(), out.end(),
+            [](const FileInfo& a, const FileInfo& b) { return a.path < b.path; });
+  return out;
+}
+
+Result<FileInfo> LocalStorage::Stat(std::string_view path) {
+  LAKESYNC_RETURN_IF_ERROR(ValidateKey(path));
+  auto [dir_key, leaf] = SplitKey(path);
+  std::string full = FullPath(root_, path);
+  LAKESYNC_ASSIGN_OR_RETURN(ScopedFd dir, OpenDir(root_, dir_key, /*create=*/false));
+  struct stat st;
+  if (::fstatat(dir.get(), std::string(leaf).c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    return Status::FromErrno(errno, "stat " + full);
+  }
+  if (S_ISLNK(st.st_mode)) return SymlinkRefused(full);
+  if (!S_ISREG(st.st_mode)) return NotARegularFile(full, st.st_mode);
+  return FileInfo{std::string(path), static_cast<uint64_t>(st.st_size), ToTimePoint(st.st_mtim)};
+}
+
+Result<std::string> LocalStorage::Read(std::string_view path) {
+  LAKESYNC_ASSIGN_OR_RETURN(OpenedFile file, OpenForRead(root_, path));
+  std::string out(static_cast<size_t>(file.size), '\0');
+  LAKESYNC_ASSIGN_OR_RETURN(size_t n,
+                            PreadFully(file.fd.get(), out.data(), out.size(), 0, file.full));
+  out.resize(n);
+  return out;
+}
+
+Result<std::string> LocalStorage::ReadRange(std::string_view path, uint64_t offset,
+                                            uint64_t length) {
+  LAKESYNC_ASSIGN_OR_RETURN(OpenedFile file, OpenForRead(root_, path));
+  uint64_t available = file.size > offset ? file.size - offset : 0;
+  std::string out(static_cast<size_t>(std::min(length, available)), '\0');
+  LAKESYNC_ASSIGN_OR_RETURN(size_t n,
+                            PreadFully(file.fd.get(), out.data(), out.size(), offset, file.full));
+  out.resize(n);
+  return out;
+}
+
+Status LocalStorage::ReadStream(std::string_view path, const ChunkSink& sink) {
+  LAKESYNC_ASSIGN_OR_RETURN(OpenedFile file, OpenForRead(root_, path));
+  std::string buf(static_cast<size_t>(std::clamp<uint64_t>(file.size, 1, kReadChunkSize)), '\0');
+  while (true) {
+    LAKESYNC_ASSIGN_OR_RETURN(size_t n, ReadSome(file.fd.get(), buf.data(), buf.size(), file.full));
+    if (n == 0) return Status::OK();
+    LAKESYNC_RETURN_IF_ERROR(sink(std::string_view(buf.data(), n)));
+  }
+}
+
+Status LocalStorage::Write(std::string_view path, std::string_view data, bool replace) {
+  LAKESYNC_RETURN_IF_ERROR(ValidateKey(path));
+  auto [dir_key, leaf] = SplitKey(path);
+  std::string full = FullPath(root_, path);
+  LAKESYNC_ASSIGN_OR_RETURN(ScopedFd dir, OpenDir(root_, dir_key, /*create=*/true));
+  TempFile temp(dir.get(), FullPath(root_, dir_key), full);
+  LAKESYNC_RETURN_IF_ERROR(temp.Create());
+  LAKESYNC_RETURN_IF_ERROR(WriteAll(temp.fd(), data, full));
+  return temp.Publish(std::string(leaf), replace);
+}
+
+Status LocalStorage::WriteAtomic(std::string_view path, std::string_view data) {
+  return Write(path, data, /*replace=*/true);
+}
+
+Status LocalStorage::PutIfAbsent(std::string_view path, std::string_view data) {
+  return Write(path, data, /*replace=*/false);
+}
+
+Status LocalStorage::Delete(std::string_view path) {
+  LAKESYNC_RETURN_IF_ERROR(ValidateKey(path));
+  auto [dir_key, leaf] = SplitKey(path);
+  LAKESYNC_ASSIGN_OR_RETURN(ScopedFd dir, OpenDir(root_, dir_key, /*create=*/false));
+  // unlinkat removes a symlink itself, never its target, so no link check is needed here.
+  if (::unlinkat(dir.get(), std::string(leaf).c_str(), 0) != 0) {
+    return Status::FromErrno(errno, "deleting " + FullPath(root_, path));
+  }
+  return Status::OK();
+}
+
+Result<uint64_t> LocalStorage::Copy(Storage& source, std::string_view from, std::string_view to,
+                                    bool replace) {
+  LAKESYNC_RETURN_IF_ERROR(ValidateKey(to));
+  auto [dir_key, leaf] = SplitKey(to);
+  std::string full = FullPath(root_, to);
+  std::string what = "copying " + source.Describe() + " " + std::string(from) + " to " + full;
+
+  // Open the source first, so a missing source creates no target directories.
+  auto* local_source = dynamic_cast<LocalStorage*>(&source);
+  std::optional<OpenedFile> src;
+  if (local_source != nullptr) {
+    LAKESYNC_ASSIGN_OR_RETURN(OpenedFile opened, OpenForRead(local_source->root_, from));
+    src = std::move(opened);
+  }
+
+  LAKESYNC_ASSIGN_OR_RETURN(ScopedFd dir, OpenDir(root_, dir_key, /*create=*/true));
+  TempFile temp(dir.get(), FullPath(root_, dir_key), full);
+  LAKESYNC_RETURN_IF_ERROR(temp.Create());
+  uint64_t copied = 0;
+  if (src.has_value()) {
+    LAKESYNC_ASSIGN_OR_RETURN(copied, CopyFd(src->fd.get(), src->size, temp.fd(), src->full, full));
+  } else {
+    // Not local (or wrapped): stream through the interface, one bounded chunk at a time.
+    Status streamed = source.ReadStream(from, [&](std::string_view chunk) {
+      copied += chunk.size();
+      return WriteAll(temp.fd(), chunk, full);
+    });
+    if (!streamed.ok()) return streamed.WithContext(what);
+  }
+  LAKESYNC_RETURN_IF_ERROR(temp.Publish(std::string(leaf), replace));
+  return copied;
+}
+
+Result<uint64_t> LocalStorage::CopyFrom(Storage& source, std::string_view from,
+                                        std::string_view to) {
+  return Copy(source, from, to, /*replace=*/true);
+}
+
+Result<uint64_t> LocalStorage::CopyFromIfAbsent(Storage& source, std::string_view from,
+                                                std::string_view to) {
+  return Copy(source, from, to, /*replace=*/false);
+}
+
+Status LocalStorage::SetModificationTime(std::string_view path, TimePoint t) {
+  LAKESYNC_RETURN_IF_ERROR(ValidateKey(path));
+  auto [dir_key, leaf] = SplitKey(path);
+  std::string full = FullPath(root_, path);
+  std::string name(leaf);
+  LAKESYNC_ASSIGN_OR_RETURN(ScopedFd dir, OpenDir(root_, dir_key, /*create=*/false));
+  if (IsSymlinkAt(dir.get(), name)) return SymlinkRefused(full);
+  struct timespec times[2];
+  times[0].tv_sec = 0;
+  times[0].tv_nsec = UTIME_OMIT;  // Leave the access time alone.
+  times[1] = ToTimespec(t);
+  if (::utimensat(dir.get(), name.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) {
+    return Status::FromErrno(errno, "setting the modification time of " + full);
+  }
+  return Status::OK();
+}
+
+}  // namespace lakesync::storage

@@ -1,0 +1,224 @@
+// LocalStorage-only behaviour: temp files, symlinks, large copies, odd paths.
+
+#include "storage/local_storage.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "storage/checksum.h"
+#include "storage/memory_storage.h"
+#include "storage/test_util.h"
+
+namespace lakesync::storage {
+namespace {
+
+using testing::ListRaw;
+using testing::PatternBytes;
+using testing::TempDir;
+
+using Names = std::vector<std::string>;
+
+void WriteRawFile(const std::string& path, const std::string& data) {
+  std::ofstream out(path, std::ios::binary);
+  out << data;
+}
+
+class LocalStorageTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_FALSE(dir_.path().empty()) << "mkdtemp failed";
+    root_ = dir_.path() + "/root";
+    storage_ = Open(root_);
+    ASSERT_NE(storage_, nullptr);
+  }
+
+  static std::unique_ptr<LocalStorage> Open(const std::string& path) {
+    Result<Uri> uri = Uri::LocalPath(path);
+    if (!uri.ok()) return nullptr;
+    Result<std::unique_ptr<LocalStorage>> s = LocalStorage::Open(*uri);
+    return s.ok() ? std::move(s).value() : nullptr;
+  }
+
+  TempDir dir_;
+  std::string root_;
+  std::unique_ptr<LocalStorage> storage_;
+};
+
+TEST_F(LocalStorageTest, MissingRootListsNothingAndIsCreatedOnWrite) {
+  Result<std::vector<FileInfo>> listed = storage_->List(ListOptions{});
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  EXPECT_TRUE(listed->empty());
+  EXPECT_TRUE(storage_->Stat("a").status().IsNotFound());
+  ASSERT_TRUE(storage_->WriteAtomic("a/b/c", "x").ok());
+  EXPECT_EQ(ListRaw(root_), (Names{"a/", "a/b/", "a/b/c"}));
+}
+
+TEST_F(LocalStorageTest, RootThatIsAFileIsRejected) {
+  WriteRawFile(dir_.path() + "/plain", "x");
+  Result<Uri> uri = Uri::LocalPath(dir_.path() + "/plain");
+  ASSERT_TRUE(uri.ok());
+  EXPECT_EQ(LocalStorage::Open(*uri).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(LocalStorageTest, NoTempFilesLeftAfterSuccess) {
+  ASSERT_TRUE(storage_->WriteAtomic("t/a", "1").ok());
+  ASSERT_TRUE(storage_->WriteAtomic("t/a", "2").ok());
+  ASSERT_TRUE(storage_->PutIfAbsent("t/b", "3").ok());
+  ASSERT_TRUE(storage_->CopyFrom(*storage_, "t/a", "t/c").ok());
+  ASSERT_TRUE(storage_->CopyFromIfAbsent(*storage_, "t/a", "t/d").ok());
+  EXPECT_EQ(ListRaw(root_), (Names{"t/", "t/a", "t/b", "t/c", "t/d"}));
+}
+
+TEST_F(LocalStorageTest, NoTempFilesLeftAfterFailures) {
+  ASSERT_TRUE(storage_->PutIfAbsent("t/a", "1").ok());
+  EXPECT_TRUE(storage_->PutIfAbsent("t/a", "2").IsAlreadyExists());
+  EXPECT_TRUE(storage_->CopyFromIfAbsent(*storage_, "t/a", "t/a").status().IsAlreadyExists());
+  // A streamed copy whose source is missing. (Copies that break off mid-stream are covered
+  // in fault_storage_test.cc.)
+  MemoryStorage memory;
+  EXPECT_FALSE(storage_->CopyFrom(memory, "missing", "t/x").ok());
+  EXPECT_EQ(ListRaw(root_), (Names{"t/", "t/a"}));
+  EXPECT_EQ(*storage_->Read("t/a"), "1");
+}
+
+TEST_F(LocalStorageTest, TempFilesAreNeverListed) {
+  ASSERT_TRUE(storage_->WriteAtomic("t/a", "1").ok());
+  // As if a crashed writer had left one behind.
+  WriteRawFile(root_ + "/t/.lakesync-1-2-00000000000000ff.tmp", "partial");
+  WriteRawFile(root_ + "/t/.part-0.parquet.crc", "crc");  // other dot-files are real files
+  Result<std::vector<FileInfo>> listed = storage_->List(ListOptions{"t/", "", false});
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ((*listed)[0].path, "t/.part-0.parquet.crc");
+  EXPECT_EQ((*listed)[1].path, "t/a");
+}
+
+TEST_F(LocalStorageTest, SymlinkOutsideRootIsRefused) {
+  ASSERT_TRUE(storage_->WriteAtomic("t/real", "inside").ok());
+  std::string outside = dir_.path() + "/outside";
+  ASSERT_EQ(::mkdir(outside.c_str(), 0755), 0);
+  WriteRawFile(outside + "/secret", "do not read");
+  ASSERT_EQ(::symlink((outside + "/secret").c_str(), (root_ + "/t/link").c_str()), 0);
+  ASSERT_EQ(::symlink(outside.c_str(), (root_ + "/t/dirlink").c_str()), 0);
+
+  for (const char* key : {"t/link", "t/dirlink/secret"}) {
+    SCOPED_TRACE(key);
+    Result<std::string> read = storage_->Read(key);
+    ASSERT_EQ(read.status().code(), StatusCode::kUnsupported) << read.status();
+    EXPECT_NE(read.status().message().find("symbolic link"), std::string::npos);
+    EXPECT_EQ(storage_->Stat(key).status().code(), StatusCode::kUnsupported);
+    EXPECT_EQ(storage_->ReadRange(key, 0, 3).status().code(), StatusCode::kUnsupported);
+    EXPECT_FALSE(storage_->CopyFrom(*storage_, key, "copy").ok());
+    MemoryStorage memory;
+    EXPECT_FALSE(memory.CopyFrom(*storage_, key, "copy").ok());
+  }
+  // Writing through a linked directory is refused too, and nothing lands outside.
+  EXPECT_EQ(storage_->WriteAtomic("t/dirlink/planted", "x").code(), StatusCode::kUnsupported);
+  EXPECT_EQ(ListRaw(outside), (Names{"secret"}));
+  // Listing skips links.
+  Result<std::vector<FileInfo>> listed = storage_->List(ListOptions{"", "", true});
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].path, "t/real");
+}
+
+TEST_F(LocalStorageTest, LargeFileCopiesByteIdentical) {
+  // 5 MiB + 123 bytes: several copy buffers and read chunks, with a ragged end.
+  std::string data = PatternBytes((size_t{5} << 20) + 123);
+  uint64_t expected_hash = Xxh3Of(data);
+  ASSERT_TRUE(storage_->WriteAtomic("src/big.parquet", data).ok());
+  auto other = Open(dir_.path() + "/other");
+  ASSERT_NE(other, nullptr);
+
+  // Local → local (fast path).
+  Result<uint64_t> n = other->CopyFrom(*storage_, "src/big.parquet", "dst/big.parquet");
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, data.size());
+  EXPECT_EQ(*Xxh3OfFile(*other, "dst/big.parquet"), expected_hash);
+
+  // Memory → local (streamed).
+  MemoryStorage memory;
+  ASSERT_TRUE(memory.WriteAtomic("m", data).ok());
+  n = other->CopyFrom(memory, "m", "dst/from-memory");
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, data.size());
+  Result<std::string> back = other->Read("dst/from-memory");
+  ASSERT_TRUE(back.ok());
+  EXPECT_TRUE(*back == data);
+
+  // Local → memory.
+  n = memory.CopyFrom(*storage_, "src/big.parquet", "back");
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(Xxh3Of(*memory.Read("back")), expected_hash);
+  EXPECT_EQ(ListRaw(dir_.path() + "/other"), (Names{"dst/", "dst/big.parquet", "dst/from-memory"}));
+}
+
+TEST_F(LocalStorageTest, LargeFileCopiesAcrossFilesystems) {
+  // /dev/shm (tmpfs) → /tmp: copy_file_range refuses across filesystems (EXDEV), so this
+  // exercises the read/write fallback.
+  struct stat shm;
+  struct stat tmp;
+  if (::stat("/dev/shm", &shm) != 0 || ::stat(dir_.path().c_str(), &tmp) != 0 ||
+      shm.st_dev == tmp.st_dev || ::access("/dev/shm", W_OK) != 0) {
+    GTEST_SKIP() << "needs a writable /dev/shm on another filesystem than /tmp";
+  }
+  char pattern[] = "/dev/shm/lakesync-storage-XXXXXX";
+  ASSERT_NE(::mkdtemp(pattern), nullptr);
+  std::string shm_dir = pattern;
+  auto source = Open(shm_dir);
+  ASSERT_NE(source, nullptr);
+  std::string data = PatternBytes((size_t{5} << 20) + 7);
+  ASSERT_TRUE(source->WriteAtomic("big", data).ok());
+  Result<uint64_t> n = storage_->CopyFrom(*source, "big", "copied");
+  std::error_code ec;
+  std::filesystem::remove_all(shm_dir, ec);
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, data.size());
+  EXPECT_EQ(*Xxh3OfFile(*storage_, "copied"), Xxh3Of(data));
+}
+
+TEST_F(LocalStorageTest, CopyFromADirectoryFailsCleanly) {
+  ASSERT_TRUE(storage_->WriteAtomic("t/sub/file", "x").ok());
+  Result<uint64_t> n = storage_->CopyFrom(*storage_, "t/sub", "copy/of-dir");
+  ASSERT_FALSE(n.ok());
+  EXPECT_TRUE(n.status().IsNotFound()) << n.status();
+  EXPECT_NE(n.status().message().find("is a directory"), std::string::npos) << n.status();
+  EXPECT_EQ(ListRaw(root_), (Names{"t/", "t/sub/", "t/sub/file"}));
+  EXPECT_TRUE(storage_->Read("t/sub").status().IsNotFound());
+  EXPECT_TRUE(storage_->Stat("t/sub").status().IsNotFound());
+}
+
+TEST_F(LocalStorageTest, FifoIsRefusedWithoutBlocking) {
+  ASSERT_TRUE(storage_->WriteAtomic("t/a", "1").ok());
+  ASSERT_EQ(::mkfifo((root_ + "/t/fifo").c_str(), 0644), 0);
+  EXPECT_EQ(storage_->Read("t/fifo").status().code(), StatusCode::kUnsupported);
+}
+
+TEST_F(LocalStorageTest, ErrorsNameTheFullPath) {
+  Result<std::string> r = storage_->Read("t/missing");
+  ASSERT_TRUE(r.status().IsNotFound());
+  EXPECT_NE(r.status().message().find(root_), std::string::npos) << r.status();
+  ASSERT_TRUE(storage_->WriteAtomic("t/file", "x").ok());
+  // A file where a directory is needed.
+  Status s = storage_->WriteAtomic("t/file/child", "x");
+  EXPECT_EQ(s.code(), StatusCode::kIOError);
+  EXPECT_FALSE(s.retryable());
+  EXPECT_NE(s.message().find(root_ + "/t/file"), std::string::npos) << s;
+}
+
+TEST_F(LocalStorageTest, WrittenFileIsVisibleToPlainReaders) {
+  ASSERT_TRUE(storage_->PutIfAbsent("t/_delta_log/00000000000000000000.json", "{}\n").ok());
+  std::ifstream in(root_ + "/t/_delta_log/00000000000000000000.json", std::ios::binary);
+  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(content, "{}\n");
+}
+
+}  // namespace
+}  // namespace lakesync::storage

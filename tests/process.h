@@ -1,0 +1,37 @@
+#pragma once
+
+// Runs a child process (the real lakesync binary) for end-to-end tests and captures its exit
+// code, stdout and stderr.
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace lakesync::testing {
+
+struct ProcessResult {
+  int exit_code = -1;  // -1 when killed by a signal
+  std::string out;
+  std::string err;
+};
+
+// Runs `argv` with the current environment plus `env` (a value of "" unsets the variable).
+ProcessResult RunProcess(const std::vector<std::string>& argv,
+                         const std::map<std::string, std::string>& env = {});
+
+// A fresh temporary directory, removed (recursively) when the object dies.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  // Writes `content` to path()/name and returns the full path.
+  std::string WriteFile(const std::string& name, const std::string& content) const;
+
+ private:
+  std::string path_;
+};
+
+}  // namespace lakesync::testing
