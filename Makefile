@@ -1,0 +1,22 @@
+# The two commands of the README, and a few conveniences. Everything real lives in scripts/.
+.PHONY: demo test test-quick build format bench clean
+
+demo:
+	bash scripts/demo.sh
+
+test:
+	bash scripts/test.sh
+
+test-quick:
+	LAKESYNC_TEST_QUICK=1 bash scripts/test.sh
+
+build:
+	bash scripts/install-deps.sh
+	cmake -S . -B build -DLAKESYNC_WERROR=ON >/dev/null
+	cmake --build build -j$${JOBS:-2}
+
+format:
+	bash scripts/format.sh
+
+clean:
+	rm -rf build build-asan build-fuzz build-*.configure.log
