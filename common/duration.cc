@@ -13,8 +13,8 @@ constexpr std::string_view kDurationHelp =
     "1h30m)";
 
 Status BadDuration(std::string_view text, std::string_view why) {
-  return Status::InvalidArgument("invalid duration \"" + std::string(text) + "\": " +
-                                 std::string(why) + "; " + std::string(kDurationHelp));
+  return Status::InvalidArgument("invalid duration \"" + std::string(text) +
+                                 "\": " + std::string(why) + "; " + std::string(kDurationHelp));
 }
 
 }  // namespace
@@ -37,13 +37,20 @@ Result<Duration> ParseDuration(std::string_view text) {
     while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) ++i;
     std::string_view unit = text.substr(unit_start, i - unit_start);
     int64_t scale;
-    if (unit == "ms") scale = 1;
-    else if (unit == "s") scale = 1000;
-    else if (unit == "m") scale = 60'000;
-    else if (unit == "h") scale = 3'600'000;
-    else if (unit == "d") scale = 86'400'000;
-    else if (unit.empty()) return BadDuration(text, "a unit is missing after " + std::to_string(n));
-    else return BadDuration(text, "unknown unit \"" + std::string(unit) + "\"");
+    if (unit == "ms")
+      scale = 1;
+    else if (unit == "s")
+      scale = 1000;
+    else if (unit == "m")
+      scale = 60'000;
+    else if (unit == "h")
+      scale = 3'600'000;
+    else if (unit == "d")
+      scale = 86'400'000;
+    else if (unit.empty())
+      return BadDuration(text, "a unit is missing after " + std::to_string(n));
+    else
+      return BadDuration(text, "unknown unit \"" + std::string(unit) + "\"");
     if (n > std::numeric_limits<int64_t>::max() / scale ||
         total_ms > std::numeric_limits<int64_t>::max() - n * scale) {
       return BadDuration(text, "it is too long");
@@ -106,16 +113,15 @@ int64_t DaysFromCivil(int y, unsigned m, unsigned d) {
 
 Result<TimePoint> ParseTimestamp(std::string_view text) {
   auto bad = [&](std::string_view why) {
-    return Status::InvalidArgument("invalid timestamp \"" + std::string(text) + "\": " +
-                                   std::string(why) +
+    return Status::InvalidArgument("invalid timestamp \"" + std::string(text) +
+                                   "\": " + std::string(why) +
                                    "; write it as 2026-11-22T02:00:00Z (UTC) or with an offset "
                                    "such as 2026-11-22T02:00:00+01:00");
   };
   size_t i = 0;
   int y, mo, d, h = 0, mi = 0, s = 0, ms = 0;
-  if (!ReadInt(text, i, 4, y) || i >= text.size() || text[i++] != '-' ||
-      !ReadInt(text, i, 2, mo) || i >= text.size() || text[i++] != '-' ||
-      !ReadInt(text, i, 2, d)) {
+  if (!ReadInt(text, i, 4, y) || i >= text.size() || text[i++] != '-' || !ReadInt(text, i, 2, mo) ||
+      i >= text.size() || text[i++] != '-' || !ReadInt(text, i, 2, d)) {
     return bad("expected a date YYYY-MM-DD");
   }
   if (mo < 1 || mo > 12) return bad("month out of range");

@@ -57,7 +57,8 @@ TEST(TimestampTest, FormatRoundTrips) {
   EXPECT_EQ(FormatTimestamp(FromUnixMillis(0)), "1970-01-01T00:00:00Z");
   EXPECT_EQ(FormatTimestamp(FromUnixMillis(19782LL * 86400 * 1000 + 123)),
             "2024-02-29T00:00:00.123Z");
-  for (const char* t : {"2026-11-22T02:00:00Z", "2000-02-29T23:59:59.999Z", "1969-12-31T23:59:59Z"}) {
+  for (const char* t :
+       {"2026-11-22T02:00:00Z", "2000-02-29T23:59:59.999Z", "1969-12-31T23:59:59Z"}) {
     EXPECT_EQ(FormatTimestamp(*ParseTimestamp(t)), t);
   }
 }

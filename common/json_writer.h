@@ -33,8 +33,10 @@ class JsonWriter {
   template <typename T>
   JsonWriter& Optional(const std::optional<T>& v) {
     if (!v) return Null();
-    if constexpr (std::is_same_v<T, std::string>) return String(*v);
-    else return Int(static_cast<int64_t>(*v));
+    if constexpr (std::is_same_v<T, std::string>)
+      return String(*v);
+    else
+      return Int(static_cast<int64_t>(*v));
   }
 
   const std::string& str() const { return out_; }

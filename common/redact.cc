@@ -37,8 +37,8 @@ std::string MaskPasswordParams(std::string_view s, bool uri_query) {
           while (j < s.size() && s[j] != '\'') j += (s[j] == '\\' && j + 1 < s.size()) ? 2 : 1;
           if (j < s.size()) ++j;
         } else {
-          while (j < s.size() && (uri_query ? s[j] != '&'
-                                            : !std::isspace(static_cast<unsigned char>(s[j])))) {
+          while (j < s.size() &&
+                 (uri_query ? s[j] != '&' : !std::isspace(static_cast<unsigned char>(s[j])))) {
             ++j;
           }
         }
@@ -57,16 +57,16 @@ std::string MaskPasswordParams(std::string_view s, bool uri_query) {
 std::string RedactConnectionString(std::string_view conninfo) {
   std::string out;
   size_t scheme_end = conninfo.find("://");
-  bool is_uri = scheme_end != std::string_view::npos &&
-                (StartsWithNoCase(conninfo, "postgresql://") ||
-                 StartsWithNoCase(conninfo, "postgres://"));
+  bool is_uri =
+      scheme_end != std::string_view::npos &&
+      (StartsWithNoCase(conninfo, "postgresql://") || StartsWithNoCase(conninfo, "postgres://"));
   if (!is_uri) return MaskPasswordParams(conninfo, /*uri_query=*/false);
 
   size_t auth_start = scheme_end + 3;
   size_t path_start = conninfo.find_first_of("/?", auth_start);
-  std::string_view authority = conninfo.substr(
-      auth_start, path_start == std::string_view::npos ? std::string_view::npos
-                                                       : path_start - auth_start);
+  std::string_view authority =
+      conninfo.substr(auth_start, path_start == std::string_view::npos ? std::string_view::npos
+                                                                       : path_start - auth_start);
   out.append(conninfo.substr(0, auth_start));
   size_t at = authority.rfind('@');
   if (at != std::string_view::npos) {
@@ -115,9 +115,9 @@ std::string RedactUrl(std::string_view url) {
   if (scheme_end == std::string_view::npos) return std::string(kMask);
   size_t host_start = scheme_end + 3;
   size_t path_start = url.find_first_of("/?#", host_start);
-  std::string_view host = url.substr(host_start, path_start == std::string_view::npos
-                                                     ? std::string_view::npos
-                                                     : path_start - host_start);
+  std::string_view host =
+      url.substr(host_start, path_start == std::string_view::npos ? std::string_view::npos
+                                                                  : path_start - host_start);
   size_t at = host.rfind('@');
   if (at != std::string_view::npos) host = host.substr(at + 1);
   std::string out(url.substr(0, host_start));

@@ -28,8 +28,7 @@ TEST(RedactTest, SecretAndWebhook) {
   EXPECT_EQ(RedactSecret("auth failed for hunter2 (hunter2)", "hunter2"),
             "auth failed for *** (***)");
   EXPECT_EQ(RedactSecret("x", ""), "x");
-  EXPECT_EQ(RedactUrl("https://hooks.slack.com/services/T0/B0/XYZ"),
-            "https://hooks.slack.com/***");
+  EXPECT_EQ(RedactUrl("https://hooks.slack.com/services/T0/B0/XYZ"), "https://hooks.slack.com/***");
   EXPECT_EQ(RedactUrl("https://user:pw@host"), "https://host");
 }
 

@@ -27,9 +27,9 @@ enum class StatusCode {
   kConflict,       // e.g. a Delta version that already exists (put-if-absent lost)
   kAlreadyExists,  // a file that must not be overwritten is already there
   kIOError,
-  kUnavailable,    // a service (PostgreSQL, a region) cannot be reached right now
+  kUnavailable,  // a service (PostgreSQL, a region) cannot be reached right now
   kCancelled,
-  kUnsupported,    // a valid input lakesync does not handle (a Delta feature, a URL scheme)
+  kUnsupported,  // a valid input lakesync does not handle (a Delta feature, a URL scheme)
   kInternal,
 };
 
@@ -108,7 +108,7 @@ std::ostream& operator<<(std::ostream& os, const Status& s);
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : data_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : data_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Result(Status status) : data_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     if (std::get<Status>(data_).ok()) {
       data_ = Status::Internal("Result constructed from an OK status without a value");
@@ -153,10 +153,10 @@ class [[nodiscard]] Result {
   } while (0)
 
 // Same, adding context to the message.
-#define LAKESYNC_RETURN_IF_ERROR_CTX(expr, ctx)                                  \
-  do {                                                                           \
-    ::lakesync::Status lakesync_status_ = (expr);                                \
-    if (!lakesync_status_.ok()) return lakesync_status_.WithContext(ctx);        \
+#define LAKESYNC_RETURN_IF_ERROR_CTX(expr, ctx)                           \
+  do {                                                                    \
+    ::lakesync::Status lakesync_status_ = (expr);                         \
+    if (!lakesync_status_.ok()) return lakesync_status_.WithContext(ctx); \
   } while (0)
 
 // `LAKESYNC_ASSIGN_OR_RETURN(auto x, Foo());` declares x from a Result, or returns its status.

@@ -17,7 +17,8 @@ Result<int> Quarter(int x) {
 }
 
 TEST(StatusTest, ContextChainsOutsideIn) {
-  Status s = Status::IOError("No space left on device").WithContext("writing target")
+  Status s = Status::IOError("No space left on device")
+                 .WithContext("writing target")
                  .WithContext("copying part-0001.parquet");
   EXPECT_EQ(s.message(), "copying part-0001.parquet: writing target: No space left on device");
   EXPECT_EQ(s.ToString(),

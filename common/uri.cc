@@ -41,8 +41,9 @@ Result<Uri> Uri::Parse(std::string_view text) {
   if (!text.empty() && text[0] == '/') return LocalPath(text);
   size_t sep = text.find("://");
   if (sep == std::string_view::npos || sep == 0) {
-    return Status::InvalidArgument("\"" + std::string(text) +
-                                   "\" is not a URL; write file:///absolute/path or /absolute/path");
+    return Status::InvalidArgument(
+        "\"" + std::string(text) +
+        "\" is not a URL; write file:///absolute/path or /absolute/path");
   }
   std::string scheme;
   for (char c : text.substr(0, sep)) {

@@ -42,8 +42,7 @@ int Main(int argc, char** argv) {
       "migrate", "create or upgrade the PostgreSQL schema (safe to run from several processes)");
 
   // status
-  auto* status =
-      app.add_subcommand("status", "every configured job: last run, versions, lag");
+  auto* status = app.add_subcommand("status", "every configured job: last run, versions, lag");
   status->add_flag("--json", g.json, "print JSON");
 
   // history
@@ -63,8 +62,9 @@ int Main(int argc, char** argv) {
   inspect->add_option("url", inspect_opts.url, "table URL: file:///path or /path")->required();
   auto* inspect_version =
       inspect->add_option("--version", inspect_opts.version, "read the table at this version");
-  inspect->add_option("--as-of", inspect_opts.as_of,
-                      "read the table as of a timestamp (2026-11-22T02:00:00Z)")
+  inspect
+      ->add_option("--as-of", inspect_opts.as_of,
+                   "read the table as of a timestamp (2026-11-22T02:00:00Z)")
       ->excludes(inspect_version);
   inspect->add_flag("--files", inspect_opts.files, "list the live files");
   inspect->add_flag("--json", g.json, "print JSON");

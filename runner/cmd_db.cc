@@ -1,5 +1,5 @@
-#include <ostream>
 #include <spdlog/spdlog.h>
+#include <ostream>
 
 #include "runner/command_util.h"
 #include "runner/commands.h"
@@ -18,17 +18,17 @@ int CmdDbMigrate(const GlobalOptions& g, std::ostream& out, std::ostream& err) {
   }
   auto store = OpenStateStore(config ? &*config : nullptr, /*require_schema=*/false);
   if (!store.ok()) {
-    return ReportError(store.status(), err,
-                       store.status().code() == StatusCode::kInvalidArgument ? kExitUsage
-                                                                             : kExitStateStore);
+    return ReportError(
+        store.status(), err,
+        store.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitStateStore);
   }
   auto report = (*store)->Migrate();
   if (!report.ok()) return ReportError(report.status(), err, kExitStateStore);
   if (report->applied.empty()) {
     out << "schema is up to date at version " << report->to_version << "\n";
   } else {
-    out << "migrated schema from version " << report->from_version << " to "
-        << report->to_version << " (applied";
+    out << "migrated schema from version " << report->from_version << " to " << report->to_version
+        << " (applied";
     for (int v : report->applied) out << " " << v;
     out << ")\n";
   }

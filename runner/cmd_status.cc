@@ -16,14 +16,17 @@ namespace {
 std::string DescribeNextRun(const Schedule& s, const std::optional<db::RunRecord>& last,
                             TimePoint now) {
   switch (s.kind) {
-    case Schedule::kManual: return "-";
-    case Schedule::kContinuous: return "continuous";
+    case Schedule::kManual:
+      return "-";
+    case Schedule::kContinuous:
+      return "continuous";
     case Schedule::kEvery: {
       if (!last) return "now";
       TimePoint next = last->start.started_at + s.every;
       return next <= now ? "now" : FormatTimestamp(next);
     }
-    case Schedule::kCron: return FormatTimestamp(s.cron.NextAfter(now));
+    case Schedule::kCron:
+      return FormatTimestamp(s.cron.NextAfter(now));
   }
   return "-";
 }
@@ -48,9 +51,9 @@ int CmdStatus(const GlobalOptions& g, std::ostream& out, std::ostream& err) {
   if (!config.ok()) return ReportError(config.status(), err, kExitUsage);
   auto store = OpenStateStore(&*config);
   if (!store.ok()) {
-    return ReportError(store.status(), err,
-                       store.status().code() == StatusCode::kInvalidArgument ? kExitUsage
-                                                                             : kExitStateStore);
+    return ReportError(
+        store.status(), err,
+        store.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitStateStore);
   }
 
   std::vector<JobRow> rows;
@@ -77,13 +80,19 @@ int CmdStatus(const GlobalOptions& g, std::ostream& out, std::ostream& err) {
       w.Key("last_run");
       if (row.last_run) {
         w.BeginObject()
-            .Key("id").Int(row.last_run->id)
-            .Key("status").String(db::RunStatusName(row.last_run->status))
-            .Key("trigger").String(db::TriggerName(row.last_run->start.trigger))
-            .Key("started_at").String(FormatTimestamp(row.last_run->start.started_at))
+            .Key("id")
+            .Int(row.last_run->id)
+            .Key("status")
+            .String(db::RunStatusName(row.last_run->status))
+            .Key("trigger")
+            .String(db::TriggerName(row.last_run->start.trigger))
+            .Key("started_at")
+            .String(FormatTimestamp(row.last_run->start.started_at))
             .Key("finished_at");
-        if (row.last_run->finished_at) w.String(FormatTimestamp(*row.last_run->finished_at));
-        else w.Null();
+        if (row.last_run->finished_at)
+          w.String(FormatTimestamp(*row.last_run->finished_at));
+        else
+          w.Null();
         w.Key("error").String(row.last_run->error).EndObject();
       } else {
         w.Null();
@@ -102,8 +111,8 @@ int CmdStatus(const GlobalOptions& g, std::ostream& out, std::ostream& err) {
     return kExitOk;
   }
 
-  TablePrinter table({"JOB", "KIND", "SCHEDULE", "TARGET", "REPLICATED", "LAST RUN", "RESULT",
-                      "NEXT RUN"});
+  TablePrinter table(
+      {"JOB", "KIND", "SCHEDULE", "TARGET", "REPLICATED", "LAST RUN", "RESULT", "NEXT RUN"});
   for (const auto& row : rows) {
     std::string last = row.last_run ? FormatTimestamp(row.last_run->start.started_at) : "never";
     std::string result = row.last_run ? std::string(db::RunStatusName(row.last_run->status)) : "-";
@@ -111,10 +120,10 @@ int CmdStatus(const GlobalOptions& g, std::ostream& out, std::ostream& err) {
     bool first = true;
     for (const auto& target : row.job->TargetNames()) {
       auto v = ReplicatedVersion(row, target);
-      table.AddRow({first ? row.job->name : "", first ? std::string(JobKindName(row.job->kind)) : "",
-                    first ? row.job->schedule.Describe() : "", target,
-                    v ? std::to_string(*v) : "-", first ? last : "", first ? result : "",
-                    first ? next : ""});
+      table.AddRow({first ? row.job->name : "",
+                    first ? std::string(JobKindName(row.job->kind)) : "",
+                    first ? row.job->schedule.Describe() : "", target, v ? std::to_string(*v) : "-",
+                    first ? last : "", first ? result : "", first ? next : ""});
       first = false;
     }
   }
@@ -142,36 +151,63 @@ int CmdHistory(const GlobalOptions& g, const std::string& job, int limit, std::o
     w.BeginArray();
     for (const auto& r : *runs) {
       w.BeginObject()
-          .Key("id").Int(r.id)
-          .Key("job").String(r.start.job)
-          .Key("kind").String(r.start.kind)
-          .Key("trigger").String(db::TriggerName(r.start.trigger))
-          .Key("attempt").Int(r.start.attempt)
-          .Key("runner_id").String(r.start.runner_id)
-          .Key("status").String(db::RunStatusName(r.status))
-          .Key("started_at").String(FormatTimestamp(r.start.started_at))
+          .Key("id")
+          .Int(r.id)
+          .Key("job")
+          .String(r.start.job)
+          .Key("kind")
+          .String(r.start.kind)
+          .Key("trigger")
+          .String(db::TriggerName(r.start.trigger))
+          .Key("attempt")
+          .Int(r.start.attempt)
+          .Key("runner_id")
+          .String(r.start.runner_id)
+          .Key("status")
+          .String(db::RunStatusName(r.status))
+          .Key("started_at")
+          .String(FormatTimestamp(r.start.started_at))
           .Key("finished_at");
-      if (r.finished_at) w.String(FormatTimestamp(*r.finished_at));
-      else w.Null();
-      w.Key("source_version").Optional(r.source_version)
-          .Key("target_version").Optional(r.target_version)
-          .Key("commits").Int(r.commits)
-          .Key("files").Int(r.files)
-          .Key("bytes").Int(r.bytes)
-          .Key("rows").Int(r.rows)
-          .Key("error").String(r.error)
-          .Key("targets").BeginArray();
+      if (r.finished_at)
+        w.String(FormatTimestamp(*r.finished_at));
+      else
+        w.Null();
+      w.Key("source_version")
+          .Optional(r.source_version)
+          .Key("target_version")
+          .Optional(r.target_version)
+          .Key("commits")
+          .Int(r.commits)
+          .Key("files")
+          .Int(r.files)
+          .Key("bytes")
+          .Int(r.bytes)
+          .Key("rows")
+          .Int(r.rows)
+          .Key("error")
+          .String(r.error)
+          .Key("targets")
+          .BeginArray();
       for (const auto& t : r.targets) {
         w.BeginObject()
-            .Key("target").String(t.target)
-            .Key("status").String(db::RunStatusName(t.status))
-            .Key("start_version").Optional(t.start_version)
-            .Key("end_version").Optional(t.end_version)
-            .Key("commits").Int(t.commits)
-            .Key("files").Int(t.files)
-            .Key("bytes").Int(t.bytes)
-            .Key("rows").Int(t.rows)
-            .Key("error").String(t.error)
+            .Key("target")
+            .String(t.target)
+            .Key("status")
+            .String(db::RunStatusName(t.status))
+            .Key("start_version")
+            .Optional(t.start_version)
+            .Key("end_version")
+            .Optional(t.end_version)
+            .Key("commits")
+            .Int(t.commits)
+            .Key("files")
+            .Int(t.files)
+            .Key("bytes")
+            .Int(t.bytes)
+            .Key("rows")
+            .Int(t.rows)
+            .Key("error")
+            .String(t.error)
             .EndObject();
       }
       w.EndArray().EndObject();

@@ -18,8 +18,7 @@ using ::testing::Not;
 const std::string kBinary = LAKESYNC_BINARY;
 const std::string kSourceDir = LAKESYNC_SOURCE_DIR;
 
-ProcessResult Lakesync(std::vector<std::string> args,
-                       std::map<std::string, std::string> env = {}) {
+ProcessResult Lakesync(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
   args.insert(args.begin(), kBinary);
   // Tests choose the database explicitly; never inherit one.
   env.emplace("LAKESYNC_DATABASE_URL", "");
@@ -52,8 +51,7 @@ class DatabaseTest : public ::testing::Test {
     base_url_ = base;
     std::random_device rd;
     db_name_ = "e2e_" + std::to_string(rd()) + std::to_string(rd());
-    auto r = RunProcess({"/usr/bin/psql", base_url_, "-qtA", "-c",
-                         "CREATE DATABASE " + db_name_});
+    auto r = RunProcess({"/usr/bin/psql", base_url_, "-qtA", "-c", "CREATE DATABASE " + db_name_});
     ASSERT_EQ(r.exit_code, 0) << Dump(r);
     url_ = base_url_.substr(0, base_url_.rfind('/') + 1) + db_name_;
   }
@@ -106,9 +104,12 @@ TEST(CliTest, UnknownCommandIsAUsageError) {
 }
 
 TEST(CliTest, EverySubcommandHasHelp) {
-  for (std::vector<std::string> args :
-       {std::vector<std::string>{"--help"}, {"validate", "--help"}, {"db", "migrate", "--help"},
-        {"status", "--help"}, {"history", "--help"}, {"inspect", "--help"}}) {
+  for (std::vector<std::string> args : {std::vector<std::string>{"--help"},
+                                        {"validate", "--help"},
+                                        {"db", "migrate", "--help"},
+                                        {"status", "--help"},
+                                        {"history", "--help"},
+                                        {"inspect", "--help"}}) {
     auto r = Lakesync(args);
     EXPECT_EQ(r.exit_code, 0) << Dump(r);
     EXPECT_THAT(r.out, HasSubstr("Usage")) << Dump(r);
@@ -169,9 +170,10 @@ TEST(CliTest, UnreachableDatabaseExitsThreeWithoutThePassword) {
   std::string path = dir.WriteFile("c.yaml", kGoodConfig);
   // Port 1 on loopback: nothing listens there.
   const std::string url = "postgresql://lakesync:TopSecretPw42@127.0.0.1:1/lakesync";
-  for (std::vector<std::string> args :
-       {std::vector<std::string>{"status", "-c", path}, {"db", "migrate"},
-        {"history", "-c", path, "sales_dr"}, {"status", "-c", path, "--json"}}) {
+  for (std::vector<std::string> args : {std::vector<std::string>{"status", "-c", path},
+                                        {"db", "migrate"},
+                                        {"history", "-c", path, "sales_dr"},
+                                        {"status", "-c", path, "--json"}}) {
     auto r = Lakesync(args, {{"LAKESYNC_DATABASE_URL", url}});
     EXPECT_EQ(r.exit_code, 3) << Dump(r);
     EXPECT_THAT(r.out + r.err, Not(HasSubstr("TopSecretPw42"))) << Dump(r);
@@ -222,12 +224,14 @@ TEST_F(DatabaseTest, StatusAndHistoryShowRecordedRuns) {
   std::string path = dir.WriteFile("c.yaml", kGoodConfig);
   ASSERT_EQ(Lakesync({"db", "migrate"}, {{"LAKESYNC_DATABASE_URL", url_}}).exit_code, 0);
   // A run and a replicated version written by hand, as the runner will write them.
-  Psql("INSERT INTO runs (job, kind, trigger, attempt, runner_id, status, started_at, "
-       "finished_at, source_version, target_version, commits, files, bytes, rows, error) VALUES "
-       "('sales_dr', 'incremental', 'manual', 1, 'e2e', 'succeeded', "
-       "'2026-11-22T02:00:00Z', '2026-11-22T02:00:05Z', 42, 42, 3, 7, 1234, 99, '')");
-  Psql("INSERT INTO target_versions (job, target, replicated_version, source_version, "
-       "updated_at) VALUES ('sales_dr', 'west:/delta/sales', 42, 42, now())");
+  Psql(
+      "INSERT INTO runs (job, kind, trigger, attempt, runner_id, status, started_at, "
+      "finished_at, source_version, target_version, commits, files, bytes, rows, error) VALUES "
+      "('sales_dr', 'incremental', 'manual', 1, 'e2e', 'succeeded', "
+      "'2026-11-22T02:00:00Z', '2026-11-22T02:00:05Z', 42, 42, 3, 7, 1234, 99, '')");
+  Psql(
+      "INSERT INTO target_versions (job, target, replicated_version, source_version, "
+      "updated_at) VALUES ('sales_dr', 'west:/delta/sales', 42, 42, now())");
   auto r = Lakesync({"status", "-c", path, "--json"}, {{"LAKESYNC_DATABASE_URL", url_}});
   ASSERT_EQ(r.exit_code, 0) << Dump(r);
   EXPECT_THAT(r.out, HasSubstr(R"("status":"succeeded","trigger":"manual",)"

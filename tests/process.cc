@@ -57,8 +57,10 @@ ProcessResult RunProcess(const std::vector<std::string>& argv,
     if (eq != nullptr) merged[std::string(*e, static_cast<size_t>(eq - *e))] = eq + 1;
   }
   for (const auto& [k, v] : env) {
-    if (v.empty()) merged.erase(k);
-    else merged[k] = v;
+    if (v.empty())
+      merged.erase(k);
+    else
+      merged[k] = v;
   }
   std::vector<std::string> env_strings;
   for (const auto& [k, v] : merged) env_strings.push_back(k + "=" + v);

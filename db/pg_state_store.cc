@@ -1,0 +1,418 @@
+#include "db/pg_state_store.h"
+
+#include <algorithm>
+#include <map>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "db/migrations.h"
+#include "db/pg.h"
+
+namespace lakesync::db {
+namespace {
+
+// pg_advisory_lock key serialising migrators: "lakesync" in ASCII.
+constexpr int64_t kMigrationLockKey = 0x6c616b6573796e63;
+
+// Times are written as epoch milliseconds and read back the same way, so no date strings are
+// parsed anywhere. extract(epoch ...) is exact (numeric) on PostgreSQL 14+.
+#define LAKESYNC_TS(param) "to_timestamp(" param "::double precision / 1000)"
+#define LAKESYNC_MS(column) "(extract(epoch from " column ") * 1000)::bigint"
+
+// clang-format off
+constexpr std::string_view kRunColumns =
+    "id, job, kind, trigger, attempt, runner_id, "
+    LAKESYNC_MS("started_at") ", " LAKESYNC_MS("heartbeat_at") ", " LAKESYNC_MS("finished_at") ", "
+    "status, source_version, target_version, commits, files, bytes, rows, error";
+// clang-format on
+
+Result<RunRecord> ParseRun(const pg::Rows& rows, int r) {
+  RunRecord run;
+  LAKESYNC_ASSIGN_OR_RETURN(run.id, rows.Int64(r, 0));
+  run.start.job = rows.Text(r, 1);
+  run.start.kind = rows.Text(r, 2);
+  LAKESYNC_ASSIGN_OR_RETURN(run.start.trigger, ParseTrigger(rows.Text(r, 3)));
+  LAKESYNC_ASSIGN_OR_RETURN(int64_t attempt, rows.Int64(r, 4));
+  run.start.attempt = static_cast<int>(attempt);
+  run.start.runner_id = rows.Text(r, 5);
+  LAKESYNC_ASSIGN_OR_RETURN(run.start.started_at, rows.Time(r, 6));
+  LAKESYNC_ASSIGN_OR_RETURN(run.heartbeat_at, rows.OptionalTime(r, 7));
+  LAKESYNC_ASSIGN_OR_RETURN(run.finished_at, rows.OptionalTime(r, 8));
+  LAKESYNC_ASSIGN_OR_RETURN(run.status, ParseRunStatus(rows.Text(r, 9)));
+  LAKESYNC_ASSIGN_OR_RETURN(run.source_version, rows.OptionalInt64(r, 10));
+  LAKESYNC_ASSIGN_OR_RETURN(run.target_version, rows.OptionalInt64(r, 11));
+  LAKESYNC_ASSIGN_OR_RETURN(run.commits, rows.Int64(r, 12));
+  LAKESYNC_ASSIGN_OR_RETURN(run.files, rows.Int64(r, 13));
+  LAKESYNC_ASSIGN_OR_RETURN(run.bytes, rows.Int64(r, 14));
+  LAKESYNC_ASSIGN_OR_RETURN(run.rows, rows.Int64(r, 15));
+  run.error = rows.Text(r, 16);
+  return run;
+}
+
+// Columns: run_id, target, start_version, end_version, commits, files, bytes, rows, status, error.
+Result<TargetResult> ParseTarget(const pg::Rows& rows, int r) {
+  TargetResult t;
+  t.target = rows.Text(r, 1);
+  LAKESYNC_ASSIGN_OR_RETURN(t.start_version, rows.OptionalInt64(r, 2));
+  LAKESYNC_ASSIGN_OR_RETURN(t.end_version, rows.OptionalInt64(r, 3));
+  LAKESYNC_ASSIGN_OR_RETURN(t.commits, rows.Int64(r, 4));
+  LAKESYNC_ASSIGN_OR_RETURN(t.files, rows.Int64(r, 5));
+  LAKESYNC_ASSIGN_OR_RETURN(t.bytes, rows.Int64(r, 6));
+  LAKESYNC_ASSIGN_OR_RETURN(t.rows, rows.Int64(r, 7));
+  LAKESYNC_ASSIGN_OR_RETURN(t.status, ParseRunStatus(rows.Text(r, 8)));
+  t.error = rows.Text(r, 9);
+  return t;
+}
+
+// NotFound or Conflict for a run that is not running, after an update matched no row.
+Status NotRunning(pg::Connection& conn, int64_t run_id) {
+  LAKESYNC_ASSIGN_OR_RETURN(pg::Rows rows,
+                            conn.Query("SELECT status FROM runs WHERE id = $1", run_id));
+  if (rows.size() == 0) {
+    return Status::NotFound(fmt::format("run {} does not exist; pass an id from StartRun", run_id));
+  }
+  return Status::Conflict(
+      fmt::format("run {} already finished with status {}", run_id, rows.Text(0, 0)));
+}
+
+struct Recorded {
+  int version;
+  std::string name;
+  std::string checksum;
+};
+
+Result<std::vector<Recorded>> RecordedMigrations(pg::Connection& conn) {
+  LAKESYNC_ASSIGN_OR_RETURN(
+      pg::Rows rows, conn.Query("SELECT version, name, checksum FROM lakesync_schema_migrations "
+                                "ORDER BY version"));
+  std::vector<Recorded> out;
+  for (int r = 0; r < rows.size(); ++r) {
+    LAKESYNC_ASSIGN_OR_RETURN(int64_t version, rows.Int64(r, 0));
+    out.push_back(
+        {static_cast<int>(version), std::string(rows.Text(r, 1)), std::string(rows.Text(r, 2))});
+  }
+  return out;
+}
+
+Status TooNew(int version) {
+  return Status::Unsupported(
+      fmt::format("database schema is at version {} but this lakesync knows only up to {}; "
+                  "upgrade lakesync",
+                  version, PgStateStore::LatestSchemaVersion()));
+}
+
+// REQUIRES: the migration advisory lock is held.
+Result<MigrateReport> MigrateUnderLock(pg::Connection& conn) {
+  LAKESYNC_RETURN_IF_ERROR(
+      conn.ExecScript("CREATE TABLE IF NOT EXISTS lakesync_schema_migrations ("
+                      " version integer PRIMARY KEY,"
+                      " name text NOT NULL,"
+                      " checksum text NOT NULL,"
+                      " applied_at timestamptz NOT NULL DEFAULT now())"));
+  LAKESYNC_ASSIGN_OR_RETURN(std::vector<Recorded> recorded, RecordedMigrations(conn));
+  std::span<const Migration> known = EmbeddedMigrations();
+
+  MigrateReport report;
+  std::map<int, const Recorded*> recorded_by_version;
+  for (const Recorded& r : recorded) {
+    recorded_by_version[r.version] = &r;
+    report.from_version = std::max(report.from_version, r.version);
+  }
+  if (report.from_version > PgStateStore::LatestSchemaVersion()) {
+    return TooNew(report.from_version);
+  }
+  for (const Migration& m : known) {
+    auto it = recorded_by_version.find(m.version);
+    if (it == recorded_by_version.end()) continue;
+    std::string checksum = MigrationChecksum(m.sql);
+    if (it->second->checksum != checksum) {
+      return Status::Corruption(fmt::format(
+          "migration {} ({}) was applied with checksum {} but this lakesync's copy has checksum "
+          "{}; the migration was edited after it was applied. Restore db/migrations/{:04d}_{}.sql "
+          "to the applied text and add the change as a new migration",
+          m.version, m.name, it->second->checksum, checksum, m.version, m.name));
+    }
+  }
+
+  report.to_version = report.from_version;
+  for (const Migration& m : known) {
+    if (recorded_by_version.count(m.version) != 0) continue;
+    Status applied = conn.InTransaction([&]() -> Status {
+      LAKESYNC_RETURN_IF_ERROR(conn.ExecScript(m.sql));
+      return conn
+          .Query(
+              "INSERT INTO lakesync_schema_migrations (version, name, checksum) "
+              "VALUES ($1, $2, $3)",
+              m.version, m.name, MigrationChecksum(m.sql))
+          .status();
+    });
+    if (!applied.ok()) {
+      return applied.WithContext(fmt::format("applying migration {:04d}_{}", m.version, m.name));
+    }
+    spdlog::info("state store: applied migration {:04d}_{}", m.version, m.name);
+    report.applied.push_back(m.version);
+    report.to_version = std::max(report.to_version, m.version);
+  }
+  return report;
+}
+
+}  // namespace
+
+int PgStateStore::LatestSchemaVersion() { return EmbeddedMigrations().back().version; }
+
+PgStateStore::PgStateStore(std::unique_ptr<pg::Connection> conn) : conn_(std::move(conn)) {}
+
+PgStateStore::~PgStateStore() = default;
+
+Result<std::unique_ptr<PgStateStore>> PgStateStore::Connect(std::string_view conninfo,
+                                                            Duration connect_timeout) {
+  LAKESYNC_ASSIGN_OR_RETURN(std::unique_ptr<pg::Connection> conn,
+                            pg::Connection::Open(conninfo, connect_timeout));
+  return std::unique_ptr<PgStateStore>(new PgStateStore(std::move(conn)));
+}
+
+Result<pg::Connection*> PgStateStore::ConnLocked() {
+  if (conn_->broken()) {
+    // One attempt per call: a caller that retries gets a fresh attempt each time.
+    spdlog::warn("state store: connection to {} was lost; reconnecting",
+                 conn_->redacted_conninfo());
+    LAKESYNC_RETURN_IF_ERROR(conn_->Reset());
+  }
+  return conn_.get();
+}
+
+Result<MigrateReport> PgStateStore::Migrate() {
+  std::lock_guard lock(mu_);
+  LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
+  // A session-level lock: each migration commits separately, and a second migrator must wait
+  // for all of them, then find nothing left to do. A crash releases it with the session.
+  LAKESYNC_RETURN_IF_ERROR_CTX(
+      conn->Query("SELECT pg_advisory_lock($1::bigint)", kMigrationLockKey).status(),
+      "waiting for the schema migration lock");
+  Result<MigrateReport> report = MigrateUnderLock(*conn);
+  Status unlocked =
+      conn->Query("SELECT pg_advisory_unlock($1::bigint)", kMigrationLockKey).status();
+  if (!report.ok()) return report.status().WithContext("migrating the state store schema");
+  LAKESYNC_RETURN_IF_ERROR_CTX(unlocked, "releasing the schema migration lock");
+  return report;
+}
+
+Result<int> PgStateStore::SchemaVersion() {
+  std::lock_guard lock(mu_);
+  LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
+  LAKESYNC_ASSIGN_OR_RETURN(
+      pg::Rows exists, conn->Query("SELECT to_regclass('lakesync_schema_migrations') IS NOT NULL"));
+  if (exists.Text(0, 0) != "t") return 0;
+  LAKESYNC_ASSIGN_OR_RETURN(
+      pg::Rows rows,
+      conn->Query("SELECT coalesce(max(version), 0) FROM lakesync_schema_migrations"));
+  LAKESYNC_ASSIGN_OR_RETURN(int64_t version, rows.Int64(0, 0));
+  return static_cast<int>(version);
+}
+
+Result<bool> PgStateStore::Ping() {
+  std::lock_guard lock(mu_);
+  Result<pg::Connection*> conn = ConnLocked();
+  if (!conn.ok()) {
+    if (conn.status().code() == StatusCode::kUnavailable) return false;
+    return conn.status();
+  }
+  Result<pg::Rows> rows = (*conn)->Query("SELECT 1");
+  if (!rows.ok()) {
+    if (rows.status().code() == StatusCode::kUnavailable) return false;
+    return rows.status();
+  }
+  return true;
+}
+
+Status PgStateStore::SyncJobs(
+    const std::vector<std::pair<std::string, std::string>>& name_and_kind) {
+  for (const auto& [name, kind] : name_and_kind) {
+    if (name.empty()) {
+      return Status::InvalidArgument("cannot record a job without a name; name every job");
+    }
+  }
+  std::lock_guard lock(mu_);
+  LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
+  return conn
+      ->InTransaction([&]() -> Status {
+        for (const auto& [name, kind] : name_and_kind) {
+          LAKESYNC_RETURN_IF_ERROR(
+              conn->Query("INSERT INTO jobs (name, kind, first_seen, last_seen) "
+                          "VALUES ($1, $2, now(), now()) "
+                          "ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, "
+                          "last_seen = excluded.last_seen",
+                          name, kind)
+                  .status());
+        }
+        return Status::OK();
+      })
+      .WithContext("recording the configured jobs");
+}
+
+Result<int64_t> PgStateStore::StartRun(const RunStart& start) {
+  LAKESYNC_RETURN_IF_ERROR(ValidateRunStart(start));
+  std::lock_guard lock(mu_);
+  LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
+  Result<pg::Rows> rows = conn->Query(
+      "INSERT INTO runs (job, kind, trigger, attempt, runner_id, status, started_at) "
+      "VALUES ($1, $2, $3, $4, $5, 'running', " LAKESYNC_TS("$6") ") RETURNING id",
+      start.job, start.kind, TriggerName(start.trigger), start.attempt, start.runner_id,
+      start.started_at);
+  if (!rows.ok()) {
+    return rows.status().WithContext(
+        fmt::format("recording the start of a run of job {}", start.job));
+  }
+  return rows->Int64(0, 0);
+}
+
+Status PgStateStore::HeartbeatRun(int64_t run_id, TimePoint now) {
+  std::lock_guard lock(mu_);
+  LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
+  LAKESYNC_ASSIGN_OR_RETURN(
+      pg::Rows rows, conn->Query("UPDATE runs SET heartbeat_at = " LAKESYNC_TS(
+                                     "$2") " "
+                                           "WHERE id = $1 AND status = 'running' RETURNING id",
+                                 run_id, now));
+  if (rows.size() == 1) return Status::OK();
+  return NotRunning(*conn, run_id);
+}
+
+Status PgStateStore::FinishRun(int64_t run_id, const RunFinish& finish) {
+  LAKESYNC_RETURN_IF_ERROR(ValidateRunFinish(run_id, finish));
+  std::lock_guard lock(mu_);
+  LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
+  return conn
+      ->InTransaction([&]() -> Status {
+        LAKESYNC_ASSIGN_OR_RETURN(
+            pg::Rows updated,
+            conn->Query(
+                "UPDATE runs SET status = $2, finished_at = " LAKESYNC_TS(
+                    "$3") ", "
+                          "source_version = $4, target_version = $5, commits = $6, files = $7, "
+                          "bytes = $8, rows = $9, error = $10 "
+                          "WHERE id = $1 AND status = 'running' RETURNING id",
+                run_id, RunStatusName(finish.status), finish.finished_at, finish.source_version,
+                finish.target_version, finish.commits, finish.files, finish.bytes, finish.rows,
+                finish.error));
+        // The row lock taken by UPDATE makes a concurrent second FinishRun wait, then match
+        // nothing and report Conflict here.
+        if (updated.size() != 1) return NotRunning(*conn, run_id);
+        for (size_t i = 0; i < finish.targets.size(); ++i) {
+          const TargetResult& t = finish.targets[i];
+          LAKESYNC_RETURN_IF_ERROR(
+              conn->Query("INSERT INTO run_targets (run_id, target, position, start_version, "
+                          "end_version, commits, files, bytes, rows, status, error) "
+                          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                          run_id, t.target, static_cast<int64_t>(i), t.start_version, t.end_version,
+                          t.commits, t.files, t.bytes, t.rows, RunStatusName(t.status), t.error)
+                  .status());
+        }
+        return Status::OK();
+      })
+      .WithContext(fmt::format("recording the end of run {}", run_id));
+}
+
+Result<std::vector<RunRecord>> PgStateStore::RunsLocked(std::string_view job, int limit) {
+  LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
+  std::vector<RunRecord> runs;
+  // One snapshot for both queries, so a run and its targets are read as of the same moment.
+  Status status = conn->InTransaction(
+      [&]() -> Status {
+        LAKESYNC_ASSIGN_OR_RETURN(
+            pg::Rows rows, conn->Query(fmt::format("SELECT {} FROM runs WHERE job = $1 "
+                                                   "ORDER BY started_at DESC, id DESC LIMIT $2",
+                                                   kRunColumns),
+                                       job, limit));
+        std::map<int64_t, size_t> index;
+        std::string ids = "{";
+        for (int r = 0; r < rows.size(); ++r) {
+          LAKESYNC_ASSIGN_OR_RETURN(RunRecord run, ParseRun(rows, r));
+          if (ids.size() > 1) ids += ",";
+          ids += std::to_string(run.id);
+          index[run.id] = runs.size();
+          runs.push_back(std::move(run));
+        }
+        ids += "}";
+        if (runs.empty()) return Status::OK();
+        LAKESYNC_ASSIGN_OR_RETURN(
+            pg::Rows targets,
+            conn->Query("SELECT run_id, target, start_version, end_version, commits, files, "
+                        "bytes, rows, status, error FROM run_targets "
+                        "WHERE run_id = ANY($1::bigint[]) ORDER BY run_id, position",
+                        ids));
+        for (int r = 0; r < targets.size(); ++r) {
+          LAKESYNC_ASSIGN_OR_RETURN(int64_t run_id, targets.Int64(r, 0));
+          LAKESYNC_ASSIGN_OR_RETURN(TargetResult target, ParseTarget(targets, r));
+          runs[index.at(run_id)].targets.push_back(std::move(target));
+        }
+        return Status::OK();
+      },
+      "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+  LAKESYNC_RETURN_IF_ERROR_CTX(status, fmt::format("reading the runs of job {}", job));
+  return runs;
+}
+
+Result<std::optional<RunRecord>> PgStateStore::LastRun(std::string_view job) {
+  std::lock_guard lock(mu_);
+  LAKESYNC_ASSIGN_OR_RETURN(std::vector<RunRecord> runs, RunsLocked(job, 1));
+  if (runs.empty()) return std::optional<RunRecord>();
+  return std::optional<RunRecord>(std::move(runs.front()));
+}
+
+Result<std::vector<RunRecord>> PgStateStore::ListRuns(std::string_view job, int limit) {
+  if (limit < 1) {
+    return Status::InvalidArgument(
+        fmt::format("cannot list {} runs of job {}; pass a limit of at least 1", limit, job));
+  }
+  std::lock_guard lock(mu_);
+  return RunsLocked(job, limit);
+}
+
+Status PgStateStore::SetTargetVersion(const TargetVersion& version) {
+  LAKESYNC_RETURN_IF_ERROR(ValidateTargetVersion(version));
+  std::lock_guard lock(mu_);
+  LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
+  return conn
+      ->Query("INSERT INTO target_versions (job, target, replicated_version, source_version, "
+              "updated_at, run_id) VALUES ($1, $2, $3, $4, " LAKESYNC_TS("$5") ", $6) "
+              "ON CONFLICT (job, target) DO UPDATE SET "
+              "replicated_version = excluded.replicated_version, "
+              "source_version = excluded.source_version, updated_at = excluded.updated_at, "
+              "run_id = excluded.run_id",
+              version.job, version.target, version.replicated_version, version.source_version,
+              version.updated_at, version.run_id)
+      .status()
+      .WithContext(fmt::format("recording the replicated version of {} for job {}",
+                               version.target, version.job));
+}
+
+Result<std::vector<TargetVersion>> PgStateStore::TargetVersions(std::string_view job) {
+  std::lock_guard lock(mu_);
+  LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
+  Result<pg::Rows> rows = conn->Query(
+      "SELECT job, target, replicated_version, source_version, " LAKESYNC_MS("updated_at") ", "
+      "run_id FROM target_versions WHERE job = $1 ORDER BY target",
+      job);
+  if (!rows.ok()) {
+    return rows.status().WithContext(fmt::format("reading the target versions of job {}", job));
+  }
+  std::vector<TargetVersion> out;
+  for (int r = 0; r < rows->size(); ++r) {
+    TargetVersion v;
+    v.job = rows->Text(r, 0);
+    v.target = rows->Text(r, 1);
+    LAKESYNC_ASSIGN_OR_RETURN(v.replicated_version, rows->Int64(r, 2));
+    LAKESYNC_ASSIGN_OR_RETURN(v.source_version, rows->OptionalInt64(r, 3));
+    LAKESYNC_ASSIGN_OR_RETURN(v.updated_at, rows->Time(r, 4));
+    LAKESYNC_ASSIGN_OR_RETURN(v.run_id, rows->OptionalInt64(r, 5));
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+#undef LAKESYNC_TS
+#undef LAKESYNC_MS
+
+}  // namespace lakesync::db

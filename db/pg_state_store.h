@@ -1,0 +1,90 @@
+#pragma once
+
+// The PostgreSQL StateStore. The schema is created and upgraded by Migrate() from the migrations
+// compiled into the binary (db/migrations/*.sql), each in its own transaction and recorded in
+// lakesync_schema_migrations(version, name, checksum, applied_at).
+//
+// Tables live in the connection's current schema (search_path). To keep several installations
+// in one database, give each its own schema, e.g.
+// postgresql://u:p@h/db?options=-csearch_path%3Dlakesync_prod
+//
+// Errors: Unavailable (retryable) when PostgreSQL cannot be reached or the connection is lost;
+// the next call reconnects once before giving up. Messages never contain the password.
+//
+// Thread-safety: one connection guarded by a mutex; every method is safe from any thread, and
+// calls are serialised (the runner makes a handful of small writes per run, so one connection
+// is enough).
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string_view>
+#include <vector>
+
+#include "common/duration.h"
+#include "db/state_store.h"
+
+namespace lakesync::db {
+
+namespace pg {
+class Connection;
+}
+
+struct MigrateReport {
+  int from_version = 0;      // schema version before (0 for an empty database)
+  int to_version = 0;        // schema version after
+  std::vector<int> applied;  // versions this call applied, in order; empty when up to date
+};
+
+class PgStateStore final : public StateStore {
+ public:
+  // Connects to `conninfo` (a postgresql:// URI or libpq keywords). Does not check the schema:
+  // call Migrate() (the daemon and `lakesync db migrate` do) before using the store.
+  // Errors: Unavailable when the server cannot be reached within `connect_timeout` ("cannot
+  // reach the state store at postgresql://u:***@h:5432/db: ...; check state.postgres or
+  // LAKESYNC_DATABASE_URL and that PostgreSQL is running"); InvalidArgument for a malformed
+  // string, rejected credentials or a missing database.
+  [[nodiscard]] static Result<std::unique_ptr<PgStateStore>> Connect(
+      std::string_view conninfo, Duration connect_timeout = std::chrono::seconds(5));
+
+  ~PgStateStore() override;
+
+  // Applies the migrations the database lacks, in order. Safe when several processes migrate
+  // at once: they serialise on a PostgreSQL advisory lock and the later ones find nothing to do.
+  // Errors: Unsupported when the database is at a newer version than this binary knows
+  // (upgrade lakesync); Corruption when an applied migration's recorded checksum differs from
+  // this binary's copy; the failing migration's error otherwise (that migration is rolled back,
+  // earlier ones stay).
+  [[nodiscard]] Result<MigrateReport> Migrate();
+
+  // The highest applied migration; 0 for a database lakesync never migrated.
+  [[nodiscard]] Result<int> SchemaVersion();
+
+  // The newest schema version this binary knows.
+  static int LatestSchemaVersion();
+
+  // True when a round trip to PostgreSQL succeeds (reconnecting once if needed), false when it
+  // cannot be reached. Other failures come back as errors.
+  [[nodiscard]] Result<bool> Ping();
+
+  Status SyncJobs(const std::vector<std::pair<std::string, std::string>>& name_and_kind) override;
+  Result<int64_t> StartRun(const RunStart& start) override;
+  Status HeartbeatRun(int64_t run_id, TimePoint now) override;
+  Status FinishRun(int64_t run_id, const RunFinish& finish) override;
+  Result<std::optional<RunRecord>> LastRun(std::string_view job) override;
+  Result<std::vector<RunRecord>> ListRuns(std::string_view job, int limit) override;
+  Status SetTargetVersion(const TargetVersion& version) override;
+  Result<std::vector<TargetVersion>> TargetVersions(std::string_view job) override;
+
+ private:
+  explicit PgStateStore(std::unique_ptr<pg::Connection> conn);
+
+  // REQUIRES: mu_ held. The connection, re-established first if it was lost.
+  Result<pg::Connection*> ConnLocked();
+  Result<std::vector<RunRecord>> RunsLocked(std::string_view job, int limit);
+
+  std::mutex mu_;
+  std::unique_ptr<pg::Connection> conn_;
+};
+
+}  // namespace lakesync::db

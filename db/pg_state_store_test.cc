@@ -1,0 +1,526 @@
+// Integration tests of PgStateStore against a real PostgreSQL.
+//
+// The server is named by LAKESYNC_TEST_DATABASE_URL (a user allowed to CREATE DATABASE). Each
+// test creates its own database (lakesync_test_<pid>_<n>) and drops it afterwards, so tests see
+// neither each other nor anything else on the server. Run them with
+//   eval "$(scripts/pg.sh start /tmp/pg)"
+//   LAKESYNC_TEST_DATABASE_URL=$LAKESYNC_DATABASE_URL build/db/db_pg_test
+
+#include "db/pg_state_store.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <latch>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "db/migrations.h"
+#include "db/pg.h"
+#include "db/state_store_contract_test.h"
+
+namespace lakesync::db {
+namespace {
+
+constexpr char kSkipMessage[] =
+    "\n*** PostgreSQL integration test SKIPPED: LAKESYNC_TEST_DATABASE_URL is not set. ***\n"
+    "Run `make test`, or: eval \"$(scripts/pg.sh start /tmp/pg)\" && "
+    "LAKESYNC_TEST_DATABASE_URL=$LAKESYNC_DATABASE_URL ./db_pg_test\n";
+
+std::string AdminUrl() {
+  const char* url = std::getenv("LAKESYNC_TEST_DATABASE_URL");
+  return url != nullptr ? url : "";
+}
+
+// `url` pointing at database `db` instead: the URI path is replaced, or (keyword form) a later
+// dbname= keyword overrides the first.
+std::string UrlForDatabase(const std::string& url, const std::string& db) {
+  size_t scheme = url.find("://");
+  if (scheme == std::string::npos) return url + " dbname=" + db;
+  size_t path = url.find_first_of("/?", scheme + 3);
+  if (path == std::string::npos) return url + "/" + db;
+  size_t query = url.find('?', path);
+  std::string rest = query == std::string::npos ? "" : url.substr(query);
+  return url.substr(0, path) + "/" + db + rest;
+}
+
+std::string WithParam(const std::string& url, const std::string& param) {
+  if (url.find("://") == std::string::npos) return url + " " + param;
+  return url + (url.find('?') == std::string::npos ? "?" : "&") + param;
+}
+
+std::string PasswordOf(const std::string& url) {
+  // postgresql://user:PASSWORD@host...
+  size_t scheme = url.find("://");
+  size_t at = url.find('@', scheme);
+  size_t colon = url.find(':', scheme + 3);
+  if (scheme == std::string::npos || at == std::string::npos || colon > at) return "";
+  return url.substr(colon + 1, at - colon - 1);
+}
+
+// A database created for one test and dropped when it goes out of scope.
+class TestDatabase {
+ public:
+  TestDatabase() {
+    static std::atomic<int> counter{0};
+    name_ = "lakesync_test_" + std::to_string(getpid()) + "_" + std::to_string(counter++);
+    Result<std::unique_ptr<pg::Connection>> admin =
+        pg::Connection::Open(AdminUrl(), std::chrono::seconds(10));
+    if (!admin.ok()) {
+      ADD_FAILURE() << "cannot open the maintenance connection: " << admin.status();
+      return;
+    }
+    admin_ = std::move(*admin);
+    // Identifiers cannot be bound as parameters; the name is built above from digits only.
+    Status s = admin_->ExecScript("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
+    if (s.ok()) s = admin_->ExecScript("CREATE DATABASE " + name_);
+    if (!s.ok()) ADD_FAILURE() << "cannot create database " << name_ << ": " << s;
+    ok_ = s.ok();
+  }
+  ~TestDatabase() {
+    if (admin_ != nullptr) {
+      Status s = admin_->ExecScript("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
+      if (!s.ok()) ADD_FAILURE() << "cannot drop database " << name_ << ": " << s;
+    }
+  }
+  bool ok() const { return ok_; }
+  std::string url() const { return UrlForDatabase(AdminUrl(), name_); }
+
+  // A store connected to this database.
+  std::unique_ptr<PgStateStore> Store() const {
+    Result<std::unique_ptr<PgStateStore>> store = PgStateStore::Connect(url());
+    EXPECT_TRUE(store.ok()) << store.status();
+    return store.ok() ? std::move(*store) : nullptr;
+  }
+  // A plain connection for checking what the store wrote.
+  std::unique_ptr<pg::Connection> Sql() const {
+    Result<std::unique_ptr<pg::Connection>> conn =
+        pg::Connection::Open(url(), std::chrono::seconds(10));
+    EXPECT_TRUE(conn.ok()) << conn.status();
+    return conn.ok() ? std::move(*conn) : nullptr;
+  }
+
+ private:
+  std::string name_;
+  std::unique_ptr<pg::Connection> admin_;
+  bool ok_ = false;
+};
+
+// The migration files in the source tree, counted independently of the embedded copy.
+std::vector<std::filesystem::path> MigrationFiles() {
+  std::vector<std::filesystem::path> files;
+  for (const auto& e : std::filesystem::directory_iterator(
+           std::filesystem::path(LAKESYNC_SOURCE_DIR) / "db" / "migrations")) {
+    if (e.path().extension() == ".sql") files.push_back(e.path());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+std::string ReadFile(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// ---- The shared StateStore contract, on a freshly migrated database -----------------------
+
+// Owns the store together with its database, so the database outlives the store.
+class OwningPgStore final : public StateStore {
+ public:
+  OwningPgStore(std::unique_ptr<TestDatabase> db, std::unique_ptr<PgStateStore> store)
+      : db_(std::move(db)), store_(std::move(store)) {}
+  ~OwningPgStore() override { store_.reset(); }
+
+  Status SyncJobs(const std::vector<std::pair<std::string, std::string>>& j) override {
+    return store_->SyncJobs(j);
+  }
+  Result<int64_t> StartRun(const RunStart& s) override { return store_->StartRun(s); }
+  Status HeartbeatRun(int64_t id, TimePoint now) override { return store_->HeartbeatRun(id, now); }
+  Status FinishRun(int64_t id, const RunFinish& f) override { return store_->FinishRun(id, f); }
+  Result<std::optional<RunRecord>> LastRun(std::string_view job) override {
+    return store_->LastRun(job);
+  }
+  Result<std::vector<RunRecord>> ListRuns(std::string_view job, int limit) override {
+    return store_->ListRuns(job, limit);
+  }
+  Status SetTargetVersion(const TargetVersion& v) override { return store_->SetTargetVersion(v); }
+  Result<std::vector<TargetVersion>> TargetVersions(std::string_view job) override {
+    return store_->TargetVersions(job);
+  }
+
+ private:
+  std::unique_ptr<TestDatabase> db_;
+  std::unique_ptr<PgStateStore> store_;
+};
+
+struct PgFactory {
+  std::unique_ptr<StateStore> Make() {
+    if (AdminUrl().empty()) return nullptr;
+    auto db = std::make_unique<TestDatabase>();
+    if (!db->ok()) return nullptr;
+    std::unique_ptr<PgStateStore> store = db->Store();
+    if (store == nullptr) return nullptr;
+    Result<MigrateReport> report = store->Migrate();
+    EXPECT_TRUE(report.ok()) << report.status();
+    if (!report.ok()) return nullptr;
+    return std::make_unique<OwningPgStore>(std::move(db), std::move(store));
+  }
+  std::string SkipReason() {
+    return AdminUrl().empty() ? kSkipMessage : "could not set up a test database (see failures)";
+  }
+};
+
+INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, StateStoreContractTest, PgFactory);
+
+// ---- Migrations and PostgreSQL-specific behaviour -----------------------------------------
+
+class PgStateStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (AdminUrl().empty()) GTEST_SKIP() << kSkipMessage;
+    db_ = std::make_unique<TestDatabase>();
+    ASSERT_TRUE(db_->ok());
+  }
+  std::unique_ptr<TestDatabase> db_;
+};
+
+TEST_F(PgStateStoreTest, FreshMigrateCreatesEveryTable) {
+  std::unique_ptr<PgStateStore> store = db_->Store();
+  ASSERT_NE(store, nullptr);
+  Result<int> before = store->SchemaVersion();
+  ASSERT_TRUE(before.ok()) << before.status();
+  EXPECT_EQ(*before, 0);
+
+  const int latest = static_cast<int>(MigrationFiles().size());
+  Result<MigrateReport> report = store->Migrate();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->from_version, 0);
+  EXPECT_EQ(report->to_version, latest);
+  std::vector<int> all;
+  for (int v = 1; v <= latest; ++v) all.push_back(v);
+  EXPECT_EQ(report->applied, all);
+
+  Result<int> after = store->SchemaVersion();
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(*after, latest);
+
+  std::unique_ptr<pg::Connection> sql = db_->Sql();
+  ASSERT_NE(sql, nullptr);
+  Result<pg::Rows> tables = sql->Query(
+      "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
+      "ORDER BY table_name");
+  ASSERT_TRUE(tables.ok()) << tables.status();
+  std::set<std::string> names;
+  for (int r = 0; r < tables->size(); ++r) names.insert(std::string(tables->Text(r, 0)));
+  for (const char* want : {"jobs", "runs", "run_targets", "target_versions", "snapshots",
+                           "run_requests", "leases", "lakesync_schema_migrations"}) {
+    EXPECT_EQ(names.count(want), 1u) << "missing table " << want;
+  }
+
+  // Each migration is recorded once, with the checksum of the file in the source tree.
+  Result<pg::Rows> recorded =
+      sql->Query("SELECT version, name, checksum FROM lakesync_schema_migrations ORDER BY version");
+  ASSERT_TRUE(recorded.ok()) << recorded.status();
+  std::vector<std::filesystem::path> files = MigrationFiles();
+  ASSERT_EQ(recorded->size(), static_cast<int>(files.size()));
+  for (int r = 0; r < recorded->size(); ++r) {
+    EXPECT_EQ(recorded->Text(r, 0), std::to_string(r + 1));
+    // "0001_init.sql" → "init"
+    std::string stem = files[r].stem().string();
+    EXPECT_EQ(recorded->Text(r, 1), stem.substr(5));
+    EXPECT_EQ(recorded->Text(r, 2), MigrationChecksum(ReadFile(files[r])));
+  }
+}
+
+TEST_F(PgStateStoreTest, RemigrateIsANoOp) {
+  std::unique_ptr<PgStateStore> store = db_->Store();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Migrate().ok());
+  const int latest = static_cast<int>(MigrationFiles().size());
+  Result<MigrateReport> again = store->Migrate();
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->from_version, latest);
+  EXPECT_EQ(again->to_version, latest);
+  EXPECT_TRUE(again->applied.empty());
+  // And from a second connection (another process's view).
+  std::unique_ptr<PgStateStore> other = db_->Store();
+  ASSERT_NE(other, nullptr);
+  Result<MigrateReport> third = other->Migrate();
+  ASSERT_TRUE(third.ok()) << third.status();
+  EXPECT_TRUE(third->applied.empty());
+}
+
+void ExpectEachMigrationRecordedOnce(const TestDatabase& db) {
+  std::unique_ptr<pg::Connection> sql = db.Sql();
+  ASSERT_NE(sql, nullptr);
+  Result<pg::Rows> rows = sql->Query(
+      "SELECT version, count(*) FROM lakesync_schema_migrations GROUP BY version "
+      "ORDER BY version");
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  const int latest = static_cast<int>(MigrationFiles().size());
+  ASSERT_EQ(rows->size(), latest);
+  for (int r = 0; r < latest; ++r) {
+    EXPECT_EQ(rows->Text(r, 0), std::to_string(r + 1));
+    EXPECT_EQ(rows->Text(r, 1), "1");
+  }
+}
+
+TEST_F(PgStateStoreTest, ConcurrentMigratorsInThreadsEachSucceed) {
+  constexpr int kMigrators = 4;
+  std::vector<std::unique_ptr<PgStateStore>> stores;
+  for (int i = 0; i < kMigrators; ++i) {
+    stores.push_back(db_->Store());
+    ASSERT_NE(stores.back(), nullptr);
+  }
+  std::latch start(kMigrators);
+  std::vector<Result<MigrateReport>> reports(kMigrators, Status::Internal("not run"));
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kMigrators; ++i) {
+    threads.emplace_back([&, i] {
+      start.arrive_and_wait();  // all connected; migrate at the same moment
+      reports[i] = stores[i]->Migrate();
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  size_t applied_total = 0;
+  for (const Result<MigrateReport>& r : reports) {
+    ASSERT_TRUE(r.ok()) << r.status();
+    applied_total += r->applied.size();
+    EXPECT_EQ(r->to_version, static_cast<int>(MigrationFiles().size()));
+  }
+  // Every migration was applied by exactly one of them.
+  EXPECT_EQ(applied_total, MigrationFiles().size());
+  ExpectEachMigrationRecordedOnce(*db_);
+}
+
+TEST_F(PgStateStoreTest, ConcurrentMigratorsInProcessesEachSucceed) {
+  constexpr int kChildren = 3;
+  const std::string url = db_->url();
+  std::unique_ptr<PgStateStore> store = db_->Store();
+  ASSERT_NE(store, nullptr);
+  // Each child connects, reports on `ready`, then blocks reading `gun` until the parent closes
+  // it: all migrators start together, without sleeps.
+  int ready[2], gun[2];
+  ASSERT_EQ(pipe(ready), 0);
+  ASSERT_EQ(pipe(gun), 0);
+  std::vector<pid_t> children;
+  for (int i = 0; i < kChildren; ++i) {
+    pid_t pid = fork();
+    if (pid < 0) {
+      ADD_FAILURE() << "fork failed";
+      break;
+    }
+    if (pid == 0) {
+      close(gun[1]);
+      close(ready[0]);
+      Result<std::unique_ptr<PgStateStore>> child_store = PgStateStore::Connect(url);
+      char c = 'r';
+      if (write(ready[1], &c, 1) != 1) _exit(2);
+      while (read(gun[0], &c, 1) > 0) {
+      }
+      int code = child_store.ok() && (*child_store)->Migrate().ok() ? 0 : 1;
+      _exit(code);  // no destructors: the parent's objects are not ours to tear down
+    }
+    children.push_back(pid);
+  }
+  close(ready[1]);
+  close(gun[0]);
+  char c;
+  for (size_t n = 0; n < children.size() && read(ready[0], &c, 1) == 1; ++n) {
+  }
+  close(ready[0]);
+  close(gun[1]);
+  Result<MigrateReport> mine = store->Migrate();
+  for (pid_t pid : children) {
+    int wstatus = 0;
+    EXPECT_EQ(waitpid(pid, &wstatus, 0), pid);
+    EXPECT_TRUE(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) << "migrator process failed";
+  }
+  ASSERT_TRUE(mine.ok()) << mine.status();
+  ExpectEachMigrationRecordedOnce(*db_);
+}
+
+TEST_F(PgStateStoreTest, NewerSchemaIsRefusedWithAClearMessage) {
+  std::unique_ptr<PgStateStore> store = db_->Store();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Migrate().ok());
+  const int latest = static_cast<int>(MigrationFiles().size());
+  // A later lakesync applied two more migrations.
+  std::unique_ptr<pg::Connection> sql = db_->Sql();
+  ASSERT_NE(sql, nullptr);
+  ASSERT_TRUE(sql->Query("INSERT INTO lakesync_schema_migrations (version, name, checksum) "
+                         "VALUES ($1, 'future', 'x'), ($2, 'future2', 'y')",
+                         latest + 1, latest + 2)
+                  .ok());
+  Result<int> version = store->SchemaVersion();
+  ASSERT_TRUE(version.ok());
+  EXPECT_EQ(*version, latest + 2);
+  Result<MigrateReport> report = store->Migrate();
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.status().code(), StatusCode::kUnsupported) << report.status();
+  std::string expected = "database schema is at version " + std::to_string(latest + 2) +
+                         " but this lakesync knows only up to " + std::to_string(latest) +
+                         "; upgrade lakesync";
+  EXPECT_NE(report.status().message().find(expected), std::string::npos) << report.status();
+}
+
+TEST_F(PgStateStoreTest, EditedMigrationIsCorruption) {
+  std::unique_ptr<PgStateStore> store = db_->Store();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Migrate().ok());
+  std::unique_ptr<pg::Connection> sql = db_->Sql();
+  ASSERT_NE(sql, nullptr);
+  ASSERT_TRUE(sql->Query("UPDATE lakesync_schema_migrations SET checksum = $1 WHERE version = 1",
+                         "xxh3-64:0000000000000000")
+                  .ok());
+  Result<MigrateReport> report = store->Migrate();
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.status().code(), StatusCode::kCorruption) << report.status();
+  EXPECT_NE(report.status().message().find("0001_init.sql"), std::string::npos);
+}
+
+TEST_F(PgStateStoreTest, UnmigratedDatabaseSaysToMigrate) {
+  std::unique_ptr<PgStateStore> store = db_->Store();
+  ASSERT_NE(store, nullptr);
+  Result<int64_t> id = store->StartRun(RunStart{"j", "incremental", Trigger::kManual, 1, "r", {}});
+  ASSERT_FALSE(id.ok());
+  EXPECT_EQ(id.status().code(), StatusCode::kInvalidArgument) << id.status();
+  EXPECT_NE(id.status().message().find("lakesync db migrate"), std::string::npos) << id.status();
+}
+
+TEST_F(PgStateStoreTest, SyncJobsUpsertsRows) {
+  std::unique_ptr<PgStateStore> store = db_->Store();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Migrate().ok());
+  ASSERT_TRUE(store->SyncJobs({{"a", "incremental"}, {"b", "snapshot"}}).ok());
+  ASSERT_TRUE(store->SyncJobs({{"a", "consolidation"}}).ok());
+  std::unique_ptr<pg::Connection> sql = db_->Sql();
+  ASSERT_NE(sql, nullptr);
+  Result<pg::Rows> rows =
+      sql->Query("SELECT name, kind, last_seen >= first_seen FROM jobs ORDER BY name");
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  ASSERT_EQ(rows->size(), 2);
+  EXPECT_EQ(rows->Text(0, 0), "a");
+  EXPECT_EQ(rows->Text(0, 1), "consolidation");
+  EXPECT_EQ(rows->Text(0, 2), "t");
+  EXPECT_EQ(rows->Text(1, 0), "b");
+  EXPECT_EQ(rows->Text(1, 1), "snapshot");
+}
+
+TEST_F(PgStateStoreTest, RunIsStoredInTheDocumentedColumns) {
+  // Other tools (Grafana, psql) read these tables directly: check the raw row.
+  std::unique_ptr<PgStateStore> store = db_->Store();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Migrate().ok());
+  // 2026-11-23T02:00:00.250Z
+  Result<int64_t> id = store->StartRun(
+      RunStart{"j", "snapshot", Trigger::kManual, 3, "host-1", FromUnixMillis(1795399200250)});
+  ASSERT_TRUE(id.ok()) << id.status();
+  std::unique_ptr<pg::Connection> sql = db_->Sql();
+  ASSERT_NE(sql, nullptr);
+  Result<pg::Rows> rows = sql->Query(
+      "SELECT trigger, status, attempt, "
+      "to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS') "
+      "FROM runs WHERE id = $1",
+      *id);
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  ASSERT_EQ(rows->size(), 1);
+  EXPECT_EQ(rows->Text(0, 0), "manual");
+  EXPECT_EQ(rows->Text(0, 1), "running");
+  EXPECT_EQ(rows->Text(0, 2), "3");
+  EXPECT_EQ(rows->Text(0, 3), "2026-11-23T02:00:00.250");
+}
+
+TEST_F(PgStateStoreTest, LostConnectionIsUnavailableThenReconnects) {
+  const std::string app = "lakesync_test_" + std::to_string(getpid()) + "_reconnect";
+  Result<std::unique_ptr<PgStateStore>> connected =
+      PgStateStore::Connect(WithParam(db_->url(), "application_name=" + app));
+  ASSERT_TRUE(connected.ok()) << connected.status();
+  PgStateStore& store = **connected;
+  ASSERT_TRUE(store.Migrate().ok());
+
+  std::unique_ptr<pg::Connection> sql = db_->Sql();
+  ASSERT_NE(sql, nullptr);
+  Result<pg::Rows> killed = sql->Query(
+      "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
+      app);
+  ASSERT_TRUE(killed.ok()) << killed.status();
+  ASSERT_EQ(killed->Text(0, 0), "1");
+
+  Result<std::optional<RunRecord>> lost = store.LastRun("j");
+  ASSERT_FALSE(lost.ok());
+  EXPECT_EQ(lost.status().code(), StatusCode::kUnavailable) << lost.status();
+  EXPECT_TRUE(lost.status().retryable());
+  std::string password = PasswordOf(AdminUrl());
+  if (!password.empty()) {
+    EXPECT_EQ(lost.status().message().find(password), std::string::npos) << lost.status();
+  }
+
+  Result<std::optional<RunRecord>> again = store.LastRun("j");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_FALSE(again->has_value());
+  Result<bool> ping = store.Ping();
+  ASSERT_TRUE(ping.ok());
+  EXPECT_TRUE(*ping);
+}
+
+TEST_F(PgStateStoreTest, WrongPasswordIsRejectedWithoutEchoingIt) {
+  std::string url = db_->url();
+  std::string password = PasswordOf(url);
+  if (password.empty()) GTEST_SKIP() << "the test URL has no password";
+  std::string wrong = url;
+  wrong.replace(wrong.find(":" + password + "@") + 1, password.size(), "WrongPw123456");
+  Result<std::unique_ptr<PgStateStore>> store = PgStateStore::Connect(wrong);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), StatusCode::kInvalidArgument) << store.status();
+  EXPECT_EQ(store.status().message().find("WrongPw123456"), std::string::npos) << store.status();
+  EXPECT_EQ(store.status().message().find(password), std::string::npos) << store.status();
+  EXPECT_NE(store.status().message().find("***"), std::string::npos) << store.status();
+}
+
+// No server needed, but it waits for the connect timeout, so it lives with the slow tests.
+TEST(PgConnectTimeoutTest, SilentServerIsUnavailableWithinTheTimeout) {
+  // A socket that listens but never answers: the kernel completes the TCP handshake, then
+  // libpq waits for the server's reply until connect_timeout.
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(listen(fd, 8), 0);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  std::string url =
+      "postgresql://lakesync:TimeoutS3cret@127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) +
+      "/lakesync";
+
+  auto begin = std::chrono::steady_clock::now();
+  Result<std::unique_ptr<PgStateStore>> store = PgStateStore::Connect(url, std::chrono::seconds(2));
+  auto elapsed = std::chrono::steady_clock::now() - begin;
+  close(fd);
+
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), StatusCode::kUnavailable) << store.status();
+  EXPECT_EQ(store.status().message().find("TimeoutS3cret"), std::string::npos) << store.status();
+  EXPECT_NE(store.status().message().find("***"), std::string::npos) << store.status();
+  // 2 s timeout; generous slack for a loaded machine, far below "hangs forever".
+  EXPECT_GE(elapsed, std::chrono::milliseconds(1500));
+  EXPECT_LT(elapsed, std::chrono::seconds(8));
+}
+
+}  // namespace
+}  // namespace lakesync::db

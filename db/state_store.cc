@@ -1,0 +1,95 @@
+#include "db/state_store.h"
+
+#include <set>
+#include <string>
+
+#include <fmt/format.h>
+
+namespace lakesync::db {
+namespace {
+
+constexpr std::pair<RunStatus, std::string_view> kRunStatusNames[] = {
+    {RunStatus::kRunning, "running"},    {RunStatus::kSucceeded, "succeeded"},
+    {RunStatus::kFailed, "failed"},      {RunStatus::kPartial, "partial"},
+    {RunStatus::kTimedOut, "timed_out"}, {RunStatus::kCancelled, "cancelled"},
+};
+
+constexpr std::pair<Trigger, std::string_view> kTriggerNames[] = {
+    {Trigger::kSchedule, "schedule"},
+    {Trigger::kRetry, "retry"},
+    {Trigger::kManual, "manual"},
+};
+
+}  // namespace
+
+std::string_view RunStatusName(RunStatus status) {
+  for (const auto& [value, name] : kRunStatusNames) {
+    if (value == status) return name;
+  }
+  return "unknown";
+}
+
+Result<RunStatus> ParseRunStatus(std::string_view name) {
+  for (const auto& [value, text] : kRunStatusNames) {
+    if (text == name) return value;
+  }
+  return Status::InvalidArgument(
+      fmt::format("unknown run status \"{}\"; expected one of running, succeeded, failed, "
+                  "partial, timed_out, cancelled",
+                  name));
+}
+
+std::string_view TriggerName(Trigger trigger) {
+  for (const auto& [value, name] : kTriggerNames) {
+    if (value == trigger) return name;
+  }
+  return "unknown";
+}
+
+Result<Trigger> ParseTrigger(std::string_view name) {
+  for (const auto& [value, text] : kTriggerNames) {
+    if (text == name) return value;
+  }
+  return Status::InvalidArgument(
+      fmt::format("unknown run trigger \"{}\"; expected one of schedule, retry, manual", name));
+}
+
+Status ValidateRunStart(const RunStart& start) {
+  if (start.job.empty()) {
+    return Status::InvalidArgument("cannot start a run without a job name; pass the job's name");
+  }
+  if (start.attempt < 1) {
+    return Status::InvalidArgument(fmt::format(
+        "run of job {} has attempt {}; attempts are numbered from 1", start.job, start.attempt));
+  }
+  return Status::OK();
+}
+
+Status ValidateRunFinish(int64_t run_id, const RunFinish& finish) {
+  if (finish.status == RunStatus::kRunning) {
+    return Status::InvalidArgument(
+        fmt::format("cannot finish run {} with status running; pass its final status", run_id));
+  }
+  std::set<std::string_view> seen;
+  for (const TargetResult& target : finish.targets) {
+    if (target.target.empty()) {
+      return Status::InvalidArgument(
+          fmt::format("run {} reports a target without a name; name every target result", run_id));
+    }
+    if (!seen.insert(target.target).second) {
+      return Status::InvalidArgument(fmt::format(
+          "run {} reports target {} twice; report each target once", run_id, target.target));
+    }
+  }
+  return Status::OK();
+}
+
+Status ValidateTargetVersion(const TargetVersion& version) {
+  if (version.job.empty() || version.target.empty()) {
+    return Status::InvalidArgument(
+        "a target version needs both a job and a target name; pass both");
+  }
+  return Status::OK();
+}
+
+}  // namespace lakesync::db
