@@ -1,0 +1,208 @@
+#include "delta/actions.h"
+
+#include <gtest/gtest.h>
+
+namespace lakesync::delta {
+namespace {
+
+DeletionVectorDescriptor UDv(std::string id) {
+  DeletionVectorDescriptor dv;
+  dv.storage_type = 'u';
+  dv.path_or_inline_dv = std::move(id);
+  dv.offset = 1;
+  dv.size_in_bytes = 36;
+  dv.cardinality = 2;
+  return dv;
+}
+
+TEST(DeletionVectorTest, Z85WorkedExamplesFromTheProtocol) {
+  // Both examples are PROTOCOL.md's (copied into DELTA_NOTES §2), not outputs of this code.
+  auto a = UDv("vBn[lx{q8@P<9BNH/isA").RelativePath();
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(*a, "deletion_vector_61d16c75-6994-46b7-a15b-8b538852e50e.bin");
+
+  auto b = UDv("ab^-aqEH.-t@S}K{vb[*k^").RelativePath();
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(*b, "ab/deletion_vector_d2c639aa-8816-431a-aaf6-d3fe2512ff61.bin");
+
+  auto abs = UDv("ab^-aqEH.-t@S}K{vb[*k^").AbsolutePath("s3://bucket/table/");
+  ASSERT_TRUE(abs.ok());
+  EXPECT_EQ(*abs, "s3://bucket/table/ab/deletion_vector_d2c639aa-8816-431a-aaf6-d3fe2512ff61.bin");
+}
+
+TEST(DeletionVectorTest, Z85DecodeKnownVector) {
+  // The ZeroMQ Z85 spec (rfc.zeromq.org/spec/32) test vector: "HelloWorld" →
+  // 0x86 0x4F 0xD2 0x6F 0xB5 0x59 0xF7 0x5B.
+  auto d = Z85Decode("HelloWorld");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(*d, std::string("\x86\x4F\xD2\x6F\xB5\x59\xF7\x5B", 8));
+  EXPECT_FALSE(Z85Decode("Hello").value_or("").empty());
+  EXPECT_FALSE(Z85Decode("Hell").ok());   // not a multiple of 5
+  EXPECT_FALSE(Z85Decode("Hell~").ok());  // '~' is not in the alphabet
+}
+
+TEST(DeletionVectorTest, UniqueIdAndKinds) {
+  auto u = UDv("vBn[lx{q8@P<9BNH/isA");
+  EXPECT_EQ(u.UniqueId(), "uvBn[lx{q8@P<9BNH/isA@1");
+  DeletionVectorDescriptor p;
+  p.storage_type = 'p';
+  p.path_or_inline_dv = "s3://b/t/deletion_vector_x.bin";
+  p.offset = 4;
+  EXPECT_EQ(p.UniqueId(), "ps3://b/t/deletion_vector_x.bin@4");
+  EXPECT_EQ(*p.AbsolutePath("file:///ignored"), "s3://b/t/deletion_vector_x.bin");
+  EXPECT_FALSE(p.RelativePath().ok());
+  DeletionVectorDescriptor i;
+  i.storage_type = 'i';
+  i.path_or_inline_dv = "wi5b=000010000siXQKl0rr91000f55c8Xg0@@D72lkbi5=-{L";
+  EXPECT_EQ(i.UniqueId(), "iwi5b=000010000siXQKl0rr91000f55c8Xg0@@D72lkbi5=-{L");
+  EXPECT_FALSE(i.HasFile());
+  EXPECT_FALSE(i.AbsolutePath("file:///t").ok());
+}
+
+TEST(PercentDecodeTest, DecodesExactlyOnce) {
+  // DELTA_NOTES §2: value A/A → directory x=A%2FA → log x=A%252FA.
+  EXPECT_EQ(*PercentDecode("x=A%252FA/part-0.parquet"), "x=A%2FA/part-0.parquet");
+  EXPECT_EQ(*PercentDecode("a%20b"), "a b");
+  EXPECT_EQ(*PercentDecode("plain"), "plain");
+  EXPECT_FALSE(PercentDecode("bad%2").ok());
+  EXPECT_FALSE(PercentDecode("bad%zz").ok());
+}
+
+TEST(ParseCommitTest, ParsesActionsAndKeepsRawLines) {
+  const std::string line1 =
+      R"({"commitInfo":{"timestamp":1677811178585,"operation":"WRITE","extra":{"x":1}}})";
+  const std::string line2 =
+      R"({"add":{"path":"x=A%252FA/part-0.parquet","partitionValues":{"x":"A/A","y":null},)"
+      R"("size":635,"modificationTime":1677811178336,"dataChange":true,)"
+      R"("stats":"{\"numRecords\":10,\"minValues\":{\"numRecords\":3}}","futureField":[1,2]}})";
+  const std::string bytes = line1 + "\n" + line2 + "\n";
+  auto c = ParseCommit(3, bytes);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->version, 3);
+  ASSERT_EQ(c->actions.size(), 2u);
+  const auto* ci = std::get_if<CommitInfo>(&c->actions[0]);
+  ASSERT_NE(ci, nullptr);
+  EXPECT_EQ(ci->timestamp, 1677811178585);
+  EXPECT_EQ(ci->operation, "WRITE");
+  EXPECT_EQ(RawJson(c->actions[0]), line1);
+  const auto* add = std::get_if<Add>(&c->actions[1]);
+  ASSERT_NE(add, nullptr);
+  EXPECT_EQ(add->path, "x=A%252FA/part-0.parquet");
+  EXPECT_EQ(add->decoded_path, "x=A%2FA/part-0.parquet");
+  EXPECT_FALSE(add->absolute);
+  EXPECT_EQ(add->size, 635);
+  EXPECT_EQ(add->partition_values.at("x"), "A/A");
+  EXPECT_FALSE(add->partition_values.at("y").has_value());
+  EXPECT_EQ(add->num_records, 10);  // the top-level one, not minValues.numRecords
+  EXPECT_EQ(add->raw_json, line2);  // unknown field futureField kept
+}
+
+TEST(ParseCommitTest, LastLineWithoutNewlineAndBlankLines) {
+  auto c = ParseCommit(
+      0,
+      "\n{\"txn\":{\"appId\":\"a\",\"version\":4}}\n\n{\"txn\":{\"appId\":\"b\",\"version\":5}}");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->actions.size(), 2u);
+  EXPECT_EQ(std::get<Txn>(c->actions[1]).version, 5);
+}
+
+TEST(ParseCommitTest, TruncatedLineIsCorruptionNamingVersionAndLine) {
+  auto c = ParseCommit(
+      12, "{\"txn\":{\"appId\":\"a\",\"version\":4}}\n{\"add\":{\"path\":\"a.parquet\",\"si");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(c.status().message().find("commit 12 line 2"), std::string::npos)
+      << c.status().message();
+}
+
+TEST(ParseCommitTest, UnknownActionIsKeptNotAnError) {
+  const std::string line = R"({"futureAction":{"anything":[1,{"deep":true}]}})";
+  auto c = ParseCommit(1, line + "\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->actions.size(), 1u);
+  const auto* u = std::get_if<UnknownAction>(&c->actions[0]);
+  ASSERT_NE(u, nullptr);
+  EXPECT_EQ(u->type, "futureAction");
+  EXPECT_EQ(u->raw_json, line);
+  EXPECT_EQ(ActionTypeName(c->actions[0]), "futureAction");
+}
+
+TEST(ParseCommitTest, PathEscapingTheRootIsRefused) {
+  for (const char* path : {"../outside.parquet", "a/../../outside.parquet", "%2E%2E/x.parquet",
+                           "a%2F..%2F..%2Fx.parquet"}) {
+    std::string line =
+        std::string(R"({"add":{"path":")") + path +
+        R"(","partitionValues":{},"size":1,"modificationTime":1,"dataChange":true}})";
+    auto c = ParseCommit(5, line);
+    ASSERT_FALSE(c.ok()) << path;
+    EXPECT_EQ(c.status().code(), StatusCode::kCorruption) << path;
+    EXPECT_NE(c.status().message().find("climbs out of the table root"), std::string::npos)
+        << c.status().message();
+    EXPECT_NE(c.status().message().find(path), std::string::npos) << c.status().message();
+  }
+  // Climbing back down inside the root is normalised the way Hadoop's Path does.
+  auto ok = ParseCommit(
+      5, R"({"remove":{"path":"a/./b/../c.parquet","deletionTimestamp":1,"dataChange":true}})");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(std::get<Remove>(ok->actions[0]).decoded_path, "a/c.parquet");
+}
+
+TEST(ParseCommitTest, AbsoluteUrisAreRecognised) {
+  for (const char* path :
+       {"s3://bucket/t/part-0.parquet", "file:/data/t/part-0.parquet",
+        "abfss://c@acct.dfs.core.windows.net/t/p%20q.parquet", "/data/t/part-0.parquet"}) {
+    std::string line =
+        std::string(R"({"add":{"path":")") + path +
+        R"(","partitionValues":{},"size":1,"modificationTime":1,"dataChange":true}})";
+    auto c = ParseCommit(0, line);
+    ASSERT_TRUE(c.ok()) << c.status();
+    const auto& add = std::get<Add>(c->actions[0]);
+    EXPECT_TRUE(add.absolute) << path;
+    EXPECT_EQ(add.decoded_path, path);  // kept as a URI, not decoded
+  }
+}
+
+TEST(ParseCommitTest, MalformedDeletionVectorsAreCorruption) {
+  const std::string prefix =
+      R"({"add":{"path":"a.parquet","partitionValues":{},"size":1,"modificationTime":1,)"
+      R"("dataChange":true,"deletionVector":)";
+  for (
+      const char* dv : {
+          R"({"storageType":"x","pathOrInlineDv":"vBn[lx{q8@P<9BNH/isA","offset":1,"sizeInBytes":36,"cardinality":2})",
+          R"({"storageType":"u","pathOrInlineDv":"vBn[lx{q8@P<9BNH/is~","offset":1,"sizeInBytes":36,"cardinality":2})",
+          R"({"storageType":"u","pathOrInlineDv":"short","offset":1,"sizeInBytes":36,"cardinality":2})",
+          R"({"storageType":"u","pathOrInlineDv":"vBn[lx{q8@P<9BNH/isA","offset":1,"sizeInBytes":36})",
+          R"({"storageType":"u","pathOrInlineDv":"vBn[lx{q8@P<9BNH/isA","offset":1,"sizeInBytes":-1,"cardinality":2})",
+          R"("not an object")",
+      }) {
+    auto c = ParseCommit(9, prefix + dv + "}}");
+    ASSERT_FALSE(c.ok()) << dv;
+    EXPECT_EQ(c.status().code(), StatusCode::kCorruption) << dv;
+    EXPECT_NE(c.status().message().find("commit 9 line 1"), std::string::npos);
+  }
+  auto good =
+      ParseCommit(9, prefix + R"({"storageType":"u","pathOrInlineDv":"vBn[lx{q8@P<9BNH/isA",)"
+                              R"("offset":1,"sizeInBytes":36,"cardinality":2}}})");
+  ASSERT_TRUE(good.ok()) << good.status();
+  EXPECT_EQ(std::get<Add>(good->actions[0]).deletion_vector->cardinality, 2);
+}
+
+TEST(ParseCommitTest, StructuralErrors) {
+  EXPECT_EQ(ParseCommit(0, "[1,2]").status().code(), StatusCode::kCorruption);
+  EXPECT_EQ(ParseCommit(0, "{}").status().code(), StatusCode::kCorruption);
+  EXPECT_EQ(ParseCommit(0, R"({"txn":{"appId":"a","version":1},"add":{}})").status().code(),
+            StatusCode::kCorruption);
+  EXPECT_EQ(ParseCommit(0, R"({"add":{"size":1}})").status().code(), StatusCode::kCorruption);
+  EXPECT_EQ(ParseCommit(0, R"({"add":"x"})").status().code(), StatusCode::kCorruption);
+  EXPECT_EQ(ParseCommit(0, R"({"txn":{"appId":"a","version":"1"}})").status().code(),
+            StatusCode::kCorruption);
+  // Bad stats are a missing hint, not an error.
+  auto c = ParseCommit(
+      0,
+      R"({"add":{"path":"a","partitionValues":{},"size":1,"modificationTime":1,"dataChange":true,"stats":"{not json"}})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_FALSE(std::get<Add>(c->actions[0]).num_records.has_value());
+}
+
+}  // namespace
+}  // namespace lakesync::delta
