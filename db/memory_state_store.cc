@@ -123,4 +123,36 @@ std::map<std::string, std::string> MemoryStateStore::Jobs() const {
   return {jobs_.begin(), jobs_.end()};
 }
 
+Result<bool> MemoryStateStore::TryLockJob(std::string_view job) {
+  // One MemoryStateStore models one session: taking a lock it already holds succeeds.
+  std::lock_guard lock(mu_);
+  locked_jobs_.emplace(job);
+  return true;
+}
+
+Status MemoryStateStore::UnlockJob(std::string_view job) {
+  std::lock_guard lock(mu_);
+  auto it = locked_jobs_.find(job);
+  if (it == locked_jobs_.end()) {
+    return Status::NotFound(fmt::format("job {} is not locked by this store", job));
+  }
+  locked_jobs_.erase(it);
+  return Status::OK();
+}
+
+Result<int> MemoryStateStore::AbandonRuns(std::string_view job, std::string_view error,
+                                          TimePoint now) {
+  std::lock_guard lock(mu_);
+  int n = 0;
+  for (auto& [id, run] : runs_) {
+    if (run.start.job == job && run.status == RunStatus::kRunning) {
+      run.status = RunStatus::kFailed;
+      run.error = std::string(error);
+      run.finished_at = TruncateToMillis(now);
+      ++n;
+    }
+  }
+  return n;
+}
+
 }  // namespace lakesync::db

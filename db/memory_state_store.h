@@ -8,6 +8,7 @@
 
 #include <map>
 #include <mutex>
+#include <set>
 
 #include "db/state_store.h"
 
@@ -25,6 +26,9 @@ class MemoryStateStore final : public StateStore {
   Result<std::vector<RunRecord>> ListRuns(std::string_view job, int limit) override;
   Status SetTargetVersion(const TargetVersion& version) override;
   Result<std::vector<TargetVersion>> TargetVersions(std::string_view job) override;
+  Result<bool> TryLockJob(std::string_view job) override;
+  Status UnlockJob(std::string_view job) override;
+  Result<int> AbandonRuns(std::string_view job, std::string_view error, TimePoint now) override;
 
   // The configured jobs as last synced: name → kind. For tests.
   std::map<std::string, std::string> Jobs() const;
@@ -36,6 +40,7 @@ class MemoryStateStore final : public StateStore {
   mutable std::mutex mu_;
   std::map<std::string, std::string, std::less<>> jobs_;
   std::map<int64_t, RunRecord> runs_;
+  std::set<std::string, std::less<>> locked_jobs_;
   int64_t next_run_id_ = 1;
   std::map<std::pair<std::string, std::string>, TargetVersion> target_versions_;
 };

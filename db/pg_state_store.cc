@@ -415,4 +415,45 @@ Result<std::vector<TargetVersion>> PgStateStore::TargetVersions(std::string_view
 #undef LAKESYNC_TS
 #undef LAKESYNC_MS
 
+// Job locks are session-level advisory locks keyed (class, hash of the job name): they vanish
+// with the session, so a killed process never leaves a job locked.
+#define LAKESYNC_JOB_LOCK_KEY "hashtext('lakesync.job'), hashtext($1)"
+
+Result<bool> PgStateStore::TryLockJob(std::string_view job) {
+  std::lock_guard lock(mu_);
+  // Advisory locks stack within a session; taking one this session holds is a no-op here.
+  if (held_job_locks_.count(job) != 0) return true;
+  LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
+  LAKESYNC_ASSIGN_OR_RETURN(
+      pg::Rows rows,
+      conn->Query("SELECT pg_try_advisory_lock(" LAKESYNC_JOB_LOCK_KEY ")::int", job));
+  LAKESYNC_ASSIGN_OR_RETURN(int64_t taken, rows.Int64(0, 0));
+  if (taken == 1) held_job_locks_.emplace(job);
+  return taken == 1;
+}
+
+Status PgStateStore::UnlockJob(std::string_view job) {
+  std::lock_guard lock(mu_);
+  LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
+  LAKESYNC_ASSIGN_OR_RETURN(
+      pg::Rows rows, conn->Query("SELECT pg_advisory_unlock(" LAKESYNC_JOB_LOCK_KEY ")::int", job));
+  LAKESYNC_ASSIGN_OR_RETURN(int64_t released, rows.Int64(0, 0));
+  held_job_locks_.erase(std::string(job));
+  if (released != 1) {
+    return Status::NotFound(fmt::format("job {} is not locked by this session", job));
+  }
+  return Status::OK();
+}
+
+Result<int> PgStateStore::AbandonRuns(std::string_view job, std::string_view error, TimePoint now) {
+  std::lock_guard lock(mu_);
+  LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
+  LAKESYNC_ASSIGN_OR_RETURN(pg::Rows rows,
+                            conn->Query("UPDATE runs SET status = 'failed', error = $2, "
+                                        "finished_at = to_timestamp($3::double precision / 1000) "
+                                        "WHERE job = $1 AND status = 'running' RETURNING id",
+                                        job, error, now));
+  return rows.size();
+}
+
 }  // namespace lakesync::db

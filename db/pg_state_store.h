@@ -18,6 +18,8 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <set>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -75,6 +77,9 @@ class PgStateStore final : public StateStore {
   Result<std::vector<RunRecord>> ListRuns(std::string_view job, int limit) override;
   Status SetTargetVersion(const TargetVersion& version) override;
   Result<std::vector<TargetVersion>> TargetVersions(std::string_view job) override;
+  Result<bool> TryLockJob(std::string_view job) override;
+  Status UnlockJob(std::string_view job) override;
+  Result<int> AbandonRuns(std::string_view job, std::string_view error, TimePoint now) override;
 
  private:
   explicit PgStateStore(std::unique_ptr<pg::Connection> conn);
@@ -85,6 +90,7 @@ class PgStateStore final : public StateStore {
 
   std::mutex mu_;
   std::unique_ptr<pg::Connection> conn_;
+  std::set<std::string, std::less<>> held_job_locks_;  // guarded by mu_
 };
 
 }  // namespace lakesync::db

@@ -160,6 +160,11 @@ class OwningPgStore final : public StateStore {
   Result<std::vector<TargetVersion>> TargetVersions(std::string_view job) override {
     return store_->TargetVersions(job);
   }
+  Result<bool> TryLockJob(std::string_view job) override { return store_->TryLockJob(job); }
+  Status UnlockJob(std::string_view job) override { return store_->UnlockJob(job); }
+  Result<int> AbandonRuns(std::string_view job, std::string_view error, TimePoint now) override {
+    return store_->AbandonRuns(job, error, now);
+  }
 
  private:
   std::unique_ptr<TestDatabase> db_;
@@ -418,6 +423,28 @@ TEST_F(PgStateStoreTest, SyncJobsUpsertsRows) {
   EXPECT_EQ(rows->Text(0, 2), "t");
   EXPECT_EQ(rows->Text(1, 0), "b");
   EXPECT_EQ(rows->Text(1, 1), "snapshot");
+}
+
+TEST_F(PgStateStoreTest, JobLockExcludesOtherSessionsAndDiesWithTheSession) {
+  std::unique_ptr<PgStateStore> a = db_->Store();
+  std::unique_ptr<PgStateStore> b = db_->Store();
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  ASSERT_TRUE(a->Migrate().ok());
+  EXPECT_TRUE(*a->TryLockJob("sales_dr"));
+  EXPECT_FALSE(*b->TryLockJob("sales_dr"));  // another session holds it
+  EXPECT_TRUE(*b->TryLockJob("other_job"));  // locks are per job
+  a.reset();                                 // the holder's session ends (as when killed)
+  // The server releases the lock when the backend notices the disconnect: wait for that,
+  // bounded.
+  bool taken = false;
+  for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+       !taken && std::chrono::steady_clock::now() < deadline;) {
+    taken = *b->TryLockJob("sales_dr");
+    if (!taken) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(taken);
+  EXPECT_TRUE(b->UnlockJob("sales_dr").ok());
 }
 
 TEST_F(PgStateStoreTest, RunIsStoredInTheDocumentedColumns) {

@@ -126,6 +126,17 @@ class StateStore {
 
   // Every target of `job`, ordered by target name.
   [[nodiscard]] virtual Result<std::vector<TargetVersion>> TargetVersions(std::string_view job) = 0;
+
+  // The job's run lock: at most one process runs a job at a time. True when this store's
+  // session took it, false when another session holds it. The lock dies with the session (a
+  // killed process releases it), so a holder may treat any `running` run of the job as
+  // abandoned.
+  [[nodiscard]] virtual Result<bool> TryLockJob(std::string_view job) = 0;
+  [[nodiscard]] virtual Status UnlockJob(std::string_view job) = 0;
+  // Marks every `running` run of `job` failed with `error`, finished at `now`; returns how
+  // many. REQUIRES: the caller holds the job's lock (so no live process owns those runs).
+  [[nodiscard]] virtual Result<int> AbandonRuns(std::string_view job, std::string_view error,
+                                                TimePoint now) = 0;
 };
 
 // The argument checks every StateStore applies, shared so the fake and PostgreSQL agree.

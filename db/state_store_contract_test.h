@@ -265,7 +265,35 @@ TYPED_TEST_P(StateStoreContractTest, RejectsArgumentsThatBreakTheContract) {
       StatusCode::kInvalidArgument);
 }
 
-REGISTER_TYPED_TEST_SUITE_P(StateStoreContractTest, RunRoundTripWithTwoTargets,
+TYPED_TEST_P(StateStoreContractTest, JobLockAndAbandonedRuns) {
+  StateStore& store = *this->store_;
+  Result<int64_t> dead = store.StartRun(this->Start("locked_job", this->T0()));
+  ASSERT_TRUE(dead.ok()) << dead.status();
+  Result<int64_t> other = store.StartRun(this->Start("other_job", this->T0()));
+  ASSERT_TRUE(other.ok()) << other.status();
+  Result<bool> taken = store.TryLockJob("locked_job");
+  ASSERT_TRUE(taken.ok()) << taken.status();
+  EXPECT_TRUE(*taken);
+  EXPECT_TRUE(*store.TryLockJob("locked_job"));  // held by this session already
+  Result<int> abandoned = store.AbandonRuns("locked_job", "the process died", this->Ms(2000));
+  ASSERT_TRUE(abandoned.ok()) << abandoned.status();
+  EXPECT_EQ(*abandoned, 1);
+  auto last = store.LastRun("locked_job");
+  ASSERT_TRUE(last.ok() && last->has_value());
+  EXPECT_EQ((*last)->status, RunStatus::kFailed);
+  EXPECT_EQ((*last)->error, "the process died");
+  ASSERT_TRUE((*last)->finished_at.has_value());
+  EXPECT_EQ(ToUnixMillis(*(*last)->finished_at), 2000);
+  // Another job's running run is untouched.
+  auto other_last = store.LastRun("other_job");
+  ASSERT_TRUE(other_last.ok() && other_last->has_value());
+  EXPECT_EQ((*other_last)->status, RunStatus::kRunning);
+  EXPECT_TRUE(store.UnlockJob("locked_job").ok());
+  EXPECT_TRUE(store.UnlockJob("locked_job").IsNotFound());
+}
+
+REGISTER_TYPED_TEST_SUITE_P(StateStoreContractTest, JobLockAndAbandonedRuns,
+                            RunRoundTripWithTwoTargets,
                             FinishTwiceIsConflictAndKeepsTheFirstOutcome, UnknownRunIsNotFound,
                             ListRunsIsNewestFirstPerJobAndHonoursLimit,
                             SetTargetVersionUpsertsPerJobAndTarget, ValuesAreNeverSqlText,
