@@ -89,6 +89,13 @@ std::string DeltaLog::Describe() const {
 
 Result<LogListing> DeltaLog::List() const { return ListFrom(""); }
 
+Result<LogListing> DeltaLog::ListFromVersion(int64_t version) const {
+  if (version <= 0) return ListFrom("");
+  // Every name of version ≥ `version` is strictly greater than its bare 20-digit prefix
+  // (start_after is exclusive), and every name of an older version is smaller.
+  return ListFrom(LogDirKey(table_prefix_) + VersionPrefix(version));
+}
+
 Result<LogListing> DeltaLog::ListFrom(const std::string& start_after) const {
   const std::string dir = LogDirKey(table_prefix_);
   storage::ListOptions opts;

@@ -80,6 +80,12 @@ class DeltaLog {
   // duplicate commit files for one version.
   Result<LogListing> List() const;
 
+  // Like List, but only the names that sort at or after `version`'s 20-digit prefix: the
+  // commits, checkpoints and .crc files of versions ≥ `version`, plus `_last_checkpoint`
+  // (compactions starting at ≥ `version`). One storage listing with start_after, so the cost
+  // is proportional to the tail, not to the whole log. `version` ≤ 0 lists everything.
+  Result<LogListing> ListFromVersion(int64_t version) const;
+
   // The newest version, listing only from the `_last_checkpoint` hint onwards when there is
   // one. NotFound when the log holds no commit and no checkpoint. Corruption on duplicates
   // or a gap in what was listed.

@@ -55,6 +55,24 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   history->add_flag("--json", g.json, "print JSON");
 
+  // run
+  RunOptions run_opts;
+  auto* run = app.add_subcommand(
+      "run", "run a job now, in this process (a progress bar on a terminal); exit 0 or 1");
+  run->add_option("job", run_opts.job, "job name")->required();
+  run->add_option("--to-version", run_opts.to_version,
+                  "replicate up to this source version instead of the head")
+      ->check(CLI::NonNegativeNumber);
+
+  // verify
+  std::string verify_job;
+  bool verify_checksum = false;
+  auto* verify = app.add_subcommand(
+      "verify", "check that every target is a true replica of its source (R1-R3); exit 0 or 1");
+  verify->add_option("job", verify_job, "job name")->required();
+  verify->add_flag("--checksum", verify_checksum, "also compare xxh3 checksums of every file");
+  verify->add_flag("--json", g.json, "print JSON");
+
   // inspect
   InspectOptions inspect_opts;
   auto* inspect = app.add_subcommand(
@@ -96,6 +114,8 @@ int Main(int argc, char** argv) {
   if (migrate->parsed()) return CmdDbMigrate(g, std::cout, std::cerr);
   if (status->parsed()) return CmdStatus(g, std::cout, std::cerr);
   if (history->parsed()) return CmdHistory(g, history_job, history_limit, std::cout, std::cerr);
+  if (run->parsed()) return CmdRun(g, run_opts, std::cout, std::cerr);
+  if (verify->parsed()) return CmdVerify(g, verify_job, verify_checksum, std::cout, std::cerr);
   if (inspect->parsed()) return CmdInspect(g, inspect_opts, std::cout, std::cerr);
   std::cerr << "lakesync: no command given\nRun 'lakesync --help' for usage.\n";
   return kExitUsage;

@@ -2,11 +2,13 @@
 
 #include "common/duration.h"
 #include "common/json_writer.h"
+#include "jobs/incremental.h"
 #include "runner/command_util.h"
 #include "runner/commands.h"
 #include "runner/exit_codes.h"
 #include "runner/state_connection.h"
 #include "runner/table_printer.h"
+#include "runner/tables.h"
 
 namespace lakesync::runner {
 namespace {
@@ -31,17 +33,53 @@ std::string DescribeNextRun(const Schedule& s, const std::optional<db::RunRecord
   return "-";
 }
 
+struct TargetRow {
+  std::string target;
+  std::optional<int64_t> replicated_version;  // from the target's log (the truth)
+  std::optional<int64_t> recorded_version;    // what the state store remembers
+  std::optional<jobs::Lag> lag;
+  std::string error;
+};
+
 struct JobRow {
   const JobConfig* job;
   std::optional<db::RunRecord> last_run;
-  std::vector<db::TargetVersion> versions;
+  std::optional<int64_t> source_version;
+  std::vector<TargetRow> targets;
 };
 
-std::optional<int64_t> ReplicatedVersion(const JobRow& row, const std::string& target) {
-  for (const auto& v : row.versions) {
-    if (v.target == target) return v.replicated_version;
+// Reads the logs' tails (cheap) for versions and lag. A table that cannot be read is reported
+// on its row, not as a failure of the whole command.
+void ProbeTables(JobRow& row, const std::vector<db::TargetVersion>& recorded, TimePoint now) {
+  const JobConfig& job = *row.job;
+  for (const auto& name : job.TargetNames()) {
+    TargetRow t;
+    t.target = name;
+    for (const auto& v : recorded) {
+      if (v.target == name) t.recorded_version = v.replicated_version;
+    }
+    row.targets.push_back(std::move(t));
   }
-  return std::nullopt;
+  if (job.kind != JobKind::kIncremental) return;
+  auto tables = OpenIncrementalTables(job);
+  if (!tables.ok()) {
+    for (auto& t : row.targets) t.error = tables.status().message();
+    return;
+  }
+  for (size_t i = 0; i < tables->targets.size() && i < row.targets.size(); ++i) {
+    auto lag = jobs::ComputeLag(tables->source.location, tables->targets[i].location, now);
+    if (!lag.ok()) {
+      row.targets[i].error = lag.status().message();
+      continue;
+    }
+    row.source_version = lag->source_version;
+    if (lag->replicated_version >= 0) row.targets[i].replicated_version = lag->replicated_version;
+    row.targets[i].lag = *lag;
+  }
+}
+
+std::string FormatLagSeconds(double s) {
+  return FormatDuration(std::chrono::milliseconds(static_cast<int64_t>(s * 1000)));
 }
 
 }  // namespace
@@ -56,19 +94,19 @@ int CmdStatus(const GlobalOptions& g, std::ostream& out, std::ostream& err) {
         store.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitStateStore);
   }
 
+  TimePoint now = SystemClock::Instance().Now();
   std::vector<JobRow> rows;
   for (const auto& job : config->jobs) {
-    JobRow row{&job, std::nullopt, {}};
+    JobRow row{&job, std::nullopt, std::nullopt, {}};
     auto last = (*store)->LastRun(job.name);
     if (!last.ok()) return ReportError(last.status(), err, kExitStateStore);
     row.last_run = *last;
     auto versions = (*store)->TargetVersions(job.name);
     if (!versions.ok()) return ReportError(versions.status(), err, kExitStateStore);
-    row.versions = std::move(versions).value();
+    ProbeTables(row, *versions, now);
     rows.push_back(std::move(row));
   }
 
-  TimePoint now = SystemClock::Instance().Now();
   if (g.json) {
     JsonWriter w;
     w.BeginArray();
@@ -76,7 +114,7 @@ int CmdStatus(const GlobalOptions& g, std::ostream& out, std::ostream& err) {
       w.BeginObject().Key("job").String(row.job->name);
       w.Key("kind").String(JobKindName(row.job->kind));
       w.Key("schedule").String(row.job->schedule.Describe());
-      w.Key("source_version").Null();
+      w.Key("source_version").Optional(row.source_version);
       w.Key("last_run");
       if (row.last_run) {
         w.BeginObject()
@@ -99,10 +137,21 @@ int CmdStatus(const GlobalOptions& g, std::ostream& out, std::ostream& err) {
       }
       w.Key("next_run").String(DescribeNextRun(row.job->schedule, row.last_run, now));
       w.Key("targets").BeginArray();
-      for (const auto& target : row.job->TargetNames()) {
-        w.BeginObject().Key("target").String(target);
-        w.Key("replicated_version").Optional(ReplicatedVersion(row, target));
-        w.Key("lag_versions").Null().Key("lag_seconds").Null().EndObject();
+      for (const auto& t : row.targets) {
+        w.BeginObject().Key("target").String(t.target);
+        w.Key("replicated_version").Optional(t.replicated_version);
+        w.Key("recorded_version").Optional(t.recorded_version);
+        if (t.lag) {
+          w.Key("lag_versions").Int(t.lag->versions).Key("lag_seconds").Double(t.lag->seconds);
+        } else {
+          w.Key("lag_versions").Null().Key("lag_seconds").Null();
+        }
+        w.Key("error");
+        if (t.error.empty())
+          w.Null();
+        else
+          w.String(t.error);
+        w.EndObject();
       }
       w.EndArray().EndObject();
     }
@@ -118,12 +167,19 @@ int CmdStatus(const GlobalOptions& g, std::ostream& out, std::ostream& err) {
     std::string result = row.last_run ? std::string(db::RunStatusName(row.last_run->status)) : "-";
     std::string next = DescribeNextRun(row.job->schedule, row.last_run, now);
     bool first = true;
-    for (const auto& target : row.job->TargetNames()) {
-      auto v = ReplicatedVersion(row, target);
+    for (const auto& t : row.targets) {
+      std::string lag = !t.error.empty() ? "error: " + t.error
+                        : t.lag          ? std::to_string(t.lag->versions) + " versions, " +
+                                      FormatLagSeconds(t.lag->seconds)
+                                : "-";
       table.AddRow({first ? row.job->name : "",
                     first ? std::string(JobKindName(row.job->kind)) : "",
-                    first ? row.job->schedule.Describe() : "", target, v ? std::to_string(*v) : "-",
-                    first ? last : "", first ? result : "", first ? next : ""});
+                    first ? row.job->schedule.Describe() : "",
+                    first && row.source_version ? std::to_string(*row.source_version)
+                    : first                     ? "-"
+                                                : "",
+                    t.target, t.replicated_version ? std::to_string(*t.replicated_version) : "-",
+                    lag, first ? last : "", first ? result : "", first ? next : ""});
       first = false;
     }
   }

@@ -23,6 +23,14 @@ int CmdStatus(const GlobalOptions& g, std::ostream& out, std::ostream& err);
 int CmdHistory(const GlobalOptions& g, const std::string& job, int limit, std::ostream& out,
                std::ostream& err);
 
+struct RunOptions {
+  std::string job;
+  std::optional<int64_t> to_version;
+};
+int CmdRun(const GlobalOptions& g, const RunOptions& o, std::ostream& out, std::ostream& err);
+int CmdVerify(const GlobalOptions& g, const std::string& job, bool checksum, std::ostream& out,
+              std::ostream& err);
+
 struct InspectOptions {
   std::string url;
   std::optional<int64_t> version;

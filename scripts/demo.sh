@@ -8,8 +8,9 @@ root=$(pwd)
 
 bash scripts/install-deps.sh
 cmake -S . -B build >/dev/null
-cmake --build build -j"${JOBS:-2}" --target lakesync
+cmake --build build -j"${JOBS:-2}" --target lakesync delta_gen
 ls=$root/build/runner/lakesync
+gen=$root/build/bench/delta_gen
 
 pg_dir=$root/.lakesync/pg-demo
 started_pg=0
@@ -27,6 +28,7 @@ step() { echo; echo "\$ $*"; "$@"; }
 
 # The demo's regions live under .lakesync/demo.
 export LAKESYNC_DEMO_ROOT=$root/.lakesync/demo
+rm -rf "$LAKESYNC_DEMO_ROOT"
 mkdir -p "$LAKESYNC_DEMO_ROOT"/{eastus,westus,global}
 
 # production.yaml reads its webhook from the environment; give the validation a stand-in.
@@ -37,3 +39,25 @@ step "$ls" status -c examples/demo.yaml
 if [ -d "$root/../shared/fixtures/delta/simple_table" ]; then
   step "$ls" inspect "$root/../shared/fixtures/delta/simple_table"
 fi
+
+# The main job: replicate eastus:/delta/sales to westus while the source keeps receiving
+# commits, and watch the lag return to 0.
+src=$LAKESYNC_DEMO_ROOT/eastus/delta/sales
+echo
+echo "== a source table in eastus with 20 commits of 5 files each"
+"$gen" --table "$src" --commits 20 --files-per-commit 5 --file-size 65536 --remove-every 4 >/dev/null
+step "$ls" inspect "$src"
+step "$ls" run sales_dr -c examples/demo.yaml
+step "$ls" status -c examples/demo.yaml
+
+echo
+echo "== the source keeps receiving commits while lakesync replicates"
+for round in 1 2 3; do
+  "$gen" --table "$src" --commits 3 --files-per-commit 4 --file-size 32768 >/dev/null
+  echo "-- round $round: 3 new source commits"
+  "$ls" status -c examples/demo.yaml | sed -n '1,2p'
+  step "$ls" run sales_dr -c examples/demo.yaml
+done
+step "$ls" status -c examples/demo.yaml
+step "$ls" verify sales_dr -c examples/demo.yaml
+step "$ls" history sales_dr -c examples/demo.yaml

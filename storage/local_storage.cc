@@ -15,6 +15,8 @@
 #include <random>
 #include <utility>
 
+#include "common/failpoint.h"
+
 namespace lakesync::storage {
 
 namespace {
@@ -307,6 +309,7 @@ class TempFile {
       }
       name_.clear();  // The temp name no longer exists.
     } else {
+      LAKESYNC_FAILPOINT("commit.before_link");
       // link() fails with EEXIST if anything is at the target, even a dangling symlink, and
       // never replaces it: the put-if-absent primitive on POSIX filesystems.
       if (::linkat(dir_fd_, name_.c_str(), dir_fd_, leaf.c_str(), 0) != 0) {
@@ -345,6 +348,7 @@ Result<uint64_t> CopyFd(int src, uint64_t size, int dst, const std::string& src_
   // 1. A reflink shares extents (btrfs, XFS): instant and no extra space. Any failure
   //    (EOPNOTSUPP, EXDEV, EINVAL...) just means "not here"; fall through.
   if (::ioctl(dst, FICLONE, src) == 0) {
+    LAKESYNC_FAILPOINT("copy.mid_file");
     struct stat st;
     if (::fstat(dst, &st) != 0) return Status::FromErrno(errno, "stat " + dst_full);
     if (static_cast<uint64_t>(st.st_size) != size) return changed(st.st_size);
@@ -370,6 +374,7 @@ Result<uint64_t> CopyFd(int src, uint64_t size, int dst, const std::string& src_
       return Status::FromErrno(err, "copying " + src_full + " to " + dst_full);
     }
     if (n == 0) break;  // End of file before `size`: the source shrank.
+    if (done == 0) LAKESYNC_FAILPOINT("copy.mid_file");
     done += static_cast<uint64_t>(n);
   }
 
@@ -381,6 +386,7 @@ Result<uint64_t> CopyFd(int src, uint64_t size, int dst, const std::string& src_
       LAKESYNC_ASSIGN_OR_RETURN(size_t n, ReadSome(src, buf.data(), want, src_full));
       if (n == 0) break;
       LAKESYNC_RETURN_IF_ERROR(WriteAll(dst, std::string_view(buf.data(), n), dst_full));
+      if (done == 0) LAKESYNC_FAILPOINT("copy.mid_file");
       done += n;
     }
   }
@@ -606,8 +612,10 @@ Result<uint64_t> LocalStorage::Copy(Storage& source, std::string_view from, std:
   } else {
     // Not local (or wrapped): stream through the interface, one bounded chunk at a time.
     Status streamed = source.ReadStream(from, [&](std::string_view chunk) {
+      Status written = WriteAll(temp.fd(), chunk, full);
+      if (written.ok() && copied == 0) LAKESYNC_FAILPOINT("copy.mid_file");
       copied += chunk.size();
-      return WriteAll(temp.fd(), chunk, full);
+      return written;
     });
     if (!streamed.ok()) return streamed.WithContext(what);
   }

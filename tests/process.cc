@@ -1,16 +1,20 @@
 #include "tests/process.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 
 extern char** environ;
 
@@ -89,6 +93,80 @@ ProcessResult RunProcess(const std::vector<std::string>& argv,
   }
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  result.out = ReadAll(out_path);
+  result.err = ReadAll(err_path);
+  return result;
+}
+
+}  // namespace lakesync::testing
+
+namespace lakesync::testing {
+
+// Kept separate from RunProcess (rather than sharing a spawn helper) so that the function the
+// other end-to-end tests rely on stays exactly as it was.
+ProcessResult RunProcessKilledAfter(const std::vector<std::string>& argv,
+                                    const std::map<std::string, std::string>& env,
+                                    std::chrono::milliseconds kill_after, bool* killed,
+                                    const std::function<bool()>& start_clock_when) {
+  if (killed != nullptr) *killed = false;
+  TempDir io;
+  std::string out_path = io.path() + "/out";
+  std::string err_path = io.path() + "/err";
+
+  std::map<std::string, std::string> merged;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const char* eq = std::strchr(*e, '=');
+    if (eq != nullptr) merged[std::string(*e, static_cast<size_t>(eq - *e))] = eq + 1;
+  }
+  for (const auto& [k, v] : env) {
+    if (v.empty())
+      merged.erase(k);
+    else
+      merged[k] = v;
+  }
+  std::vector<std::string> env_strings;
+  for (const auto& [k, v] : merged) env_strings.push_back(k + "=" + v);
+  std::vector<char*> envp;
+  for (auto& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> args = argv;
+  std::vector<char*> argp;
+  for (auto& a : args) argp.push_back(a.data());
+  argp.push_back(nullptr);
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
+  pid_t pid;
+  int rc = posix_spawn(&pid, argp[0], &actions, nullptr, argp.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  ProcessResult result;
+  if (rc != 0) {
+    result.err = std::string("posix_spawn failed: ") + std::strerror(rc);
+    return result;
+  }
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+  if (!start_clock_when) deadline = std::chrono::steady_clock::now() + kill_after;
+  int status = 0;
+  for (;;) {
+    pid_t done = waitpid(pid, &status, WNOHANG);
+    if (done == pid) break;
+    if (done < 0 && errno != EINTR) break;
+    if (!deadline && start_clock_when()) deadline = std::chrono::steady_clock::now() + kill_after;
+    if (deadline && std::chrono::steady_clock::now() >= *deadline) {
+      kill(pid, SIGKILL);
+      if (killed != nullptr) *killed = true;
+      while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   result.out = ReadAll(out_path);

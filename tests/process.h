@@ -3,6 +3,8 @@
 // Runs a child process (the real lakesync binary) for end-to-end tests and captures its exit
 // code, stdout and stderr.
 
+#include <chrono>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -18,6 +20,16 @@ struct ProcessResult {
 // Runs `argv` with the current environment plus `env` (a value of "" unsets the variable).
 ProcessResult RunProcess(const std::vector<std::string>& argv,
                          const std::map<std::string, std::string>& env = {});
+
+// Like RunProcess, but sends SIGKILL to the child when it is still running `kill_after` after
+// it started (for crash tests that kill at a random point) — or, when `start_clock_when` is
+// given, `kill_after` after that predicate first returns true (polled about every
+// millisecond while the child runs; e.g. "the target has a new commit"). `*killed` (when
+// non-null) tells whether the kill was sent; the result then has exit_code -1.
+ProcessResult RunProcessKilledAfter(const std::vector<std::string>& argv,
+                                    const std::map<std::string, std::string>& env,
+                                    std::chrono::milliseconds kill_after, bool* killed,
+                                    const std::function<bool()>& start_clock_when = nullptr);
 
 // A fresh temporary directory, removed (recursively) when the object dies.
 class TempDir {

@@ -1,0 +1,738 @@
+#include "jobs/incremental.h"
+
+#include <algorithm>
+#include <atomic>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "common/failpoint.h"
+#include "delta/actions.h"
+#include "delta/log_names.h"
+#include "delta/log_reader.h"
+#include "delta/protocol.h"
+#include "jobs/commit_files.h"
+#include "jobs/parallel.h"
+#include "storage/checksum.h"
+
+namespace lakesync::jobs {
+
+bool IncrementalOutcome::ok() const {
+  return std::all_of(targets.begin(), targets.end(),
+                     [](const TargetOutcome& t) { return t.status.ok(); });
+}
+
+namespace {
+
+// A batch of commits whose files are copied together (in parallel) before the batch's
+// commits are published in order. Bounded so a long first sync publishes as it goes and a
+// failure wastes little work.
+constexpr size_t kBatchMaxFiles = 512;
+constexpr size_t kBatchMaxCommits = 64;
+
+struct SourceCommit {
+  std::string bytes;
+  TimePoint mtime;
+  CommitFiles files;
+};
+
+// What the run knows of the source: one listing of `_delta_log/` from the oldest target head
+// on, and the commits any target needs, read once and shared by every target.
+struct SourceView {
+  const TableLocation* location = nullptr;
+  int64_t head = -1;
+  std::map<int64_t, delta::LogEntry> commit_entries;
+  std::map<int64_t, delta::CheckpointRef> checkpoints;
+  std::map<int64_t, delta::LogEntry> crcs;
+  std::map<int64_t, SourceCommit> commits;
+  std::optional<std::string> last_checkpoint;  // the bytes of `_last_checkpoint`, if any
+
+  // Listed lazily, at most once per run.
+  std::mutex mu;
+  std::optional<std::vector<storage::FileInfo>> sidecars;
+};
+
+enum class Mode { kIncremental, kEarliest, kLatestCheckpoint };
+
+struct TargetPlan {
+  Mode mode = Mode::kIncremental;
+  int64_t from = 0;  // first commit to publish
+  int64_t to = -1;   // last commit to publish (to < from: nothing to publish)
+  // Latest-checkpoint first sync: the checkpoint to seed from.
+  std::optional<int64_t> seed_checkpoint;
+};
+
+std::string Prefix(const TableLocation& t) {
+  std::string p = t.prefix;
+  while (!p.empty() && p.back() == '/') p.pop_back();
+  return p;
+}
+
+std::string Where(const TableLocation& t) {
+  std::string root = t.storage->Describe();
+  std::string p = Prefix(t);
+  if (p.empty()) return root;
+  if (!root.empty() && root.back() != '/') root += '/';
+  return root + p;
+}
+
+// Parses "version" out of `_last_checkpoint` (a hint: anything odd reads as absent). A tiny
+// scanner rather than a JSON library: jobs/ needs this one number only.
+std::optional<int64_t> LastCheckpointVersion(std::string_view bytes) {
+  size_t pos = bytes.find("\"version\"");
+  if (pos == std::string_view::npos) return std::nullopt;
+  pos += 9;
+  while (pos < bytes.size() && (bytes[pos] == ' ' || bytes[pos] == ':' || bytes[pos] == '\t')) {
+    ++pos;
+  }
+  int64_t v = 0;
+  size_t digits = 0;
+  while (pos < bytes.size() && bytes[pos] >= '0' && bytes[pos] <= '9' && digits < 18) {
+    v = v * 10 + (bytes[pos++] - '0');
+    ++digits;
+  }
+  if (digits == 0) return std::nullopt;
+  return v;
+}
+
+// The target's head: -1 when it holds no table yet.
+Result<int64_t> TargetHead(const TableLocation& target) {
+  return TableHead(*target.storage, Prefix(target));
+}
+
+struct FileTask {
+  FileRef ref;
+  int64_t version = 0;  // the first commit of the run referencing it (seed files: -1)
+  bool live = false;    // live at the target's end version: missing in the source = failure
+  Status status;
+};
+
+// One target's run. Not thread-safe itself; it fans the copies out to worker threads.
+class TargetRun {
+ public:
+  TargetRun(SourceView& src, const TableLocation& target, const IncrementalOptions& options,
+            RunObserver& observer, TargetOutcome& out)
+      : src_(src),
+        source_(*src.location),
+        target_(target),
+        options_(options),
+        observer_(observer),
+        out_(out) {}
+
+  Status Run(const TargetPlan& plan);
+
+ private:
+  Status CheckHeadMatches(int64_t head);
+  Status CopyFiles(std::vector<FileTask>& tasks, size_t begin, size_t end);
+  Status CopyOne(FileTask& task);
+  Status PublishCommit(int64_t version, const SourceCommit& commit);
+  Status PublishExtras(int64_t version);
+  Status CopyCheckpoint(const delta::CheckpointRef& cp);
+  Status CopyLogFile(const storage::FileInfo& source_file, uint64_t* copied);
+  Status SyncLastCheckpoint();
+
+  std::string LogKey(const TableLocation& t, std::string_view name) const {
+    return delta::LogFileKey(Prefix(t), name);
+  }
+
+  SourceView& src_;
+  const TableLocation& source_;
+  const TableLocation& target_;
+  const IncrementalOptions& options_;
+  RunObserver& observer_;
+  TargetOutcome& out_;
+  int64_t plan_end_ = -1;  // the version this run brings the target to
+
+  std::atomic<int64_t> files_{0};
+  std::atomic<int64_t> bytes_{0};
+  std::atomic<int64_t> skipped_vacuumed_{0};
+  // The first cancellation seen by a worker (CheckContinue non-OK): nothing more is published.
+  std::mutex stop_mu_;
+  Status stop_;  // Guarded by stop_mu_.
+  std::atomic<bool> stopped_{false};
+  // Copies of files first referenced after this version are pointless once it failed.
+  std::atomic<int64_t> first_failed_version_{std::numeric_limits<int64_t>::max()};
+};
+
+Status TargetRun::CheckHeadMatches(int64_t head) {
+  // Cheap divergence detection: the target's newest commit must equal the source's commit of
+  // the same version, byte for byte.
+  auto target_bytes = target_.storage->Read(LogKey(target_, delta::CommitFileName(head)));
+  if (!target_bytes.ok()) {
+    // A target seeded from a checkpoint whose commit was not copied has no commit at its head.
+    if (target_bytes.status().IsNotFound()) return Status::OK();
+    return target_bytes.status().WithContext("reading the target's head commit");
+  }
+  std::string source_bytes;
+  if (auto it = src_.commits.find(head); it != src_.commits.end()) {
+    source_bytes = it->second.bytes;
+  } else {
+    auto read = source_.storage->Read(LogKey(source_, delta::CommitFileName(head)));
+    if (!read.ok()) {
+      if (read.status().IsNotFound()) {
+        if (head > src_.head) {
+          return Status::Corruption(fmt::format(
+              "target diverged at version {}: the target is at version {} but the source's "
+              "newest version is {} (was the source replaced or restored?); replicate into a "
+              "fresh target or restore the source",
+              src_.head + 1, head, src_.head));
+        }
+        // Removed by the source's log cleanup: nothing to compare with.
+        return Status::OK();
+      }
+      return read.status().WithContext("reading the source's commit " + std::to_string(head));
+    }
+    source_bytes = std::move(read).value();
+  }
+  if (source_bytes != *target_bytes) {
+    return Status::Corruption(fmt::format(
+        "target diverged at version {}: {} differs from the source's commit of that version; "
+        "something other than lakesync wrote to the target — inspect it, then replicate into a "
+        "fresh target",
+        head, LogKey(target_, delta::CommitFileName(head))));
+  }
+  return Status::OK();
+}
+
+Status TargetRun::CopyOne(FileTask& task) {
+  const FileRef& ref = task.ref;
+  const std::string from = TableKey(Prefix(source_), ref.path);
+  const std::string to = TableKey(Prefix(target_), ref.path);
+  auto right_size = [&](uint64_t size) {
+    if (ref.size >= 0) return size == static_cast<uint64_t>(ref.size);
+    return size >= static_cast<uint64_t>(ref.min_size);
+  };
+  auto size_error = [&](uint64_t got) {
+    std::string want = ref.size >= 0 ? fmt::format("{} bytes", ref.size)
+                                     : fmt::format("at least {} bytes", ref.min_size);
+    return Status::Corruption(fmt::format(
+        "{} {} in the source has {} bytes but version {} of the log says {}; the source file "
+        "was damaged or replaced — repair the source table before replicating",
+        FileRoleName(ref.role), ref.path, got, task.version, want));
+  };
+  auto same_checksum = [&]() -> Result<bool> {
+    LAKESYNC_ASSIGN_OR_RETURN(uint64_t a, storage::Xxh3OfFile(*source_.storage, from));
+    LAKESYNC_ASSIGN_OR_RETURN(uint64_t b, storage::Xxh3OfFile(*target_.storage, to));
+    return a == b;
+  };
+
+  // Resume: a file already on the target with the right size is not copied again (copies are
+  // atomic, so a present file is a whole one).
+  auto existing = target_.storage->Stat(to);
+  if (existing.ok() && right_size(existing->size)) {
+    bool keep = true;
+    if (options_.verify_checksum) {
+      auto same = same_checksum();
+      // A source file gone meanwhile: the target's copy is the best there is.
+      keep = !same.ok() || *same;
+    }
+    if (keep) {
+      observer_.OnFileCopied(target_.name, ref.path, static_cast<int64_t>(existing->size));
+      return Status::OK();
+    }
+  } else if (!existing.ok() && !existing.status().IsNotFound()) {
+    return existing.status().WithContext("checking " + to + " on the target");
+  }
+
+  auto copied = target_.storage->CopyFrom(*source_.storage, from, to);
+  if (!copied.ok()) {
+    if (copied.status().IsNotFound()) {
+      auto in_source = source_.storage->Stat(from);
+      if (!in_source.ok() && in_source.status().IsNotFound()) {
+        if (task.live) {
+          return Status::NotFound(fmt::format(
+              "{} {} (referenced by version {}) is missing from the source {} but is live at "
+              "version {}; the source table is incomplete — restore the file in the source (or "
+              "repair the table) and rerun; nothing past version {} was published",
+              FileRoleName(ref.role), ref.path, task.version, Where(source_), plan_end_,
+              task.version - 1));
+        }
+        // Vacuumed history: time travel to that version fails on the source too.
+        skipped_vacuumed_.fetch_add(1);
+        return Status::OK();
+      }
+    }
+    return copied.status().WithContext(
+        fmt::format("copying {} {} (version {})", FileRoleName(ref.role), ref.path, task.version));
+  }
+  if (!right_size(*copied)) return size_error(*copied);
+  if (options_.verify_checksum) {
+    LAKESYNC_ASSIGN_OR_RETURN(bool same, same_checksum());
+    if (!same) {
+      return Status::Corruption(fmt::format(
+          "{} {}: the copy's xxh3 differs from the source's; the file changed while being "
+          "copied or the target storage corrupts data — rerun, and check the target storage if "
+          "it happens again",
+          FileRoleName(ref.role), ref.path));
+    }
+  }
+  files_.fetch_add(1);
+  bytes_.fetch_add(static_cast<int64_t>(*copied));
+  observer_.OnFileCopied(target_.name, ref.path, static_cast<int64_t>(*copied));
+  return Status::OK();
+}
+
+Status TargetRun::CopyFiles(std::vector<FileTask>& tasks, size_t begin, size_t end) {
+  ParallelFor(options_.copy_parallelism, end - begin, [&](size_t i) {
+    FileTask& task = tasks[begin + i];
+    if (stopped_.load()) {
+      task.status = Status::Cancelled("stopped before copying " + task.ref.path);
+      return;
+    }
+    if (task.version > first_failed_version_.load()) {
+      task.status = Status::Cancelled("not copied: an earlier version failed");
+      return;
+    }
+    Status go = observer_.CheckContinue();
+    if (!go.ok()) {
+      std::lock_guard<std::mutex> lock(stop_mu_);
+      if (stop_.ok()) stop_ = go;
+      stopped_.store(true);
+      task.status = go;
+      return;
+    }
+    task.status = CopyOne(task);
+    if (!task.status.ok()) {
+      int64_t cur = first_failed_version_.load();
+      while (task.version < cur &&
+             !first_failed_version_.compare_exchange_weak(cur, task.version)) {
+      }
+    }
+  });
+  std::lock_guard<std::mutex> lock(stop_mu_);
+  return stop_;
+}
+
+Status TargetRun::CopyLogFile(const storage::FileInfo& source_file, uint64_t* copied) {
+  *copied = 0;
+  const std::string rel =
+      source_file.path.substr(Prefix(source_).empty() ? 0 : Prefix(source_).size() + 1);
+  const std::string to = TableKey(Prefix(target_), rel);
+  auto existing = target_.storage->Stat(to);
+  if (existing.ok() && existing->size == source_file.size) return Status::OK();
+  auto n = target_.storage->CopyFrom(*source_.storage, source_file.path, to);
+  if (!n.ok()) {
+    // Removed by the source's log cleanup since it was listed: optional files, nothing lost.
+    if (n.status().IsNotFound()) return Status::OK();
+    return n.status().WithContext("copying " + rel);
+  }
+  *copied = *n;
+  return Status::OK();
+}
+
+Status TargetRun::CopyCheckpoint(const delta::CheckpointRef& cp) {
+  // V2 checkpoints reference sidecars, which must be in place first. Their names are unique
+  // and they are immutable, so copying every sidecar not yet on the target is safe; the
+  // listing is done once per run and only when a checkpoint is copied.
+  std::vector<storage::FileInfo> sidecars;
+  {
+    std::lock_guard<std::mutex> lock(src_.mu);
+    if (!src_.sidecars) {
+      storage::ListOptions opts;
+      opts.prefix = LogKey(source_, delta::kSidecarsDir) + "/";
+      LAKESYNC_ASSIGN_OR_RETURN(auto listed, source_.storage->List(opts));
+      src_.sidecars = std::move(listed);
+    }
+    sidecars = *src_.sidecars;
+  }
+  for (const auto& sidecar : sidecars) {
+    uint64_t n = 0;
+    LAKESYNC_RETURN_IF_ERROR(CopyLogFile(sidecar, &n));
+  }
+  for (const auto& part : cp.parts) {
+    uint64_t n = 0;
+    LAKESYNC_RETURN_IF_ERROR(CopyLogFile(part.info, &n));
+  }
+  return Status::OK();
+}
+
+Status TargetRun::PublishExtras(int64_t version) {
+  // DELTA_NOTES §9: the .crc and the checkpoint of a version follow its commit.
+  if (auto it = src_.crcs.find(version); it != src_.crcs.end()) {
+    uint64_t n = 0;
+    LAKESYNC_RETURN_IF_ERROR(CopyLogFile(it->second.info, &n));
+  }
+  if (auto it = src_.checkpoints.find(version); it != src_.checkpoints.end()) {
+    LAKESYNC_RETURN_IF_ERROR_CTX(CopyCheckpoint(it->second),
+                                 "copying checkpoint " + it->second.Describe());
+  }
+  return Status::OK();
+}
+
+Status TargetRun::PublishCommit(int64_t version, const SourceCommit& commit) {
+  LAKESYNC_RETURN_IF_ERROR(observer_.CheckContinue());
+  LAKESYNC_RETURN_IF_ERROR(observer_.BeforePublish(target_.name, version));
+  LAKESYNC_FAILPOINT("incremental.before_commit_publish");
+  const std::string key = LogKey(target_, delta::CommitFileName(version));
+  Status put = target_.storage->PutIfAbsent(key, commit.bytes);
+  if (put.IsAlreadyExists()) {
+    LAKESYNC_ASSIGN_OR_RETURN(std::string there, target_.storage->Read(key));
+    if (there != commit.bytes) {
+      return Status::Corruption(fmt::format(
+          "target diverged at version {}: {} already exists with different bytes than the "
+          "source's commit; something other than lakesync wrote to the target — inspect it, "
+          "then replicate into a fresh target",
+          version, key));
+    }
+    // Identical: published by an earlier, interrupted run. Not counted as published now.
+  } else if (!put.ok()) {
+    return put.WithContext(fmt::format("publishing version {}", version));
+  } else {
+    ++out_.commits;
+    out_.rows += commit.files.rows;
+    observer_.OnCommitPublished(target_.name, version);
+  }
+  out_.end_version = version;
+  LAKESYNC_FAILPOINT("incremental.after_commit_publish");
+  // Copying resets modification times; keep the source's so timestamp time travel on a
+  // non-ICT replica matches the source (DELTA_NOTES §3). Also repairs a run killed between
+  // publish and this call.
+  Status mtime = target_.storage->SetModificationTime(key, commit.mtime);
+  if (!mtime.ok() && mtime.code() != StatusCode::kUnsupported) {
+    return mtime.WithContext(fmt::format("keeping the modification time of version {}", version));
+  }
+  return PublishExtras(version);
+}
+
+Status TargetRun::SyncLastCheckpoint() {
+  // `_last_checkpoint` last, and only when the checkpoint it names is on the target.
+  if (!src_.last_checkpoint) return Status::OK();
+  auto version = LastCheckpointVersion(*src_.last_checkpoint);
+  if (!version || *version > out_.end_version) return Status::OK();
+  const std::string key = LogKey(target_, delta::kLastCheckpointName);
+  auto there = target_.storage->Read(key);
+  if (there.ok() && *there == *src_.last_checkpoint) return Status::OK();
+  if (!there.ok() && !there.status().IsNotFound()) return there.status();
+  delta::DeltaLog log(*target_.storage, Prefix(target_));
+  LAKESYNC_ASSIGN_OR_RETURN(auto listing, log.ListFromVersion(*version));
+  bool present = std::any_of(listing.checkpoints.begin(), listing.checkpoints.end(),
+                             [&](const delta::CheckpointRef& c) { return c.version == *version; });
+  if (!present) return Status::OK();
+  return target_.storage->WriteAtomic(key, *src_.last_checkpoint);
+}
+
+Status TargetRun::Run(const TargetPlan& plan) {
+  const int64_t head = out_.start_version;
+  plan_end_ = plan.to;
+  out_.end_version = head;
+  if (head >= 0) LAKESYNC_RETURN_IF_ERROR(CheckHeadMatches(head));
+
+  // The commits to publish, in order; every one must be in the source's log.
+  std::vector<int64_t> versions;
+  std::vector<const CommitFiles*> files;
+  for (int64_t v = plan.from; v <= plan.to; ++v) {
+    auto it = src_.commits.find(v);
+    if (it == src_.commits.end()) {
+      if (head >= 0) {
+        return Status::NotFound(fmt::format(
+            "commit {} is no longer in the source's log (removed by log cleanup): the target, "
+            "at version {}, fell behind the source's log retention and cannot be advanced by "
+            "replaying commits; replicate into a fresh target with start: latest_checkpoint, "
+            "or raise delta.logRetentionDuration on the source",
+            v, head));
+      }
+      return Status::NotFound(fmt::format(
+          "commit {} is missing from the source's log, so the table cannot be replicated from "
+          "version {}; use start: latest_checkpoint to start from the newest checkpoint",
+          v, plan.from));
+    }
+    versions.push_back(v);
+    files.push_back(&it->second.files);
+  }
+
+  // Files: one task per distinct file, attributed to the first commit that references it.
+  const auto live = LiveAtEnd(files);
+  std::vector<FileTask> tasks;
+  std::vector<size_t> first_task_of(versions.size() + 1, 0);
+  std::unordered_set<std::string> seen;
+  int64_t planned_bytes = 0;
+  for (size_t i = 0; i < versions.size(); ++i) {
+    first_task_of[i] = tasks.size();
+    for (const auto& ref : files[i]->files) {
+      if (ref.absolute) continue;  // allowed by the options; never copied
+      if (!seen.insert(ref.path).second) continue;
+      FileTask task;
+      task.ref = ref;
+      task.version = versions[i];
+      task.live = live.count(ref.path) > 0;
+      planned_bytes += std::max<int64_t>(ref.size, 0);
+      tasks.push_back(std::move(task));
+    }
+  }
+  first_task_of[versions.size()] = tasks.size();
+
+  // Latest-checkpoint first sync: the files live at the checkpoint are not known without
+  // reading it (Parquet); every data file found by listing the source that no copied commit
+  // references is copied, before the checkpoint is published.
+  std::vector<FileTask> seed;
+  if (plan.seed_checkpoint) {
+    storage::ListOptions opts;
+    opts.prefix = Prefix(source_).empty() ? "" : Prefix(source_) + "/";
+    opts.recursive = true;
+    LAKESYNC_ASSIGN_OR_RETURN(auto listed, source_.storage->List(opts));
+    const std::string log_dir = delta::LogDirKey(Prefix(source_));
+    for (auto& info : listed) {
+      if (info.path.compare(0, log_dir.size(), log_dir) == 0) continue;
+      std::string rel = info.path.substr(opts.prefix.size());
+      if (seen.count(rel) > 0) continue;
+      FileTask task;
+      task.ref = FileRef{rel, FileRole::kData, false, static_cast<int64_t>(info.size), 0};
+      task.version = *plan.seed_checkpoint;
+      task.live = true;
+      planned_bytes += static_cast<int64_t>(info.size);
+      seed.push_back(std::move(task));
+    }
+    out_.unattributed = static_cast<int64_t>(seed.size());
+  }
+
+  observer_.OnTargetPlanned(target_.name, head, std::max(head, plan.to),
+                            static_cast<int64_t>(tasks.size() + seed.size()), planned_bytes);
+
+  auto finish = [&](Status s) {
+    out_.files = files_.load();
+    out_.bytes = bytes_.load();
+    out_.skipped_vacuumed = skipped_vacuumed_.load();
+    return s;
+  };
+
+  if (plan.seed_checkpoint) {
+    LAKESYNC_RETURN_IF_ERROR(finish(CopyFiles(seed, 0, seed.size())));
+    for (auto& task : seed) {
+      if (!task.status.ok()) return finish(task.status);
+    }
+    // Without its commit, the checkpoint is published as soon as its files are in place.
+    if (plan.from > *plan.seed_checkpoint) {
+      auto it = src_.checkpoints.find(*plan.seed_checkpoint);
+      if (it != src_.checkpoints.end()) {
+        LAKESYNC_RETURN_IF_ERROR(finish(CopyCheckpoint(it->second)));
+        out_.end_version = *plan.seed_checkpoint;
+      }
+    }
+  } else if (head >= 0) {
+    // A .crc or checkpoint the source wrote after the target reached its head.
+    LAKESYNC_RETURN_IF_ERROR(finish(PublishExtras(head)));
+  }
+
+  // Batches: copy the batch's files in parallel, then publish its commits in order, stopping
+  // at the first commit whose files are not all in place.
+  size_t i = 0;
+  while (i < versions.size()) {
+    size_t j = i;
+    while (j < versions.size() && j - i < kBatchMaxCommits &&
+           first_task_of[j + 1] - first_task_of[i] <= kBatchMaxFiles) {
+      ++j;
+    }
+    if (j == i) j = i + 1;  // one commit with more files than a batch holds
+    LAKESYNC_RETURN_IF_ERROR(finish(CopyFiles(tasks, first_task_of[i], first_task_of[j])));
+    for (size_t k = i; k < j; ++k) {
+      for (size_t t = first_task_of[k]; t < first_task_of[k + 1]; ++t) {
+        if (!tasks[t].status.ok()) return finish(tasks[t].status);
+      }
+      LAKESYNC_RETURN_IF_ERROR(finish(PublishCommit(versions[k], src_.commits.at(versions[k]))));
+    }
+    i = j;
+  }
+  return finish(SyncLastCheckpoint());
+}
+
+// Chooses each target's range from the source listing.
+Result<TargetPlan> PlanTarget(const SourceView& src, int64_t head, int64_t end_version,
+                              const IncrementalOptions& options) {
+  TargetPlan plan;
+  if (head >= 0) {
+    plan.mode = Mode::kIncremental;
+    plan.from = head + 1;
+  } else {
+    bool complete_from_zero = !src.commit_entries.empty() && src.commit_entries.begin()->first == 0;
+    if (complete_from_zero) {
+      int64_t expect = 0;
+      for (const auto& [v, e] : src.commit_entries) {
+        if (v > end_version) break;
+        if (v != expect) {
+          complete_from_zero = false;
+          break;
+        }
+        ++expect;
+      }
+    }
+    StartMode start = options.start;
+    if (start == StartMode::kAuto) {
+      start = complete_from_zero ? StartMode::kEarliest : StartMode::kLatestCheckpoint;
+    }
+    if (start == StartMode::kEarliest) {
+      plan.mode = Mode::kEarliest;
+      plan.from = 0;
+    } else {
+      const delta::CheckpointRef* newest = nullptr;
+      for (const auto& [v, cp] : src.checkpoints) {
+        if (v <= end_version) newest = &cp;
+      }
+      if (newest == nullptr) {
+        return Status::NotFound(fmt::format(
+            "the source has no checkpoint at or before version {} to start from, and its log "
+            "does not hold every commit from version 0; the table cannot be replicated",
+            end_version));
+      }
+      plan.mode = Mode::kLatestCheckpoint;
+      plan.seed_checkpoint = newest->version;
+      plan.from =
+          src.commit_entries.count(newest->version) > 0 ? newest->version : newest->version + 1;
+    }
+  }
+  plan.to = end_version;
+  if (options.max_versions_per_run && *options.max_versions_per_run >= 0) {
+    plan.to = std::min(plan.to, plan.from + *options.max_versions_per_run - 1);
+  }
+  return plan;
+}
+
+// Reads and checks every source commit in [from, to] that the listing holds.
+Status ReadSourceCommits(SourceView& src, int64_t from, int64_t to,
+                         const IncrementalOptions& options) {
+  const TableLocation& source = *src.location;
+  for (auto it = src.commit_entries.lower_bound(from);
+       it != src.commit_entries.end() && it->first <= to; ++it) {
+    const int64_t v = it->first;
+    LAKESYNC_ASSIGN_OR_RETURN(std::string bytes, source.storage->Read(it->second.info.path));
+    auto parsed = delta::ParseCommit(v, bytes);
+    if (!parsed.ok()) return parsed.status().WithContext("source " + Where(source));
+    for (const auto& action : parsed->actions) {
+      if (const auto* protocol = std::get_if<delta::Protocol>(&action)) {
+        Status readable = delta::CheckReadable(*protocol);
+        if (!readable.ok()) {
+          return readable.WithContext(
+              fmt::format("source {} version {} cannot be replicated", Where(source), v));
+        }
+      }
+    }
+    auto files = ExtractCommitFiles(*parsed);
+    if (!files.ok()) return files.status().WithContext("source " + Where(source));
+    if (!options.allow_absolute_paths) {
+      for (const auto& ref : files->files) {
+        if (ref.absolute) {
+          return Status::Unsupported(fmt::format(
+              "source {} version {} references the {} '{}' by absolute path (a shallow clone "
+              "or a 'p' deletion vector); lakesync copies only files inside the table, so the "
+              "replica would depend on that location — set allow_absolute_paths to replicate "
+              "the log without copying such files",
+              Where(source), v, FileRoleName(ref.role), ref.path));
+        }
+      }
+    }
+    src.commits.emplace(v, SourceCommit{std::move(bytes), it->second.info.modification_time,
+                                        std::move(files).value()});
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<IncrementalOutcome> RunIncremental(const TableLocation& source,
+                                          const std::vector<TableLocation>& targets,
+                                          const IncrementalOptions& options,
+                                          RunObserver& observer) {
+  if (source.storage == nullptr) return Status::InvalidArgument("the source has no storage");
+  if (options.to_version && *options.to_version < 0) {
+    return Status::InvalidArgument(
+        fmt::format("to_version {} is negative; Delta versions start at 0", *options.to_version));
+  }
+  if (options.max_versions_per_run && *options.max_versions_per_run < 1) {
+    return Status::InvalidArgument(
+        fmt::format("max_versions_per_run {} must be at least 1", *options.max_versions_per_run));
+  }
+  IncrementalOutcome outcome;
+  outcome.targets.resize(targets.size());
+
+  // 1. Where each target is: its own log is the truth (R6).
+  std::vector<bool> usable(targets.size(), false);
+  int64_t list_from = std::numeric_limits<int64_t>::max();
+  for (size_t i = 0; i < targets.size(); ++i) {
+    TargetOutcome& out = outcome.targets[i];
+    out.target = targets[i].name;
+    if (targets[i].storage == nullptr) {
+      out.status = Status::InvalidArgument("target " + targets[i].name + " has no storage");
+      continue;
+    }
+    auto head = TargetHead(targets[i]);
+    if (!head.ok()) {
+      out.status = head.status().WithContext("reading the head of target " + targets[i].name);
+      continue;
+    }
+    out.start_version = out.end_version = *head;
+    usable[i] = true;
+    list_from = std::min(list_from, std::max<int64_t>(*head, 0));
+  }
+  if (list_from == std::numeric_limits<int64_t>::max()) list_from = 0;
+
+  // 2. The source's log tail: one listing from the oldest target head on.
+  SourceView src;
+  src.location = &source;
+  delta::DeltaLog source_log(*source.storage, Prefix(source));
+  LAKESYNC_ASSIGN_OR_RETURN(auto listing, source_log.ListFromVersion(list_from));
+  for (auto& e : listing.commits) src.commit_entries.emplace(e.file.version, std::move(e));
+  for (auto& cp : listing.checkpoints) src.checkpoints.emplace(cp.version, std::move(cp));
+  for (auto& e : listing.other) {
+    if (e.file.kind == delta::LogFileKind::kChecksum) {
+      src.crcs.emplace(e.file.version, std::move(e));
+    } else if (e.file.kind == delta::LogFileKind::kLastCheckpoint) {
+      auto bytes = source.storage->Read(e.info.path);
+      if (bytes.ok()) {
+        src.last_checkpoint = std::move(bytes).value();
+      } else if (!bytes.status().IsNotFound()) {
+        return bytes.status().WithContext("reading the source's _last_checkpoint");
+      }
+    }
+    // Compaction files are optional and never copied (DELTA_NOTES §9.6).
+  }
+  src.head = std::max(src.commit_entries.empty() ? -1 : src.commit_entries.rbegin()->first,
+                      src.checkpoints.empty() ? -1 : src.checkpoints.rbegin()->first);
+  if (src.head < 0) {
+    // Nothing at or after the oldest target head: ask for the real head (NotFound when there
+    // is no table at all).
+    LAKESYNC_ASSIGN_OR_RETURN(src.head, source_log.HeadVersion());
+  }
+  outcome.source_head = src.head;
+  outcome.end_version = options.to_version ? std::min(*options.to_version, src.head) : src.head;
+
+  // 3. Plans, then the commits any target needs, read once.
+  std::vector<TargetPlan> plans(targets.size());
+  int64_t read_from = std::numeric_limits<int64_t>::max();
+  int64_t read_to = -1;
+  for (size_t i = 0; i < targets.size(); ++i) {
+    if (!usable[i]) continue;
+    auto plan = PlanTarget(src, outcome.targets[i].start_version, outcome.end_version, options);
+    if (!plan.ok()) {
+      outcome.targets[i].status = plan.status();
+      usable[i] = false;
+      continue;
+    }
+    plans[i] = *plan;
+    if (plan->from <= plan->to) {
+      read_from = std::min(read_from, plan->from);
+      read_to = std::max(read_to, plan->to);
+    }
+  }
+  if (read_from <= read_to) {
+    LAKESYNC_RETURN_IF_ERROR(ReadSourceCommits(src, read_from, read_to, options));
+  }
+
+  // 4. Each target advances on its own; one failing does not stop the others.
+  for (size_t i = 0; i < targets.size(); ++i) {
+    if (!usable[i]) continue;
+    TargetOutcome& out = outcome.targets[i];
+    TargetRun run(src, targets[i], options, observer, out);
+    out.status = run.Run(plans[i]);
+    if (!out.status.ok()) {
+      spdlog::warn("incremental: target {} stopped at version {}: {}", out.target, out.end_version,
+                   out.status.ToString());
+    }
+  }
+  return outcome;
+}
+
+}  // namespace lakesync::jobs

@@ -1,0 +1,672 @@
+#include "jobs/incremental.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+#include "common/failpoint.h"
+#include "delta/actions.h"
+#include "delta/commit_writer.h"
+#include "delta/log_reader.h"
+#include "jobs/jobs_test_util.h"
+#include "storage/fault_storage.h"
+#include "storage/memory_storage.h"
+
+namespace lakesync::jobs {
+namespace {
+
+using namespace ::lakesync::jobs::testing;  // NOLINT(build/namespaces)
+using storage::FaultInjectingStorage;
+using storage::LocalStorage;
+
+#define SKIP_WITHOUT_FIXTURES()                                                     \
+  do {                                                                              \
+    if (!fs::exists(FixturesDir())) {                                               \
+      GTEST_SKIP() << "FIXTURES MISSING: " << FixturesDir()                         \
+                   << " does not exist; the fixture replication tests did not run"; \
+    }                                                                               \
+  } while (0)
+
+class IncrementalTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_FALSE(tmp_.path().empty());
+    target_dir_ = tmp_.path() + "/target";
+    target_storage_ = OpenLocal(target_dir_);
+  }
+
+  // Replicates the table at `src_dir` into target_dir_.
+  IncrementalOutcome Run(const std::string& src_dir, IncrementalOptions options = {}) {
+    auto source_storage = OpenLocal(src_dir);
+    TableLocation source{"source", source_storage.get(), ""};
+    TableLocation target{"target", target_storage_.get(), ""};
+    auto outcome = RunIncremental(source, {target}, options, observer_);
+    EXPECT_TRUE(outcome.ok()) << outcome.status();
+    EXPECT_EQ(outcome->targets.size(), 1u);
+    return std::move(outcome).value();
+  }
+
+  // A writable copy of a fixture.
+  std::string CopyFixture(const std::string& name) {
+    std::string dir = tmp_.path() + "/src-" + name;
+    CopyTree(fs::path(FixturesDir()) / name, dir);
+    return dir;
+  }
+
+  storage::testing::TempDir tmp_;
+  std::string target_dir_;
+  std::unique_ptr<LocalStorage> target_storage_;
+  RecordingObserver observer_;
+};
+
+// Every fixture whose files are all present replicates completely; the two with missing live
+// files fail naming one.
+TEST_F(IncrementalTest, ReplicatesEveryFixture) {
+  SKIP_WITHOUT_FIXTURES();
+  int replicated = 0;
+  for (auto& entry : fs::directory_iterator(FixturesDir())) {
+    if (!fs::is_directory(entry.path() / "_delta_log")) continue;
+    const std::string name = entry.path().filename().string();
+    SCOPED_TRACE(name);
+    storage::testing::TempDir dir;
+    auto target = OpenLocal(dir.path());
+    auto source = OpenLocal(entry.path().string());
+    RecordingObserver observer;
+    auto outcome = RunIncremental({"s", source.get(), ""}, {{"t", target.get(), ""}}, {}, observer);
+    ASSERT_TRUE(outcome.ok()) << outcome.status();
+    const TargetOutcome& t = outcome->targets[0];
+    std::set<int64_t> source_versions = CommitVersions(entry.path());
+    const int64_t head = *source_versions.rbegin();
+    EXPECT_EQ(outcome->source_head, head);
+    if (name == "checkpoints" || name == "with_checkpoint_no_last_checkpoint") {
+      EXPECT_FALSE(t.status.ok());
+      EXPECT_NE(t.status.message().find("missing from the source"), std::string::npos) << t.status;
+      continue;
+    }
+    ASSERT_TRUE(t.status.ok()) << t.status;
+    EXPECT_EQ(t.end_version, head);
+    EXPECT_EQ(t.commits, static_cast<int64_t>(source_versions.size()));
+    EXPECT_EQ(IndependentCheck(entry.path(), dir.path(), head), std::vector<std::string>{});
+    // Commit files keep the source's modification times.
+    for (int64_t v : source_versions) {
+      auto rel = fs::path("_delta_log") / CommitName(v);
+      EXPECT_EQ(fs::last_write_time(entry.path() / rel), fs::last_write_time(dir.path() / rel));
+    }
+    ++replicated;
+  }
+  EXPECT_GE(replicated, 10);
+}
+
+// The checker in tests/tools (a second implementation of R1–R3) agrees.
+TEST_F(IncrementalTest, PythonCheckerAcceptsReplicas) {
+  SKIP_WITHOUT_FIXTURES();
+  const std::string tool = std::string(LAKESYNC_SOURCE_DIR) + "/tests/tools/delta_facts.py";
+  if (std::system("python3 --version >/dev/null 2>&1") != 0 || !fs::exists(tool)) {
+    GTEST_SKIP() << "python3 or delta_facts.py unavailable";
+  }
+  for (const char* name : {"simple_table", "table-with-dv-small", "cdf-table",
+                           "simple_table_with_checkpoint", "delta-0.8.0-null-partition"}) {
+    SCOPED_TRACE(name);
+    storage::testing::TempDir dir;
+    auto target = OpenLocal(dir.path());
+    auto source = OpenLocal(FixturesDir() + "/" + name);
+    RecordingObserver observer;
+    auto outcome = RunIncremental({"s", source.get(), ""}, {{"t", target.get(), ""}}, {}, observer);
+    ASSERT_TRUE(outcome.ok() && outcome->ok());
+    std::string cmd = "python3 " + tool + " check " + FixturesDir() + "/" + name + " " +
+                      dir.path() + " >" + dir.path() + "/../check.out 2>&1";
+    EXPECT_EQ(std::system(cmd.c_str()), 0) << ReadFileBytes(dir.path() + "/../check.out");
+  }
+}
+
+// table-with-dv-small by hand: version 0 adds part-00000-fae5… (635 bytes, numRecords 10);
+// version 1 removes it and re-adds it with DV "vBn[lx{q8@P<9BNH/isA" (the file
+// deletion_vector_61d16c75-6994-46b7-a15b-8b538852e50e.bin, 45 bytes = offset 1 + 4 + 36 + 4),
+// numRecords 10 again. So: 2 commits, 2 files, 680 bytes, 20 rows.
+TEST_F(IncrementalTest, DeletionVectorTableCounts) {
+  SKIP_WITHOUT_FIXTURES();
+  auto out = Run(FixturesDir() + "/table-with-dv-small");
+  const auto& t = out.targets[0];
+  ASSERT_TRUE(t.status.ok()) << t.status;
+  EXPECT_EQ(t.start_version, -1);
+  EXPECT_EQ(t.end_version, 1);
+  EXPECT_EQ(t.commits, 2);
+  EXPECT_EQ(t.files, 2);
+  EXPECT_EQ(t.bytes, 680);
+  EXPECT_EQ(t.rows, 20);
+  EXPECT_EQ(
+      ReadFileBytes(target_dir_ + "/deletion_vector_61d16c75-6994-46b7-a15b-8b538852e50e.bin"),
+      ReadFileBytes(FixturesDir() + "/table-with-dv-small/"
+                                    "deletion_vector_61d16c75-6994-46b7-a15b-8b538852e50e.bin"));
+  ASSERT_EQ(observer_.planned.size(), 1u);
+  EXPECT_EQ(observer_.planned[0].from, -1);
+  EXPECT_EQ(observer_.planned[0].to, 1);
+  EXPECT_EQ(observer_.planned[0].files, 2);
+  ASSERT_EQ(observer_.published.size(), 2u);
+  EXPECT_EQ(observer_.published[0].second, 0);
+  EXPECT_EQ(observer_.published[1].second, 1);
+}
+
+// `checkpoints`: every add is live at version 12 and no data file exists, so version 1 (the
+// first with an add) fails and only version 0 is published.
+TEST_F(IncrementalTest, MissingLiveFileFailsAtItsVersion) {
+  SKIP_WITHOUT_FIXTURES();
+  auto out = Run(FixturesDir() + "/checkpoints");
+  const auto& t = out.targets[0];
+  EXPECT_EQ(t.status.code(), StatusCode::kNotFound);
+  // The first add of version 1.
+  EXPECT_NE(
+      t.status.message().find(
+          "date=2020-06-01/part-00000-b207ef5f-4458-4969-bd34-46439cdeb6a6.c000.snappy.parquet"),
+      std::string::npos)
+      << t.status;
+  EXPECT_NE(t.status.message().find("version 1"), std::string::npos);
+  EXPECT_EQ(t.end_version, 0);
+  EXPECT_EQ(CommitVersions(target_dir_), (std::set<int64_t>{0}));
+  EXPECT_FALSE(out.ok());
+}
+
+// with_checkpoint_no_last_checkpoint: versions 1 and 2 add files that versions 2 and 3 remove
+// (history: skipped), version 3 adds part-00000-70b1dcdf… which is live at 3 and missing. So
+// 0, 1, 2 are published (and the checkpoint at 2, after 2.json), 3 is not.
+TEST_F(IncrementalTest, HistoryFilesSkippedLiveFileFails) {
+  SKIP_WITHOUT_FIXTURES();
+  auto out = Run(FixturesDir() + "/with_checkpoint_no_last_checkpoint");
+  const auto& t = out.targets[0];
+  EXPECT_FALSE(t.status.ok());
+  EXPECT_NE(t.status.message().find("part-00000-70b1dcdf-0236-4f63-a072-124cdbafd8a0"),
+            std::string::npos)
+      << t.status;
+  EXPECT_EQ(t.end_version, 2);
+  EXPECT_EQ(t.commits, 3);
+  EXPECT_EQ(t.skipped_vacuumed, 2);
+  EXPECT_EQ(CommitVersions(target_dir_), (std::set<int64_t>{0, 1, 2}));
+  EXPECT_TRUE(fs::exists(target_dir_ + "/_delta_log/00000000000000000002.checkpoint.parquet"));
+}
+
+TEST_F(IncrementalTest, IdempotentRerunCopiesNothing) {
+  SKIP_WITHOUT_FIXTURES();
+  auto first = Run(FixturesDir() + "/simple_table");
+  ASSERT_TRUE(first.ok());
+  // 5 commits; 36 distinct add paths across them, all present (37 parquet files on disk,
+  // one of which no commit references).
+  EXPECT_EQ(first.targets[0].commits, 5);
+  EXPECT_EQ(first.targets[0].files, 36);
+  EXPECT_FALSE(fs::exists(target_dir_ +
+                          "/part-00000-c1777d7d-89d9-4790-b38a-6ee7e24456b1-c001.snappy.parquet"));
+  observer_.published.clear();
+  auto second = Run(FixturesDir() + "/simple_table");
+  const auto& t = second.targets[0];
+  ASSERT_TRUE(t.status.ok()) << t.status;
+  EXPECT_EQ(t.start_version, 4);
+  EXPECT_EQ(t.end_version, 4);
+  EXPECT_EQ(t.commits, 0);
+  EXPECT_EQ(t.files, 0);
+  EXPECT_EQ(t.bytes, 0);
+  EXPECT_TRUE(observer_.published.empty());
+}
+
+TEST_F(IncrementalTest, ProgressiveSourceMatchesAfterEveryRun) {
+  SKIP_WITHOUT_FIXTURES();
+  for (const char* name : {"simple_table", "cdf-table", "simple_table_with_checkpoint"}) {
+    SCOPED_TRACE(name);
+    storage::testing::TempDir live_dir;
+    storage::testing::TempDir tgt_dir;
+    fs::path fixture = fs::path(FixturesDir()) / name;
+    // Data files first (unreferenced until their commit appears), then commits one by one.
+    for (auto& e : fs::recursive_directory_iterator(fixture)) {
+      auto rel = fs::relative(e.path(), fixture);
+      if (e.is_directory() || rel.begin()->string() == "_delta_log") continue;
+      WriteFileBytes(fs::path(live_dir.path()) / rel, ReadFileBytes(e.path()));
+    }
+    auto source = OpenLocal(live_dir.path());
+    auto target = OpenLocal(tgt_dir.path());
+    int64_t total_commits = 0;
+    for (int64_t v : CommitVersions(fixture)) {
+      fs::path log = fixture / "_delta_log";
+      std::string prefix = CommitName(v).substr(0, 20);
+      WriteFileBytes(fs::path(live_dir.path()) / "_delta_log" / CommitName(v),
+                     ReadFileBytes(log / CommitName(v)));
+      // Then the version's .crc and checkpoint, as a writer would.
+      for (auto& e : fs::directory_iterator(log)) {
+        std::string n = e.path().filename().string();
+        if (n.rfind(prefix, 0) == 0 && n != CommitName(v)) {
+          WriteFileBytes(fs::path(live_dir.path()) / "_delta_log" / n, ReadFileBytes(e.path()));
+          // `_last_checkpoint` follows its checkpoint.
+          if (n.find(".checkpoint.") != std::string::npos && fs::exists(log / "_last_checkpoint")) {
+            WriteFileBytes(fs::path(live_dir.path()) / "_delta_log/_last_checkpoint",
+                           ReadFileBytes(log / "_last_checkpoint"));
+          }
+        }
+      }
+      RecordingObserver observer;
+      auto out = RunIncremental({"s", source.get(), ""}, {{"t", target.get(), ""}}, {}, observer);
+      ASSERT_TRUE(out.ok()) << out.status();
+      ASSERT_TRUE(out->targets[0].status.ok()) << out->targets[0].status;
+      EXPECT_EQ(out->targets[0].end_version, v);
+      EXPECT_EQ(out->targets[0].commits, 1);
+      total_commits += out->targets[0].commits;
+      EXPECT_EQ(IndependentCheck(live_dir.path(), tgt_dir.path(), v), std::vector<std::string>{});
+    }
+    EXPECT_EQ(total_commits, static_cast<int64_t>(CommitVersions(fixture).size()));
+    if (std::string(name) == "simple_table_with_checkpoint") {
+      EXPECT_EQ(ReadFileBytes(fs::path(tgt_dir.path()) / "_delta_log/_last_checkpoint"),
+                ReadFileBytes(fixture / "_delta_log/_last_checkpoint"));
+      EXPECT_TRUE(fs::exists(fs::path(tgt_dir.path()) /
+                             "_delta_log/00000000000000000010.checkpoint.parquet"));
+    }
+  }
+}
+
+TEST_F(IncrementalTest, DivergedTargetStops) {
+  SKIP_WITHOUT_FIXTURES();
+  IncrementalOptions options;
+  options.to_version = 2;
+  auto first = Run(FixturesDir() + "/simple_table", options);
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first.targets[0].end_version, 2);
+  // Someone else rewrites the target's version 2.
+  fs::path v2 = fs::path(target_dir_) / "_delta_log" / CommitName(2);
+  fs::permissions(v2, fs::perms::owner_write, fs::perm_options::add);
+  WriteFileBytes(v2, ReadFileBytes(v2) + "{\"commitInfo\":{}}\n");
+  auto second = Run(FixturesDir() + "/simple_table");
+  const auto& t = second.targets[0];
+  EXPECT_EQ(t.status.code(), StatusCode::kCorruption);
+  EXPECT_NE(t.status.message().find("target diverged at version 2"), std::string::npos) << t.status;
+  EXPECT_EQ(t.commits, 0);
+  EXPECT_EQ(CommitVersions(target_dir_), (std::set<int64_t>{0, 1, 2}));
+}
+
+// Vacuum removed a file only history references: it is skipped and counted, the run succeeds.
+TEST_F(IncrementalTest, VacuumedHistoryFileIsSkipped) {
+  SKIP_WITHOUT_FIXTURES();
+  std::string src = CopyFixture("with_checkpoint_no_last_checkpoint");
+  // Give the source its live file (version 3's add, 1010 bytes per the log); the two files
+  // versions 1 and 2 added stay missing, as if vacuumed.
+  WriteFileBytes(src + "/part-00000-70b1dcdf-0236-4f63-a072-124cdbafd8a0-c000.snappy.parquet",
+                 std::string(1010, 'x'));
+  auto out = Run(src);
+  const auto& t = out.targets[0];
+  ASSERT_TRUE(t.status.ok()) << t.status;
+  EXPECT_EQ(t.end_version, 3);
+  EXPECT_EQ(t.skipped_vacuumed, 2);
+  EXPECT_EQ(t.files, 1);
+  EXPECT_EQ(t.bytes, 1010);
+}
+
+TEST_F(IncrementalTest, SizeDisagreeingWithTheLogFails) {
+  SKIP_WITHOUT_FIXTURES();
+  std::string src = CopyFixture("with_checkpoint_no_last_checkpoint");
+  WriteFileBytes(src + "/part-00000-70b1dcdf-0236-4f63-a072-124cdbafd8a0-c000.snappy.parquet",
+                 std::string(1009, 'x'));  // the log says 1010
+  auto out = Run(src);
+  const auto& t = out.targets[0];
+  EXPECT_EQ(t.status.code(), StatusCode::kCorruption);
+  EXPECT_NE(t.status.message().find("1009 bytes"), std::string::npos) << t.status;
+  EXPECT_EQ(t.end_version, 2);
+  EXPECT_EQ(CommitVersions(target_dir_), (std::set<int64_t>{0, 1, 2}));
+}
+
+TEST_F(IncrementalTest, BoundsToVersionAndMaxVersionsPerRun) {
+  SKIP_WITHOUT_FIXTURES();
+  const std::string src = FixturesDir() + "/simple_table";  // versions 0..4
+  IncrementalOptions bounded;
+  bounded.to_version = 2;
+  auto a = Run(src, bounded);
+  EXPECT_EQ(a.end_version, 2);
+  EXPECT_EQ(a.source_head, 4);
+  EXPECT_EQ(a.targets[0].end_version, 2);
+  EXPECT_EQ(a.targets[0].commits, 3);
+  EXPECT_EQ(IndependentCheck(src, target_dir_, 2), std::vector<std::string>{});
+
+  IncrementalOptions one;
+  one.max_versions_per_run = 1;
+  auto b = Run(src, one);
+  EXPECT_EQ(b.targets[0].start_version, 2);
+  EXPECT_EQ(b.targets[0].end_version, 3);
+  EXPECT_EQ(b.targets[0].commits, 1);
+  auto c = Run(src, one);
+  EXPECT_EQ(c.targets[0].end_version, 4);
+  auto d = Run(src, one);
+  EXPECT_EQ(d.targets[0].commits, 0);
+  EXPECT_EQ(d.targets[0].end_version, 4);
+  EXPECT_EQ(IndependentCheck(src, target_dir_, 4), std::vector<std::string>{});
+}
+
+TEST_F(IncrementalTest, OneBrokenTargetDoesNotStopTheOthers) {
+  SKIP_WITHOUT_FIXTURES();
+  storage::testing::TempDir broken_dir;
+  auto broken_base = OpenLocal(broken_dir.path());
+  FaultInjectingStorage broken(*broken_base);
+  broken.FailAll(FaultInjectingStorage::Op::kCopy, Status::IOError("disk on fire (test)"));
+  auto source = OpenLocal(FixturesDir() + "/simple_table");
+  auto out =
+      RunIncremental({"s", source.get(), ""},
+                     {{"broken", &broken, ""}, {"good", target_storage_.get(), ""}}, {}, observer_);
+  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_EQ(out->targets.size(), 2u);
+  EXPECT_EQ(out->targets[0].target, "broken");
+  EXPECT_EQ(out->targets[0].status.code(), StatusCode::kIOError);
+  EXPECT_NE(out->targets[0].status.message().find("disk on fire"), std::string::npos);
+  EXPECT_EQ(out->targets[0].end_version, -1);
+  EXPECT_TRUE(CommitVersions(broken_dir.path()).empty());
+  EXPECT_TRUE(out->targets[1].status.ok()) << out->targets[1].status;
+  EXPECT_EQ(out->targets[1].end_version, 4);
+  EXPECT_FALSE(out->ok());
+}
+
+// A copy fails mid-batch; the rerun copies only what the first run did not.
+TEST_F(IncrementalTest, ResumeAfterFailureRecopiesNothing) {
+  SKIP_WITHOUT_FIXTURES();
+  FaultInjectingStorage faulty(*target_storage_);
+  faulty.FailNth(FaultInjectingStorage::Op::kCopy, 10, Status::IOError("flaky (test)"));
+  auto source = OpenLocal(FixturesDir() + "/simple_table");
+  IncrementalOptions options;
+  options.copy_parallelism = 3;
+  auto first = RunIncremental({"s", source.get(), ""}, {{"t", &faulty, ""}}, options, observer_);
+  ASSERT_TRUE(first.ok());
+  const auto& t1 = first->targets[0];
+  EXPECT_EQ(t1.status.code(), StatusCode::kIOError);
+  EXPECT_LT(t1.end_version, 4);
+  EXPECT_GE(t1.files, 9);  // the 9 copies before the failing 10th succeeded at least
+  // What is published is consistent: every file of every published commit is there.
+  EXPECT_EQ(IndependentCheck(FixturesDir() + "/simple_table", target_dir_, t1.end_version),
+            std::vector<std::string>{});
+
+  faulty.Clear();
+  const int copies_before = faulty.Calls(FaultInjectingStorage::Op::kCopy);
+  auto second = RunIncremental({"s", source.get(), ""}, {{"t", &faulty, ""}}, options, observer_);
+  ASSERT_TRUE(second.ok());
+  const auto& t2 = second->targets[0];
+  ASSERT_TRUE(t2.status.ok()) << t2.status;
+  EXPECT_EQ(t2.end_version, 4);
+  // 36 files in all (see IdempotentRerunCopiesNothing); none copied twice.
+  EXPECT_EQ(t1.files + t2.files, 36);
+  EXPECT_EQ(faulty.Calls(FaultInjectingStorage::Op::kCopy) - copies_before, t2.files);
+  EXPECT_EQ(IndependentCheck(FixturesDir() + "/simple_table", target_dir_, 4),
+            std::vector<std::string>{});
+}
+
+TEST_F(IncrementalTest, CancelStopsPublishing) {
+  SKIP_WITHOUT_FIXTURES();
+  observer_.cancel_after_checks = 3;
+  auto out = Run(FixturesDir() + "/simple_table");
+  const auto& t = out.targets[0];
+  EXPECT_EQ(t.status.code(), StatusCode::kCancelled);
+  // All 36 files are in the first batch (one batch holds up to 512 files), so the
+  // cancellation comes before the first publish.
+  EXPECT_EQ(t.end_version, -1);
+  EXPECT_TRUE(CommitVersions(target_dir_).empty());
+}
+
+TEST_F(IncrementalTest, BeforePublishRefusalStopsBeforeThatVersion) {
+  SKIP_WITHOUT_FIXTURES();
+  observer_.refuse_publish_at = 2;
+  auto out = Run(FixturesDir() + "/simple_table");
+  const auto& t = out.targets[0];
+  EXPECT_EQ(t.status.code(), StatusCode::kConflict);
+  EXPECT_EQ(t.end_version, 1);
+  EXPECT_EQ(CommitVersions(target_dir_), (std::set<int64_t>{0, 1}));
+}
+
+// --- Tables built in the test with delta/commit_writer ---
+
+delta::Protocol MakeProtocol(int reader, int writer, std::vector<std::string> features = {}) {
+  delta::Protocol p;
+  p.min_reader_version = reader;
+  p.min_writer_version = writer;
+  if (reader == 3) p.reader_features = features;
+  if (writer == 7) p.writer_features = features;
+  return p;
+}
+
+delta::Metadata MakeMetadata() {
+  delta::Metadata m;
+  m.id = "5d3f7c2e-0000-4000-8000-000000000001";
+  m.schema_string =
+      R"({"type":"struct","fields":[{"name":"v","type":"long","nullable":true,"metadata":{}}]})";
+  return m;
+}
+
+delta::Add MakeAdd(const std::string& path, int64_t size, int64_t rows) {
+  delta::Add a;
+  a.path = path;
+  a.size = size;
+  a.modification_time = 1700000000000;
+  a.stats = "{\"numRecords\":" + std::to_string(rows) + "}";
+  return a;
+}
+
+delta::Remove MakeRemove(const std::string& path) {
+  delta::Remove r;
+  r.path = path;
+  r.deletion_timestamp = 1700000000000;
+  return r;
+}
+
+TEST_F(IncrementalTest, AbsolutePathsRefusedUnlessAllowed) {
+  std::string src = tmp_.path() + "/abs";
+  auto source = OpenLocal(src);
+  std::vector<delta::Action> v0 = {MakeProtocol(1, 2), MakeMetadata(),
+                                   MakeAdd("s3://bucket/other/part-0.parquet", 10, 1)};
+  ASSERT_TRUE(delta::WriteCommit(*source, "", 0, v0).ok());
+  auto refused =
+      RunIncremental({"s", source.get(), ""}, {{"t", target_storage_.get(), ""}}, {}, observer_);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kUnsupported);
+  EXPECT_NE(refused.status().message().find("s3://bucket/other/part-0.parquet"), std::string::npos)
+      << refused.status();
+  EXPECT_NE(refused.status().message().find("allow_absolute_paths"), std::string::npos);
+  EXPECT_TRUE(CommitVersions(target_dir_).empty());
+
+  IncrementalOptions allow;
+  allow.allow_absolute_paths = true;
+  auto allowed =
+      RunIncremental({"s", source.get(), ""}, {{"t", target_storage_.get(), ""}}, allow, observer_);
+  ASSERT_TRUE(allowed.ok()) << allowed.status();
+  EXPECT_TRUE(allowed->targets[0].status.ok()) << allowed->targets[0].status;
+  EXPECT_EQ(allowed->targets[0].commits, 1);
+  EXPECT_EQ(allowed->targets[0].files, 0);
+}
+
+TEST_F(IncrementalTest, CatalogManagedTableRefused) {
+  std::string src = tmp_.path() + "/catalog";
+  auto source = OpenLocal(src);
+  std::vector<delta::Action> v0 = {MakeProtocol(3, 7, {"catalogManaged"}), MakeMetadata()};
+  ASSERT_TRUE(delta::WriteCommit(*source, "", 0, v0).ok());
+  auto out =
+      RunIncremental({"s", source.get(), ""}, {{"t", target_storage_.get(), ""}}, {}, observer_);
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().code(), StatusCode::kUnsupported);
+  EXPECT_NE(out.status().message().find("catalogManaged"), std::string::npos) << out.status();
+  EXPECT_TRUE(CommitVersions(target_dir_).empty());
+}
+
+// A table whose commits 0 and 1 were removed by log cleanup, with a (fake) checkpoint at 2:
+//   v0: add a (removed in v2)   v1: add b   v2: remove a, add c   v3: add d
+// plus "orphan" on disk, referenced by nothing. The live files at 2 (b, c) are not known
+// without reading the Parquet checkpoint, so every listed file no copied commit (2, 3)
+// references is copied: b and orphan → 2 unattributed; c and d come with their commits.
+TEST_F(IncrementalTest, LatestCheckpointFirstSync) {
+  std::string src = tmp_.path() + "/cp";
+  auto source = OpenLocal(src);
+  std::vector<delta::Action> v0 = {MakeProtocol(1, 2), MakeMetadata(), MakeAdd("a", 1, 1)};
+  std::vector<delta::Action> v1 = {MakeAdd("b", 2, 2)};
+  std::vector<delta::Action> v2 = {MakeRemove("a"), MakeAdd("c", 3, 3)};
+  std::vector<delta::Action> v3 = {MakeAdd("d", 4, 4)};
+  ASSERT_TRUE(delta::WriteCommit(*source, "", 0, v0).ok());
+  ASSERT_TRUE(delta::WriteCommit(*source, "", 1, v1).ok());
+  ASSERT_TRUE(delta::WriteCommit(*source, "", 2, v2).ok());
+  ASSERT_TRUE(delta::WriteCommit(*source, "", 3, v3).ok());
+  WriteFileBytes(src + "/b", "bb");
+  WriteFileBytes(src + "/c", "ccc");
+  WriteFileBytes(src + "/d", "dddd");
+  WriteFileBytes(src + "/orphan", "o");
+  WriteFileBytes(src + "/_delta_log/00000000000000000002.checkpoint.parquet", "PAR1fakePAR1");
+  const std::string hint = R"({"version":2,"size":3})";
+  WriteFileBytes(src + "/_delta_log/_last_checkpoint", hint);
+  fs::remove(src + "/_delta_log/" + CommitName(0));
+  fs::remove(src + "/_delta_log/" + CommitName(1));
+
+  // Earliest is impossible now.
+  IncrementalOptions earliest;
+  earliest.start = StartMode::kEarliest;
+  auto refused = Run(src, earliest);
+  EXPECT_EQ(refused.targets[0].status.code(), StatusCode::kNotFound);
+  EXPECT_NE(refused.targets[0].status.message().find("latest_checkpoint"), std::string::npos);
+  EXPECT_TRUE(CommitVersions(target_dir_).empty());
+
+  auto out = Run(src);  // kAuto picks the checkpoint
+  const auto& t = out.targets[0];
+  ASSERT_TRUE(t.status.ok()) << t.status;
+  EXPECT_EQ(t.end_version, 3);
+  EXPECT_EQ(t.commits, 2);
+  EXPECT_EQ(t.unattributed, 2);
+  EXPECT_EQ(t.files, 4);  // b, orphan, c, d
+  EXPECT_EQ(t.bytes, 2 + 1 + 3 + 4);
+  EXPECT_EQ(t.rows, 3 + 4);  // the adds of versions 2 and 3
+  EXPECT_EQ(CommitVersions(target_dir_), (std::set<int64_t>{2, 3}));
+  EXPECT_EQ(ReadFileBytes(target_dir_ + "/_delta_log/00000000000000000002.checkpoint.parquet"),
+            "PAR1fakePAR1");
+  EXPECT_EQ(ReadFileBytes(target_dir_ + "/_delta_log/_last_checkpoint"), hint);
+  EXPECT_EQ(ReadFileBytes(target_dir_ + "/b"), "bb");
+
+  // The next run reads the tail only: a new commit, and the data directories are not listed
+  // again (a new orphan is not copied).
+  std::vector<delta::Action> v4 = {MakeAdd("e", 5, 5)};
+  ASSERT_TRUE(delta::WriteCommit(*source, "", 4, v4).ok());
+  WriteFileBytes(src + "/e", "eeeee");
+  WriteFileBytes(src + "/orphan2", "o");
+  auto next = Run(src);
+  ASSERT_TRUE(next.targets[0].status.ok()) << next.targets[0].status;
+  EXPECT_EQ(next.targets[0].files, 1);
+  EXPECT_EQ(next.targets[0].unattributed, 0);
+  EXPECT_FALSE(fs::exists(target_dir_ + "/orphan2"));
+}
+
+// Targets in a MemoryStorage work as well as local ones (nothing assumes a filesystem).
+TEST_F(IncrementalTest, MemoryStorageSourceAndTarget) {
+  ManualClock clock(FromUnixMillis(1700000000000));
+  storage::MemoryStorage source(clock, "memory://src");
+  storage::MemoryStorage target(clock, "memory://tgt");
+  std::vector<delta::Action> v0 = {MakeProtocol(1, 2), MakeMetadata(), MakeAdd("x/a", 3, 7)};
+  ASSERT_TRUE(delta::WriteCommit(source, "t", 0, v0).ok());
+  ASSERT_TRUE(source.WriteAtomic("t/x/a", "aaa").ok());
+  auto out = RunIncremental({"s", &source, "t"}, {{"m", &target, "replica/t"}}, {}, observer_);
+  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_TRUE(out->targets[0].status.ok()) << out->targets[0].status;
+  EXPECT_EQ(out->targets[0].rows, 7);
+  auto copied = target.Read("replica/t/x/a");
+  ASSERT_TRUE(copied.ok());
+  EXPECT_EQ(*copied, "aaa");
+}
+
+// --- Failpoints inside the engine (handler instead of a real kill) ---
+
+class IncrementalFailpointTest : public IncrementalTest {
+ protected:
+  void TearDown() override { failpoint_testing::Reset(); }
+};
+
+TEST_F(IncrementalFailpointTest, BeforePublishSeesFilesButNotTheCommit) {
+  SKIP_WITHOUT_FIXTURES();
+  const std::string src = FixturesDir() + "/table-with-dv-small";
+  bool checked = false;
+  ASSERT_TRUE(failpoint_testing::Enable("incremental.before_commit_publish@2").ok());
+  failpoint_testing::SetHandler([&](std::string_view) {
+    // The second publish is version 1: its DV file is already there, 1.json is not.
+    checked = true;
+    EXPECT_TRUE(fs::exists(target_dir_ + "/_delta_log/" + CommitName(0)));
+    EXPECT_FALSE(fs::exists(target_dir_ + "/_delta_log/" + CommitName(1)));
+    EXPECT_TRUE(
+        fs::exists(target_dir_ + "/deletion_vector_61d16c75-6994-46b7-a15b-8b538852e50e.bin"));
+  });
+  auto out = Run(src);
+  EXPECT_TRUE(checked);
+  EXPECT_TRUE(out.ok());
+}
+
+TEST_F(IncrementalFailpointTest, AfterPublishAndStorageFailpointsAreReached) {
+  SKIP_WITHOUT_FIXTURES();
+  std::vector<std::string> fired;
+  ASSERT_TRUE(
+      failpoint_testing::Enable("incremental.after_commit_publish,copy.mid_file,commit.before_link")
+          .ok());
+  failpoint_testing::SetHandler([&](std::string_view name) {
+    fired.emplace_back(name);
+    if (name == "incremental.after_commit_publish") {
+      EXPECT_TRUE(fs::exists(target_dir_ + "/_delta_log/" + CommitName(0)));
+    }
+    if (name == "commit.before_link") {
+      // The commit is not visible yet: only its temp file exists.
+      EXPECT_FALSE(fs::exists(target_dir_ + "/_delta_log/" + CommitName(0)));
+    }
+  });
+  auto out = Run(FixturesDir() + "/table-with-dv-small");
+  EXPECT_TRUE(out.ok());
+  std::sort(fired.begin(), fired.end());
+  EXPECT_EQ(fired, (std::vector<std::string>{"commit.before_link", "copy.mid_file",
+                                             "incremental.after_commit_publish"}));
+}
+
+}  // namespace
+}  // namespace lakesync::jobs
+
+namespace lakesync::jobs {
+namespace {
+
+// Manual timing (not run by default): a 2,000-commit table with 10 small files per commit,
+// replicated once; then one more commit of 10 files. The incremental run reads only the log
+// tail, so it should take a few milliseconds. Run with
+//   jobs_test --gtest_also_run_disabled_tests --gtest_filter='*IncrementalTiming*'
+TEST(IncrementalTiming, DISABLED_OneCommitOnALongTable) {
+  storage::testing::TempDir tmp;
+  const std::string src = tmp.path() + "/src";
+  auto source = testing::OpenLocal(src);
+  auto target = testing::OpenLocal(tmp.path() + "/tgt");
+  auto write_commit = [&](int64_t v) {
+    std::string bytes;
+    if (v == 0) {
+      bytes += R"({"protocol":{"minReaderVersion":1,"minWriterVersion":2}})"
+               "\n";
+      bytes +=
+          R"({"metaData":{"id":"x","format":{"provider":"parquet","options":{}},"schemaString":"{}","partitionColumns":[],"configuration":{}}})"
+          "\n";
+    }
+    for (int f = 0; f < 10; ++f) {
+      std::string path = "d" + std::to_string(v % 100) + "/f" + std::to_string(v) + "_" +
+                         std::to_string(f) + ".parquet";
+      testing::WriteFileBytes(src + "/" + path, "abc");
+      bytes += R"({"add":{"path":")" + path +
+               R"(","partitionValues":{},"size":3,"modificationTime":1,"dataChange":true}})"
+               "\n";
+    }
+    testing::WriteFileBytes(src + "/_delta_log/" + testing::CommitName(v), bytes);
+  };
+  for (int64_t v = 0; v < 2000; ++v) write_commit(v);
+  RunObserver observer;
+  auto first = RunIncremental({"s", source.get(), ""}, {{"t", target.get(), ""}}, {}, observer);
+  ASSERT_TRUE(first.ok() && first->ok());
+  write_commit(2000);
+  auto start = std::chrono::steady_clock::now();
+  auto second = RunIncremental({"s", source.get(), ""}, {{"t", target.get(), ""}}, {}, observer);
+  auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start);
+  ASSERT_TRUE(second.ok() && second->ok());
+  EXPECT_EQ(second->targets[0].files, 10);
+  std::printf("incremental run after one commit of 10 files: %.2f ms\n", ms.count());
+  // Where the time goes: the target's head (a listing of its whole log when there is no
+  // checkpoint hint), and a caught-up run (no copies, no fsyncs).
+  start = std::chrono::steady_clock::now();
+  delta::DeltaLog target_log(*target, "");
+  ASSERT_TRUE(target_log.HeadVersion().ok());
+  ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start);
+  std::printf("target HeadVersion: %.2f ms\n", ms.count());
+  start = std::chrono::steady_clock::now();
+  auto third = RunIncremental({"s", source.get(), ""}, {{"t", target.get(), ""}}, {}, observer);
+  ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start);
+  ASSERT_TRUE(third.ok() && third->ok());
+  std::printf("caught-up run: %.2f ms\n", ms.count());
+}
+
+}  // namespace
+}  // namespace lakesync::jobs

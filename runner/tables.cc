@@ -1,0 +1,32 @@
+#include "runner/tables.h"
+
+namespace lakesync::runner {
+
+Result<OpenTable> OpenTableRef(const TableRef& ref) {
+  auto storage = storage::OpenStorage(ref.uri);
+  if (!storage.ok()) return storage.status().WithContext("opening " + ref.text);
+  OpenTable t;
+  t.storage = std::move(storage).value();
+  t.location.name = ref.text;
+  t.location.storage = t.storage.get();
+  t.location.prefix = "";
+  return t;
+}
+
+std::vector<jobs::TableLocation> IncrementalTables::TargetLocations() const {
+  std::vector<jobs::TableLocation> out;
+  for (const auto& t : targets) out.push_back(t.location);
+  return out;
+}
+
+Result<IncrementalTables> OpenIncrementalTables(const JobConfig& job) {
+  IncrementalTables tables;
+  LAKESYNC_ASSIGN_OR_RETURN(tables.source, OpenTableRef(job.incremental.source));
+  for (const auto& ref : job.incremental.targets) {
+    LAKESYNC_ASSIGN_OR_RETURN(OpenTable t, OpenTableRef(ref));
+    tables.targets.push_back(std::move(t));
+  }
+  return tables;
+}
+
+}  // namespace lakesync::runner

@@ -1,0 +1,32 @@
+#pragma once
+
+// Opens the tables a job names: one Storage per table, rooted at the table's URL.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "jobs/incremental.h"
+#include "runner/config.h"
+#include "storage/storage.h"
+
+namespace lakesync::runner {
+
+struct OpenTable {
+  std::unique_ptr<storage::Storage> storage;
+  jobs::TableLocation location;  // points into `storage`
+};
+
+// `name` is how the table is shown and recorded (the text written in the configuration).
+Result<OpenTable> OpenTableRef(const TableRef& ref);
+
+// The source and the targets of an incremental job.
+struct IncrementalTables {
+  OpenTable source;
+  std::vector<OpenTable> targets;
+  std::vector<jobs::TableLocation> TargetLocations() const;
+};
+Result<IncrementalTables> OpenIncrementalTables(const JobConfig& job);
+
+}  // namespace lakesync::runner
