@@ -128,6 +128,11 @@ class TargetRun {
 
  private:
   Status CheckHeadMatches(int64_t head);
+  // How many of `versions` (a prefix) may be published, given which referenced files the
+  // source lacks; sets preflight_error_ when a missing file is live at the end version.
+  Result<size_t> PublishableCount(const std::vector<int64_t>& versions,
+                                  const std::vector<const CommitFiles*>& files,
+                                  const std::vector<FileTask>& tasks);
   Status CopyFiles(std::vector<FileTask>& tasks, size_t begin, size_t end);
   Status CopyOne(FileTask& task);
   Status PublishCommit(int64_t version, const SourceCommit& commit);
@@ -151,6 +156,7 @@ class TargetRun {
   std::atomic<int64_t> files_{0};
   std::atomic<int64_t> bytes_{0};
   std::atomic<int64_t> skipped_vacuumed_{0};
+  Status preflight_error_;
   // The first cancellation seen by a worker (CheckContinue non-OK): nothing more is published.
   std::mutex stop_mu_;
   Status stop_;  // Guarded by stop_mu_.
@@ -199,22 +205,29 @@ Status TargetRun::CheckHeadMatches(int64_t head) {
   return Status::OK();
 }
 
+// The log gives data and change-data files their exact size, and deletion-vector files the
+// smallest size that holds their DVs.
+bool RightSize(const FileRef& ref, uint64_t size) {
+  if (ref.size >= 0) return size == static_cast<uint64_t>(ref.size);
+  return size >= static_cast<uint64_t>(ref.min_size);
+}
+
+Status SizeError(const FileTask& task, uint64_t got) {
+  const FileRef& ref = task.ref;
+  std::string want = ref.size >= 0 ? fmt::format("{} bytes", ref.size)
+                                   : fmt::format("at least {} bytes", ref.min_size);
+  return Status::Corruption(fmt::format(
+      "{} {} in the source has {} bytes but version {} of the log says {}; the source file "
+      "was damaged or replaced — repair the source table before replicating",
+      FileRoleName(ref.role), ref.path, got, task.version, want));
+}
+
 Status TargetRun::CopyOne(FileTask& task) {
   const FileRef& ref = task.ref;
   const std::string from = TableKey(Prefix(source_), ref.path);
   const std::string to = TableKey(Prefix(target_), ref.path);
-  auto right_size = [&](uint64_t size) {
-    if (ref.size >= 0) return size == static_cast<uint64_t>(ref.size);
-    return size >= static_cast<uint64_t>(ref.min_size);
-  };
-  auto size_error = [&](uint64_t got) {
-    std::string want = ref.size >= 0 ? fmt::format("{} bytes", ref.size)
-                                     : fmt::format("at least {} bytes", ref.min_size);
-    return Status::Corruption(fmt::format(
-        "{} {} in the source has {} bytes but version {} of the log says {}; the source file "
-        "was damaged or replaced — repair the source table before replicating",
-        FileRoleName(ref.role), ref.path, got, task.version, want));
-  };
+  auto right_size = [&](uint64_t size) { return RightSize(ref, size); };
+  auto size_error = [&](uint64_t got) { return SizeError(task, got); };
   auto same_checksum = [&]() -> Result<bool> {
     LAKESYNC_ASSIGN_OR_RETURN(uint64_t a, storage::Xxh3OfFile(*source_.storage, from));
     LAKESYNC_ASSIGN_OR_RETURN(uint64_t b, storage::Xxh3OfFile(*target_.storage, to));
@@ -490,6 +503,14 @@ Status TargetRun::Run(const TargetPlan& plan) {
     out_.unattributed = static_cast<int64_t>(seed.size());
   }
 
+  // Pre-flight (R2, R7): the run may only end at a version whose live files all exist in the
+  // source, and commits cannot be unpublished. So find the files missing from the source
+  // before publishing anything: a missing file live at the end version fails the target, and
+  // publication stops at the newest earlier version at which no missing file is live
+  // (history-only files that were vacuumed are fine once a later commit removed them).
+  LAKESYNC_ASSIGN_OR_RETURN(size_t publish_count, PublishableCount(versions, files, tasks));
+  const Status preflight = preflight_error_;
+
   observer_.OnTargetPlanned(target_.name, head, std::max(head, plan.to),
                             static_cast<int64_t>(tasks.size() + seed.size()), planned_bytes);
 
@@ -521,9 +542,9 @@ Status TargetRun::Run(const TargetPlan& plan) {
   // Batches: copy the batch's files in parallel, then publish its commits in order, stopping
   // at the first commit whose files are not all in place.
   size_t i = 0;
-  while (i < versions.size()) {
+  while (i < publish_count) {
     size_t j = i;
-    while (j < versions.size() && j - i < kBatchMaxCommits &&
+    while (j < publish_count && j - i < kBatchMaxCommits &&
            first_task_of[j + 1] - first_task_of[i] <= kBatchMaxFiles) {
       ++j;
     }
@@ -537,7 +558,82 @@ Status TargetRun::Run(const TargetPlan& plan) {
     }
     i = j;
   }
-  return finish(SyncLastCheckpoint());
+  LAKESYNC_RETURN_IF_ERROR(finish(SyncLastCheckpoint()));
+  return finish(preflight);
+}
+
+Result<size_t> TargetRun::PublishableCount(const std::vector<int64_t>& versions,
+                                           const std::vector<const CommitFiles*>& files,
+                                           const std::vector<FileTask>& tasks) {
+  // Files the source lacks, and the first file that makes a version unreachable: one missing
+  // but live at the end version, or one whose size disagrees with the log (corruption).
+  std::unordered_set<std::string> missing;
+  const FileTask* bad = nullptr;
+  Status bad_status;
+  for (const auto& task : tasks) {
+    if (task.ref.absolute) continue;
+    auto st = source_.storage->Stat(TableKey(Prefix(source_), task.ref.path));
+    if (st.ok()) {
+      if (!RightSize(task.ref, st->size) && bad == nullptr) {
+        bad = &task;
+        bad_status = SizeError(task, st->size);
+      }
+      continue;
+    }
+    if (!st.status().IsNotFound()) {
+      return st.status().WithContext("checking " + task.ref.path + " in the source");
+    }
+    missing.insert(task.ref.path);
+    if (task.live && bad == nullptr) {
+      bad = &task;
+      bad_status = Status::NotFound(fmt::format(
+          "{} {} (referenced by version {}) is missing from the source {} but is live at "
+          "version {}; the source table is incomplete — restore the file in the source (or "
+          "repair the table) and rerun",
+          FileRoleName(task.ref.role), task.ref.path, task.version, Where(source_), plan_end_));
+    }
+  }
+  if (missing.empty() && bad == nullptr) return versions.size();
+
+  // Walk the commits, counting live references to missing files; a version is a valid end
+  // when none is live.
+  std::unordered_map<std::string, std::pair<std::string, std::string>> live_keys;
+  std::unordered_map<std::string, int> refs;
+  int live_missing = 0;
+  auto track = [&](const std::string& path, int delta) {
+    if (path.empty() || missing.count(path) == 0) return;
+    int& n = refs[path];
+    if (n == 0 && delta > 0) ++live_missing;
+    n += delta;
+    if (n == 0 && delta < 0) --live_missing;
+  };
+  size_t count = 0;
+  for (size_t k = 0; k < versions.size(); ++k) {
+    if (bad != nullptr && versions[k] >= bad->version) break;
+    for (const auto& a : files[k]->actions) {
+      auto it = live_keys.find(a.key);
+      if (it != live_keys.end()) {
+        track(it->second.first, -1);
+        track(it->second.second, -1);
+        live_keys.erase(it);
+      }
+      if (a.add) {
+        live_keys.emplace(a.key, std::make_pair(a.data_path, a.dv_path));
+        track(a.data_path, +1);
+        track(a.dv_path, +1);
+      }
+    }
+    if (live_missing == 0) count = k + 1;
+  }
+  if (bad != nullptr) {
+    const int64_t reached = count == 0 ? out_.start_version : versions[count - 1];
+    preflight_error_ = Status(
+        bad_status.code(),
+        fmt::format("{}; nothing past version {} was published (the newest version whose live "
+                    "files all exist in the source)",
+                    bad_status.message(), reached));
+  }
+  return count;
 }
 
 // Chooses each target's range from the source listing.

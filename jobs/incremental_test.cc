@@ -166,9 +166,10 @@ TEST_F(IncrementalTest, MissingLiveFileFailsAtItsVersion) {
   EXPECT_FALSE(out.ok());
 }
 
-// with_checkpoint_no_last_checkpoint: versions 1 and 2 add files that versions 2 and 3 remove
-// (history: skipped), version 3 adds part-00000-70b1dcdf… which is live at 3 and missing. So
-// 0, 1, 2 are published (and the checkpoint at 2, after 2.json), 3 is not.
+// with_checkpoint_no_last_checkpoint: versions 1 and 2 add files that versions 2 and 3 remove,
+// version 3 adds part-00000-70b1dcdf… which is live at 3; all three are missing. 3 cannot be
+// reached, and a replica ending at 1 or 2 would lack the file live there (R2), so only 0 is
+// published.
 TEST_F(IncrementalTest, HistoryFilesSkippedLiveFileFails) {
   SKIP_WITHOUT_FIXTURES();
   auto out = Run(FixturesDir() + "/with_checkpoint_no_last_checkpoint");
@@ -177,11 +178,48 @@ TEST_F(IncrementalTest, HistoryFilesSkippedLiveFileFails) {
   EXPECT_NE(t.status.message().find("part-00000-70b1dcdf-0236-4f63-a072-124cdbafd8a0"),
             std::string::npos)
       << t.status;
+  EXPECT_NE(t.status.message().find("nothing past version 0 was published"), std::string::npos)
+      << t.status;
+  EXPECT_EQ(t.end_version, 0);
+  EXPECT_EQ(t.commits, 1);
+  EXPECT_EQ(CommitVersions(target_dir_), (std::set<int64_t>{0}));
+  EXPECT_FALSE(fs::exists(target_dir_ + "/_delta_log/00000000000000000002.checkpoint.parquet"));
+}
+
+// A hand-written table: f1 (added at 1, removed at 2) and f3 (added at 3, live at the end) are
+// missing. 3 is unreachable; 1 has a missing live file; 2 does not (f1 was removed, f0 exists),
+// so the run publishes 0..2 and stops, naming f3.
+TEST_F(IncrementalTest, StopsAtTheNewestVersionWhoseLiveFilesExist) {
+  const std::string src = tmp_.path() + "/handmade";
+  auto add = [](const std::string& path, int size) {
+    return R"({"add":{"path":")" + path + R"(","partitionValues":{},"size":)" +
+           std::to_string(size) + R"(,"modificationTime":1,"dataChange":true}})" + "\n";
+  };
+  auto remove = [](const std::string& path) {
+    return R"({"remove":{"path":")" + path + R"(","deletionTimestamp":2,"dataChange":true}})" +
+           "\n";
+  };
+  WriteFileBytes(src + "/_delta_log/" + CommitName(0),
+                 std::string(R"({"protocol":{"minReaderVersion":1,"minWriterVersion":2}})") + "\n" +
+                     R"({"metaData":{"id":"t","format":{"provider":"parquet","options":{}},)"
+                     R"("schemaString":"{\"type\":\"struct\",\"fields\":[]}",)"
+                     R"("partitionColumns":[],"configuration":{}}})" +
+                     "\n" + add("f0.parquet", 3));
+  WriteFileBytes(src + "/f0.parquet", "abc");
+  WriteFileBytes(src + "/_delta_log/" + CommitName(1), add("f1.parquet", 5));
+  WriteFileBytes(src + "/_delta_log/" + CommitName(2), remove("f1.parquet"));
+  WriteFileBytes(src + "/_delta_log/" + CommitName(3), add("f3.parquet", 7));
+  auto out = Run(src);
+  const auto& t = out.targets[0];
+  EXPECT_EQ(t.status.code(), StatusCode::kNotFound) << t.status;
+  EXPECT_NE(t.status.message().find("f3.parquet (referenced by version 3)"), std::string::npos)
+      << t.status;
+  EXPECT_NE(t.status.message().find("nothing past version 2 was published"), std::string::npos)
+      << t.status;
   EXPECT_EQ(t.end_version, 2);
-  EXPECT_EQ(t.commits, 3);
-  EXPECT_EQ(t.skipped_vacuumed, 2);
+  EXPECT_EQ(t.skipped_vacuumed, 1);  // f1: history by version 2
   EXPECT_EQ(CommitVersions(target_dir_), (std::set<int64_t>{0, 1, 2}));
-  EXPECT_TRUE(fs::exists(target_dir_ + "/_delta_log/00000000000000000002.checkpoint.parquet"));
+  EXPECT_EQ(ReadFileBytes(target_dir_ + "/f0.parquet"), "abc");
 }
 
 TEST_F(IncrementalTest, IdempotentRerunCopiesNothing) {
@@ -303,8 +341,9 @@ TEST_F(IncrementalTest, SizeDisagreeingWithTheLogFails) {
   const auto& t = out.targets[0];
   EXPECT_EQ(t.status.code(), StatusCode::kCorruption);
   EXPECT_NE(t.status.message().find("1009 bytes"), std::string::npos) << t.status;
-  EXPECT_EQ(t.end_version, 2);
-  EXPECT_EQ(CommitVersions(target_dir_), (std::set<int64_t>{0, 1, 2}));
+  // Versions 1 and 2 each have a (vacuumed) file live at them, so 0 is the newest valid end.
+  EXPECT_EQ(t.end_version, 0);
+  EXPECT_EQ(CommitVersions(target_dir_), (std::set<int64_t>{0}));
 }
 
 TEST_F(IncrementalTest, BoundsToVersionAndMaxVersionsPerRun) {
