@@ -160,8 +160,8 @@ int CmdStatus(const GlobalOptions& g, std::ostream& out, std::ostream& err) {
     return kExitOk;
   }
 
-  TablePrinter table(
-      {"JOB", "KIND", "SCHEDULE", "TARGET", "REPLICATED", "LAST RUN", "RESULT", "NEXT RUN"});
+  TablePrinter table({"JOB", "KIND", "SCHEDULE", "SOURCE", "TARGET", "REPLICATED", "LAG",
+                      "LAST RUN", "RESULT", "NEXT RUN"});
   for (const auto& row : rows) {
     std::string last = row.last_run ? FormatTimestamp(row.last_run->start.started_at) : "never";
     std::string result = row.last_run ? std::string(db::RunStatusName(row.last_run->status)) : "-";

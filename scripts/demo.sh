@@ -15,11 +15,12 @@ gen=$root/build/bench/delta_gen
 pg_dir=$root/.lakesync/pg-demo
 started_pg=0
 cleanup() {
-  if [ "$started_pg" = 1 ]; then bash scripts/pg.sh stop "$pg_dir" || true; fi
+  if [ "$started_pg" = 1 ]; then bash scripts/pg.sh destroy "$pg_dir" || true; fi
 }
 trap cleanup EXIT
 if [ -z "${LAKESYNC_DATABASE_URL:-}" ]; then
   echo "== starting a throwaway PostgreSQL in $pg_dir"
+  bash scripts/pg.sh destroy "$pg_dir" >/dev/null 2>&1 || true  # each demo starts afresh
   eval "$(bash scripts/pg.sh start "$pg_dir")"
   started_pg=1
 fi
@@ -35,7 +36,6 @@ mkdir -p "$LAKESYNC_DEMO_ROOT"/{eastus,westus,global}
 export SLACK_WEBHOOK_URL=${SLACK_WEBHOOK_URL:-https://hooks.example.invalid/services/demo}
 for f in examples/*.yaml; do step "$ls" validate -c "$f"; done
 step "$ls" db migrate
-step "$ls" status -c examples/demo.yaml
 if [ -d "$root/../shared/fixtures/delta/simple_table" ]; then
   step "$ls" inspect "$root/../shared/fixtures/delta/simple_table"
 fi
@@ -51,13 +51,22 @@ step "$ls" run sales_dr -c examples/demo.yaml
 step "$ls" status -c examples/demo.yaml
 
 echo
-echo "== the source keeps receiving commits while lakesync replicates"
-for round in 1 2 3; do
-  "$gen" --table "$src" --commits 3 --files-per-commit 4 --file-size 32768 >/dev/null
-  echo "-- round $round: 3 new source commits"
+echo "== the source keeps receiving commits (a writer in the background) while lakesync replicates"
+( for _ in $(seq 1 12); do
+    "$gen" --table "$src" --commits 1 --files-per-commit 4 --file-size 32768 >/dev/null
+    sleep 0.25
+  done ) &
+writer=$!
+for round in 1 2 3 4; do
+  sleep 0.6
+  echo "-- round $round"
   "$ls" status -c examples/demo.yaml | sed -n '1,2p'
   step "$ls" run sales_dr -c examples/demo.yaml
 done
+wait "$writer"
+echo
+echo "== the writer stopped; one more run catches up and the lag is 0"
+step "$ls" run sales_dr -c examples/demo.yaml
 step "$ls" status -c examples/demo.yaml
 step "$ls" verify sales_dr -c examples/demo.yaml
 step "$ls" history sales_dr -c examples/demo.yaml

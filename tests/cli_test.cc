@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <random>
+#include <sstream>
 
 #include "tests/process.h"
 
@@ -209,6 +210,19 @@ TEST_F(DatabaseTest, StatusListsEveryJobAndTarget) {
   EXPECT_THAT(r.out, HasSubstr("west:/delta/sales_copy2")) << Dump(r);
   EXPECT_THAT(r.out, HasSubstr("every 5m")) << Dump(r);
   EXPECT_THAT(r.out, HasSubstr("never")) << Dump(r);
+  // Columns line up: each value starts under its header.
+  std::istringstream lines(r.out);
+  std::string header, first_row;
+  std::getline(lines, header);
+  std::getline(lines, first_row);
+  for (const char* column : {"JOB", "KIND", "SCHEDULE", "SOURCE", "TARGET", "REPLICATED", "LAG",
+                             "LAST RUN", "RESULT", "NEXT RUN"}) {
+    EXPECT_THAT(header, HasSubstr(column)) << header;
+  }
+  EXPECT_EQ(first_row.find("sales_dr"), header.find("JOB")) << r.out;
+  EXPECT_EQ(first_row.find("incremental"), header.find("KIND")) << r.out;
+  EXPECT_EQ(first_row.find("west:/delta/sales"), header.find("TARGET")) << r.out;
+  EXPECT_EQ(first_row.find("never"), header.find("LAST RUN")) << r.out;
 
   auto j = Lakesync({"status", "-c", path, "--json"}, {{"LAKESYNC_DATABASE_URL", url_}});
   ASSERT_EQ(j.exit_code, 0) << Dump(j);
