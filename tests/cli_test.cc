@@ -8,6 +8,7 @@
 #include <random>
 #include <sstream>
 
+#include "tests/pg_fixture.h"
 #include "tests/process.h"
 
 namespace lakesync::testing {
@@ -27,10 +28,6 @@ ProcessResult Lakesync(std::vector<std::string> args, std::map<std::string, std:
   return RunProcess(args, env);
 }
 
-std::string Dump(const ProcessResult& r) {
-  return "exit " + std::to_string(r.exit_code) + "\nstdout:\n" + r.out + "\nstderr:\n" + r.err;
-}
-
 // Password of a postgresql://user:password@host URL.
 std::string PasswordOf(const std::string& url) {
   size_t start = url.find("://") + 3;
@@ -44,33 +41,22 @@ std::string PasswordOf(const std::string& url) {
 class DatabaseTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* base = std::getenv("LAKESYNC_TEST_DATABASE_URL");
-    if (base == nullptr || *base == '\0') {
+    if (TestDatabaseBaseUrl().empty()) {
       GTEST_SKIP() << "SKIPPED: LAKESYNC_TEST_DATABASE_URL is not set; run `make test`, which "
                       "starts a throwaway PostgreSQL";
     }
-    base_url_ = base;
-    std::random_device rd;
-    db_name_ = "e2e_" + std::to_string(rd()) + std::to_string(rd());
-    auto r = RunProcess({"/usr/bin/psql", base_url_, "-qtA", "-c", "CREATE DATABASE " + db_name_});
-    ASSERT_EQ(r.exit_code, 0) << Dump(r);
-    url_ = base_url_.substr(0, base_url_.rfind('/') + 1) + db_name_;
-  }
-  void TearDown() override {
-    if (db_name_.empty()) return;
-    auto r = RunProcess({"/usr/bin/psql", base_url_, "-qtA", "-c",
-                         "DROP DATABASE IF EXISTS " + db_name_ + " WITH (FORCE)"});
-    EXPECT_EQ(r.exit_code, 0) << Dump(r);
+    db_ = std::make_unique<ScratchDatabase>(TestDatabaseBaseUrl());
+    ASSERT_EQ(db_->Create(), "");
+    url_ = db_->url();
   }
 
   std::string Psql(const std::string& sql) {
-    auto r = RunProcess({"/usr/bin/psql", url_, "-qtA", "-c", sql});
-    EXPECT_EQ(r.exit_code, 0) << Dump(r);
-    return r.out;
+    std::string out = db_->Query(sql);
+    EXPECT_EQ(out.rfind("ERROR", 0), std::string::npos) << out;
+    return out;
   }
 
-  std::string base_url_;
-  std::string db_name_;
+  std::unique_ptr<ScratchDatabase> db_;
   std::string url_;
 };
 

@@ -49,12 +49,16 @@ std::string TempDir::WriteFile(const std::string& name, const std::string& conte
   return full;
 }
 
-ProcessResult RunProcess(const std::vector<std::string>& argv,
-                         const std::map<std::string, std::string>& env) {
-  TempDir io;
-  std::string out_path = io.path() + "/out";
-  std::string err_path = io.path() + "/err";
+namespace {
 
+// A started child whose stdout and stderr go to files in `io`.
+struct Spawned {
+  pid_t pid = -1;
+  std::string error;  // set when the spawn failed
+};
+
+Spawned Spawn(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+              const std::string& out_path, const std::string& err_path) {
   std::map<std::string, std::string> merged;
   for (char** e = environ; *e != nullptr; ++e) {
     const char* eq = std::strchr(*e, '=');
@@ -83,95 +87,62 @@ ProcessResult RunProcess(const std::vector<std::string>& argv,
                                    0644);
   posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
                                    0644);
-  pid_t pid;
-  int rc = posix_spawn(&pid, argp[0], &actions, nullptr, argp.data(), envp.data());
+  Spawned child;
+  int rc = posix_spawn(&child.pid, argp[0], &actions, nullptr, argp.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) child.error = std::string("posix_spawn failed: ") + std::strerror(rc);
+  return child;
+}
+
+ProcessResult Collect(int status, const std::string& out_path, const std::string& err_path) {
   ProcessResult result;
-  if (rc != 0) {
-    result.err = std::string("posix_spawn failed: ") + std::strerror(rc);
-    return result;
-  }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   result.out = ReadAll(out_path);
   result.err = ReadAll(err_path);
   return result;
 }
 
-}  // namespace lakesync::testing
+}  // namespace
 
-namespace lakesync::testing {
+ProcessResult RunProcess(const std::vector<std::string>& argv,
+                         const std::map<std::string, std::string>& env) {
+  TempDir io;
+  const std::string out_path = io.path() + "/out", err_path = io.path() + "/err";
+  Spawned child = Spawn(argv, env, out_path, err_path);
+  if (!child.error.empty()) return ProcessResult{-1, "", child.error};
+  int status = 0;
+  while (waitpid(child.pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return Collect(status, out_path, err_path);
+}
 
-// Kept separate from RunProcess (rather than sharing a spawn helper) so that the function the
-// other end-to-end tests rely on stays exactly as it was.
 ProcessResult RunProcessKilledAfter(const std::vector<std::string>& argv,
                                     const std::map<std::string, std::string>& env,
                                     std::chrono::milliseconds kill_after, bool* killed,
                                     const std::function<bool()>& start_clock_when) {
   if (killed != nullptr) *killed = false;
   TempDir io;
-  std::string out_path = io.path() + "/out";
-  std::string err_path = io.path() + "/err";
-
-  std::map<std::string, std::string> merged;
-  for (char** e = environ; *e != nullptr; ++e) {
-    const char* eq = std::strchr(*e, '=');
-    if (eq != nullptr) merged[std::string(*e, static_cast<size_t>(eq - *e))] = eq + 1;
-  }
-  for (const auto& [k, v] : env) {
-    if (v.empty())
-      merged.erase(k);
-    else
-      merged[k] = v;
-  }
-  std::vector<std::string> env_strings;
-  for (const auto& [k, v] : merged) env_strings.push_back(k + "=" + v);
-  std::vector<char*> envp;
-  for (auto& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> args = argv;
-  std::vector<char*> argp;
-  for (auto& a : args) argp.push_back(a.data());
-  argp.push_back(nullptr);
-
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0644);
-  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0644);
-  pid_t pid;
-  int rc = posix_spawn(&pid, argp[0], &actions, nullptr, argp.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  ProcessResult result;
-  if (rc != 0) {
-    result.err = std::string("posix_spawn failed: ") + std::strerror(rc);
-    return result;
-  }
+  const std::string out_path = io.path() + "/out", err_path = io.path() + "/err";
+  Spawned child = Spawn(argv, env, out_path, err_path);
+  if (!child.error.empty()) return ProcessResult{-1, "", child.error};
   std::optional<std::chrono::steady_clock::time_point> deadline;
   if (!start_clock_when) deadline = std::chrono::steady_clock::now() + kill_after;
   int status = 0;
   for (;;) {
-    pid_t done = waitpid(pid, &status, WNOHANG);
-    if (done == pid) break;
+    pid_t done = waitpid(child.pid, &status, WNOHANG);
+    if (done == child.pid) break;
     if (done < 0 && errno != EINTR) break;
     if (!deadline && start_clock_when()) deadline = std::chrono::steady_clock::now() + kill_after;
     if (deadline && std::chrono::steady_clock::now() >= *deadline) {
-      kill(pid, SIGKILL);
+      kill(child.pid, SIGKILL);
       if (killed != nullptr) *killed = true;
-      while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      while (waitpid(child.pid, &status, 0) < 0 && errno == EINTR) {
       }
       break;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  result.out = ReadAll(out_path);
-  result.err = ReadAll(err_path);
-  return result;
+  return Collect(status, out_path, err_path);
 }
 
 }  // namespace lakesync::testing
