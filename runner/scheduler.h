@@ -1,0 +1,256 @@
+#pragma once
+
+// The scheduler's decisions, as a pure state machine: which job runs next, when, and why.
+//
+// No threads, no sleeping, no I/O. Time comes from the Clock given at creation and randomness
+// (retry jitter) from an injected source, so every rule below is tested by advancing a
+// ManualClock. The daemon drives it:
+//
+//   for (;;) {
+//     for (const RunOrder& order : scheduler.Due()) { scheduler.Started(order); launch(order); }
+//     for (const std::string& job : scheduler.TimedOut()) cancel(job);
+//     wait until scheduler.NextWakeup(), a run finishing (→ Finished), a manual trigger
+//     (→ RequestManual) or a reload (→ Reconfigure);
+//   }
+//
+// Rules (S = the time a run started, F = the time it finished, both read from the clock when
+// Started/Finished are called):
+//
+// - No overlap: a job that is running is never due. A run satisfies every schedule tick due at
+//   or before S. Ticks that fall while it runs (S < tick <= F) collapse into ONE run, due at F.
+// - `every: d`: the first run is due when the scheduler is created (or the job first appears in
+//   Reconfigure). The interval is measured start to start: after a run, the next scheduled run
+//   is due at max(S + d, F). So an `every: 1m` job that ran from 10:00 to 10:05 runs again at
+//   10:05 (once), then at 10:06, 10:07, ... For wall-clock alignment use cron.
+// - `cron`: the first run is due at the first fire time strictly after creation. After a run,
+//   the next is due at max(NextAfter(S), F): the next fire after the start, or, when that fire
+//   passed while the run was going (a missed fire), immediately at F, once; the run started at
+//   F then waits for the first fire after F.
+// - `continuous: { poll: p }`: due at creation; after a run that succeeded but was not caught
+//   up, due again at F; after any other run (caught up, failed with no retry left, cancelled),
+//   due at F + p.
+// - manual-only (`schedule` absent): never due except through RequestManual.
+// - Manual trigger: RequestManual makes the job due now (at the request time); when it is
+//   running, it runs right after it finishes. Several requests before the run starts collapse
+//   into one. A pending manual run takes precedence over (and replaces) a pending retry.
+// - Retries: a run that ends kFailed or kTimedOut, and whose attempt number n is <= the job's
+//   `retries.max`, is retried as attempt n + 1 (trigger kRetry) at F + BackoffDelay(retries, n).
+//   This holds for manual runs too: a failed manual run is retried under the job's policy, so
+//   `retries.max: 0` (the default) means no retry for any trigger. While a retry is pending the
+//   schedule does not start runs; ticks passed by then are satisfied by the retry run (rule 1).
+//   When the last allowed attempt fails, the streak ends and the job returns to its schedule
+//   (the next run is attempt 1). kSucceeded and kCancelled end a streak too; a cancelled run
+//   (shutdown, operator, or a lease held by another runner) is never retried.
+// - max_concurrent_runs bounds the runs in progress (Started but not Finished). Due jobs
+//   beyond the bound wait; when a slot frees, the job due earliest starts first (ties: the order
+//   of the job list), so a waiting job is never overtaken by one that became due after it.
+// - Timeout: a run of a job with `timeout: t` has the deadline S + t. TimedOut() reports it
+//   once, at or after the deadline; the caller cancels the run at its next safe point and calls
+//   Finished with kTimedOut.
+//
+// Thread-safety: not thread-safe; the daemon calls it from one thread (or under one mutex).
+// The Clock must outlive the Scheduler.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/duration.h"
+#include "common/status.h"
+#include "db/state_store.h"
+#include "runner/config.h"
+
+namespace lakesync::runner {
+
+// Why a run starts; recorded with every attempt (the state store's type).
+using db::Trigger;
+using db::TriggerName;
+
+// A source of uniformly distributed numbers in [0, 1), for retry jitter.
+using UniformRandom = std::function<double()>;
+
+// A deterministic UniformRandom: std::mt19937_64 seeded with `seed`, whose output the standard
+// fixes, converted to a double with 53 random bits, so a seed gives the same series on every
+// platform.
+UniformRandom SeededRandom(uint64_t seed);
+
+// The wait before retrying after attempt `attempt` (>= 1) failed, without jitter:
+// backoff × 2^(attempt-1), capped at max_backoff (30s, 1m, 2m, 4m, 8m, 10m, 10m, ... for the
+// defaults). Never overflows, whatever `attempt` is. Values below 1 are treated as 1.
+Duration BackoffBase(const RetryPolicy& policy, int attempt);
+
+// BackoffBase with ±20% jitter that never exceeds max_backoff: a duration uniformly drawn from
+// [base - base/5, min(base + base/5, max_backoff)] (whole milliseconds; `random()` = 0 gives
+// the lower bound; a null `random` gives the base). ±20% rather than "full jitter" because a retry
+// should never come almost immediately after a failure, while runs of many jobs failing together (a
+// target outage) still spread out.
+Duration BackoffDelay(const RetryPolicy& policy, int attempt, const UniformRandom& random);
+
+// What the scheduler needs to know about a job.
+struct JobSchedule {
+  std::string name;
+  Schedule schedule;
+  RetryPolicy retries;
+  std::optional<Duration> timeout;
+
+  static JobSchedule FromConfig(const JobConfig& job);
+};
+std::vector<JobSchedule> JobSchedules(const Config& config);
+
+struct SchedulerOptions {
+  int max_concurrent_runs = 4;  // >= 1
+  // Jitter source; null = SeededRandom(a value from std::random_device), so runners sharing a
+  // database do not retry in lockstep. Tests pass a fixed source.
+  UniformRandom random;
+};
+
+// One run to start now.
+struct RunOrder {
+  std::string job;
+  Trigger trigger = Trigger::kSchedule;
+  int attempt = 1;  // 1 for a first attempt, n + 1 for the retry after attempt n failed
+  TimePoint due;    // when it became due (<= now); the wait is now - due
+
+  bool operator==(const RunOrder&) const = default;
+};
+
+// How a run ended, as the caller reports it to Finished.
+struct Outcome {
+  enum Result { kSucceeded, kFailed, kTimedOut, kCancelled };
+  Result result = kSucceeded;
+  // Continuous jobs: whether the run ended at the source head it observed (nothing left to
+  // replicate). Ignored for other schedules and for runs that did not succeed.
+  bool caught_up = true;
+};
+
+// A job's state for `lakesync status`.
+struct JobStatus {
+  std::string name;
+  std::string schedule;  // Schedule::Describe()
+  bool running = false;
+  std::optional<TimePoint> started;   // the current run's start, while running
+  std::optional<TimePoint> deadline;  // the current run's deadline, while running with a timeout
+  int attempt = 0;                    // the current run's attempt number, while running
+  // When the job will next start (if a slot is free) and why. nullopt while it runs (the next
+  // run depends on how this one ends) and for a manual-only job with no pending request. May be
+  // in the past: the job is due and waiting for a slot.
+  std::optional<TimePoint> next_run;
+  Trigger next_trigger = Trigger::kSchedule;
+  int next_attempt = 1;
+  std::optional<TimePoint> last_finished;
+  std::optional<Outcome::Result> last_result;
+};
+
+class Scheduler {
+ public:
+  // InvalidArgument when max_concurrent_runs < 1, two jobs share a name, an `every` interval or
+  // a continuous poll is not positive, or a cron schedule has no expression. Jobs that are not
+  // manual-only start their schedules at clock.Now() (see the rules above).
+  [[nodiscard]] static Result<std::unique_ptr<Scheduler>> Create(std::vector<JobSchedule> jobs,
+                                                                 SchedulerOptions options,
+                                                                 const Clock& clock);
+
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // The runs to start now, earliest due first, at most (max_concurrent_runs - running) of them,
+  // at most one per job, none for a running job. Does not change state: the caller calls
+  // Started for each order it starts; an order it does not start is returned again next time.
+  std::vector<RunOrder> Due() const;
+
+  // Records that `order` (from Due) started now: the job is running, its deadline set, the
+  // request it satisfies (manual, retry) consumed, its schedule ticks up to now satisfied.
+  // Errors: NotFound when the job is not (or no longer) configured; Conflict when it is already
+  // running.
+  [[nodiscard]] Status Started(const RunOrder& order);
+
+  // Records that the job's run ended now with `outcome`, and plans its next run.
+  // Errors: NotFound for an unknown job; Conflict when it is not running.
+  [[nodiscard]] Status Finished(std::string_view job, Outcome outcome);
+
+  // Asks for a manual run (trigger kManual, attempt 1) as soon as the job is not running and a
+  // slot is free. Returns false when a manual request was already pending (the two collapse).
+  // Errors: NotFound for a job that is not configured.
+  [[nodiscard]] Result<bool> RequestManual(std::string_view job);
+
+  // The running jobs whose deadline is <= now and that were not reported before; each overdue
+  // run is reported once.
+  std::vector<std::string> TimedOut();
+
+  // When the caller should next call Due()/TimedOut(): the earliest pending due time (only when
+  // a slot is free; a finishing run frees one and the caller calls Due() then anyway) or
+  // unreported run deadline. A time <= now means "now". nullopt: nothing is planned; wait for a
+  // finishing run, a manual request or a reload.
+  std::optional<TimePoint> NextWakeup() const;
+
+  // Replaces the job list (a configuration reload). A job whose name is kept keeps its state:
+  // running run, pending manual request and retry, attempt streak, last result. When its
+  // schedule changed, its next scheduled run is recomputed as for a new job (`every`: the last
+  // start + the new interval if it ran, else now). A changed timeout applies from the next run;
+  // a changed retry policy from the next failure. A removed job that is running stays counted
+  // against max_concurrent_runs until Finished, but never runs again. New jobs start as in
+  // Create. Errors as in Create (and the previous list stays in force).
+  [[nodiscard]] Status Reconfigure(std::vector<JobSchedule> jobs);
+
+  // Every configured job, in list order.
+  std::vector<JobStatus> Describe() const;
+  // NotFound for an unknown job.
+  [[nodiscard]] Result<JobStatus> Describe(std::string_view job) const;
+  // Shorthand for Describe(job)->next_run; nullopt for an unknown job too.
+  std::optional<TimePoint> NextRun(std::string_view job) const;
+
+  int running() const;
+  int max_concurrent_runs() const { return max_concurrent_runs_; }
+
+ private:
+  struct Entry {
+    JobSchedule job;
+    bool configured = true;  // false: removed by Reconfigure, kept until its run finishes
+    // The run in progress.
+    bool running = false;
+    TimePoint started;
+    std::optional<TimePoint> deadline;
+    bool timeout_reported = false;
+    int attempt = 0;
+    // What comes next.
+    TimePoint next_due = TimePoint::max();  // the next schedule tick; max() = none
+    std::optional<TimePoint> manual_requested;
+    std::optional<TimePoint> retry_at;
+    int retry_attempt = 0;
+    // History, for Describe and Reconfigure.
+    std::optional<TimePoint> last_start;
+    std::optional<TimePoint> last_finished;
+    std::optional<Outcome::Result> last_result;
+  };
+  struct Pending {
+    Trigger trigger;
+    int attempt;
+    TimePoint due;
+  };
+
+  Scheduler(int max_concurrent_runs, UniformRandom random, const Clock& clock);
+
+  static Status Validate(const std::vector<JobSchedule>& jobs);
+  // The first scheduled run of a job that appears now (see the rules in the file comment).
+  TimePoint InitialDue(const Schedule& schedule, std::optional<TimePoint> last_start) const;
+  // The next scheduled tick after a run that started at `start` (every / cron only).
+  static TimePoint NextTick(const Schedule& schedule, TimePoint start);
+  // What the job would run next if it were not running; nullopt when nothing is planned.
+  static std::optional<Pending> NextPending(const Entry& entry);
+  Entry* Find(std::string_view job);
+  const Entry* Find(std::string_view job) const;
+  JobStatus StatusOf(const Entry& entry) const;
+
+  int max_concurrent_runs_;
+  UniformRandom random_;
+  const Clock& clock_;
+  // Configured jobs in list order, then removed jobs that are still running.
+  std::vector<Entry> entries_;
+};
+
+}  // namespace lakesync::runner
