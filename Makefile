@@ -1,5 +1,5 @@
 # The two commands of the README, and a few conveniences. Everything real lives in scripts/.
-.PHONY: demo test test-quick build format bench clean
+.PHONY: demo test test-quick build format bench bench-quick clean
 
 demo:
 	bash scripts/demo.sh
@@ -17,6 +17,12 @@ build:
 
 format:
 	bash scripts/format.sh
+
+bench:
+	bash bench/run.sh
+
+bench-quick:
+	bash bench/run.sh --quick
 
 clean:
 	rm -rf build build-asan build-fuzz build-*.configure.log

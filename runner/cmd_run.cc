@@ -4,7 +4,7 @@
 #include <ostream>
 
 #include "common/failpoint.h"
-#include "delta/log_reader.h"
+#include "jobs/commit_files.h"
 #include "jobs/incremental.h"
 #include "runner/command_util.h"
 #include "runner/commands.h"
@@ -45,14 +45,14 @@ void ReconcileWithTargets(db::StateStore& store, const JobConfig& job,
     return;
   }
   for (const auto& t : tables.targets) {
-    delta::DeltaLog log(*t.location.storage, t.location.prefix);
-    auto head = log.HeadVersion();
-    int64_t actual = head.ok() ? *head : -1;
+    // The engine's cheap head probe (a few stats, not a listing of the whole log).
+    auto head = jobs::TableHead(*t.location.storage, t.location.prefix);
+    if (!head.ok()) continue;  // the run reports it
+    const int64_t actual = *head;
     std::optional<int64_t> remembered;
     for (const auto& r : *recorded) {
       if (r.target == t.location.name) remembered = r.replicated_version;
     }
-    if (!head.ok() && !head.status().IsNotFound()) continue;  // the run reports it
     if (remembered.value_or(-1) != actual) {
       spdlog::warn(
           "{}: target {}: the state store records version {} but the target's log is at {}; "

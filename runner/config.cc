@@ -949,9 +949,13 @@ void Loader::LoadJobs(const Entry& e, std::vector<JobConfig>& out) {
   auto items = ListOf(e, "- name: sales_dr (one list item per job)");
   if (!items) return;
   std::map<std::string, int> names;  // name → line
+  const size_t first = out.size();
+  std::vector<bool> job_valid;  // per job loaded here: no errors of its own
   for (const auto& item : *items) {
+    const size_t errors_before = errors_.size();
     auto job = LoadJob(item);
     if (!job) continue;
+    const bool tables_ok = errors_.size() == errors_before;
     if (!job->name.empty()) {
       auto [it, inserted] = names.emplace(job->name, job->line);
       if (!inserted) {
@@ -965,7 +969,24 @@ void Loader::LoadJobs(const Entry& e, std::vector<JobConfig>& out) {
                             std::to_string(it->second) + "); give each job a unique name");
       }
     }
+    // Two jobs writing one table would race each other's commits: refuse it. (Only between
+    // jobs without errors of their own: an unresolved table has no meaningful location.)
+    for (size_t k = first; tables_ok && k < out.size(); ++k) {
+      if (!job_valid[k - first]) continue;
+      const JobConfig& earlier = out[k];
+      for (const auto& mine : job->TargetUris()) {
+        for (const auto& theirs : earlier.TargetUris()) {
+          if (mine.Contains(theirs) || theirs.Contains(mine)) {
+            Error(item.pos, "job \"" + job->name + "\" writes to " + mine.ToString() +
+                                ", which job \"" + earlier.name + "\" (line " +
+                                std::to_string(earlier.line) +
+                                ") also writes to or contains; give each job its own target");
+          }
+        }
+      }
+    }
     out.push_back(std::move(*job));
+    job_valid.push_back(tables_ok);
   }
 }
 

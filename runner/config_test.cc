@@ -529,6 +529,27 @@ jobs:
             "unique name");
 }
 
+// Job b's snapshots would land inside job a's replica: two writers on one table. The error
+// points at job b's list item (line 9, column 5: its first key).
+TEST(ConfigTest, TwoJobsWritingOneTableAreRefused) {
+  EXPECT_EQ(Errors(R"(
+locations:
+  eastus: file:///data/eastus
+  westus: file:///data/westus
+jobs:
+  - name: a
+    kind: incremental
+    source: eastus:/t
+    targets: [westus:/t]
+  - name: b
+    kind: snapshot
+    source: eastus:/u
+    target: westus:/t/snaps
+)"),
+            "jobs.yaml:9:5: job \"b\" writes to file:///data/westus/t/snaps, which job \"a\" "
+            "(line 5) also writes to or contains; give each job its own target");
+}
+
 TEST(ConfigTest, DuplicateKey) {
   EXPECT_EQ(Errors(R"(
 jobs: []
