@@ -203,8 +203,9 @@ int CmdRun(const GlobalOptions& g, const RunOptions& o, std::ostream& out, std::
       }
       out << "\n";
     } else {
-      err << "lakesync: " << job->name << " → " << t.target << " failed at version "
-          << t.end_version + 1 << ": " << t.status.message() << "\n";
+      err << "lakesync: " << job->name << " → " << t.target << " failed; the target is at "
+          << (t.end_version >= 0 ? "version " + std::to_string(t.end_version) : "no version yet")
+          << " (" << t.commits << " commits published by this run): " << t.status.message() << "\n";
     }
   }
   return finish.status == db::RunStatus::kSucceeded ? kExitOk : kExitJobFailed;
