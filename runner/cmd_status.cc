@@ -78,8 +78,11 @@ void ProbeTables(JobRow& row, const std::vector<db::TargetVersion>& recorded, Ti
   }
 }
 
+// Milliseconds matter for a lag under a minute; beyond that whole seconds read better.
 std::string FormatLagSeconds(double s) {
-  return FormatDuration(std::chrono::milliseconds(static_cast<int64_t>(s * 1000)));
+  auto ms = std::chrono::milliseconds(static_cast<int64_t>(s * 1000));
+  if (ms >= std::chrono::minutes(1)) ms = std::chrono::duration_cast<std::chrono::seconds>(ms);
+  return FormatDuration(ms);
 }
 
 }  // namespace
