@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <sstream>
 
@@ -114,6 +115,25 @@ TEST(CliTest, ValidateAcceptsTheShippedExamples) {
     EXPECT_EQ(r.exit_code, 0) << entry.path() << "\n" << Dump(r);
     EXPECT_THAT(r.out, HasSubstr(": ok (")) << Dump(r);
   }
+}
+
+// The configuration reference in the README stays true: its YAML block validates.
+TEST(CliTest, ValidateAcceptsTheReadmeConfiguration) {
+  std::ifstream in(kSourceDir + "/README.md");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string readme = ss.str();
+  const size_t start = readme.find("```yaml\nstate:");
+  ASSERT_NE(start, std::string::npos) << "README.md has no ```yaml block starting with state:";
+  const size_t body = start + 8;
+  const size_t end = readme.find("```", body);
+  ASSERT_NE(end, std::string::npos);
+  TempDir dir;
+  std::string path = dir.WriteFile("readme.yaml", readme.substr(body, end - body));
+  auto r =
+      Lakesync({"validate", path}, {{"LAKESYNC_DATABASE_URL", "postgresql://u:p@127.0.0.1:1/x"},
+                                    {"SLACK_WEBHOOK_URL", "https://hooks.example.invalid/T/B/X"}});
+  EXPECT_EQ(r.exit_code, 0) << Dump(r);
 }
 
 TEST(CliTest, ValidateReportsAPlantedErrorAtItsLineAndColumn) {
