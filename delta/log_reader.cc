@@ -172,6 +172,110 @@ Result<LogListing> DeltaLog::ListFrom(const std::string& start_after) const {
   return listing;
 }
 
+Result<std::optional<LogEntry>> DeltaLog::StatLogFile(const std::string& name) const {
+  auto parsed = ParseLogFileName(name);
+  if (!parsed) return Status::Internal("not a Delta log file name: " + name);
+  auto info = storage_.Stat(LogFileKey(table_prefix_, name));
+  if (!info.ok()) {
+    if (info.status().IsNotFound()) return std::optional<LogEntry>();
+    return info.status().WithContext(Describe());
+  }
+  return std::optional<LogEntry>(LogEntry{std::move(*parsed), std::move(info).value()});
+}
+
+Result<LogListing> DeltaLog::ProbeFromVersion(int64_t version, int max_probe) const {
+  if (version <= 0) return ListFromVersion(version);
+  LogListing listing;
+  std::map<int64_t, std::vector<CheckpointRef>> found;  // version → checkpoints confirmed
+  int64_t v = version;
+  for (;; ++v) {
+    LAKESYNC_ASSIGN_OR_RETURN(auto commit, StatLogFile(CommitFileName(v)));
+    if (!commit) break;
+    // More new versions than the caller cares to probe: one listing is cheaper.
+    if (v - version > max_probe) return ListFromVersion(version);
+    listing.commits.push_back(std::move(*commit));
+    LAKESYNC_ASSIGN_OR_RETURN(auto crc, StatLogFile(ChecksumFileName(v)));
+    if (crc) listing.other.push_back(std::move(*crc));
+    LAKESYNC_ASSIGN_OR_RETURN(auto cp, StatLogFile(CheckpointFileName(v)));
+    if (cp && cp->info.size > 0) {
+      CheckpointRef ref;
+      ref.version = v;
+      ref.kind = LogFileKind::kClassicCheckpoint;
+      ref.parts.push_back(std::move(*cp));
+      found[v].push_back(std::move(ref));
+    }
+  }
+  // The starting commit itself is absent (log cleanup, or a source older than `version`):
+  // only a listing tells what is there.
+  if (listing.commits.empty()) return ListFromVersion(version);
+  const int64_t head = v - 1;
+
+  LAKESYNC_ASSIGN_OR_RETURN(auto parsed, StatLogFile(std::string(kLastCheckpointName)));
+  if (parsed) {
+    auto bytes = storage_.Read(parsed->info.path);
+    if (!bytes.ok()) {
+      if (bytes.status().IsNotFound()) return ListFromVersion(version);
+      return bytes.status().WithContext(Describe());
+    }
+    listing.other.push_back(std::move(*parsed));
+    // Only a hint: unparsable means "no checkpoint named".
+    simdjson::dom::parser parser;
+    simdjson::dom::element doc;
+    int64_t hint = -1;
+    if (!parser.parse(bytes->data(), bytes->size(), true).get(doc) &&
+        !doc["version"].get_int64().get(hint) && hint >= version && hint <= head) {
+      int64_t parts = 0;
+      std::string_view v2_path;
+      simdjson::dom::object v2;
+      if (!doc["v2Checkpoint"].get_object().get(v2)) {
+        if (v2["path"].get_string().get(v2_path)) v2_path = {};
+      }
+      if (doc["parts"].get_int64().get(parts)) parts = 0;
+      std::optional<CheckpointRef> named;
+      if (!v2_path.empty()) {
+        auto file = ParseLogFileName(v2_path);
+        if (!file || file->version != hint ||
+            (file->kind != LogFileKind::kUuidCheckpoint &&
+             file->kind != LogFileKind::kClassicCheckpoint)) {
+          return ListFromVersion(version);
+        }
+        LAKESYNC_ASSIGN_OR_RETURN(auto entry, StatLogFile(std::string(v2_path)));
+        if (!entry || entry->info.size == 0) return ListFromVersion(version);
+        named.emplace();
+        named->kind = entry->file.kind;
+        named->parts.push_back(std::move(*entry));
+      } else if (parts > 1 && parts <= 100000) {
+        named.emplace();
+        named->kind = LogFileKind::kMultiPartCheckpoint;
+        for (int32_t p = 1; p <= parts; ++p) {
+          LAKESYNC_ASSIGN_OR_RETURN(auto entry, StatLogFile(MultiPartCheckpointFileName(
+                                                    hint, p, static_cast<int32_t>(parts))));
+          if (!entry || entry->info.size == 0) return ListFromVersion(version);
+          named->parts.push_back(std::move(*entry));
+        }
+      } else if (found.count(hint) == 0) {
+        // A classic checkpoint the probe did not see (missing or 0 bytes).
+        return ListFromVersion(version);
+      }
+      if (named) {
+        // Writers using multi-part or UUID checkpoints may have left more of them, unnamed,
+        // at the versions probed before the named one.
+        if (hint > version + 1) return ListFromVersion(version);
+        named->version = hint;
+        found[hint].push_back(std::move(*named));
+      }
+    }
+  }
+  for (auto& [cv, candidates] : found) {
+    auto best = std::max_element(candidates.begin(), candidates.end(),
+                                 [](const CheckpointRef& a, const CheckpointRef& b) {
+                                   return CheckpointRank(a) < CheckpointRank(b);
+                                 });
+    listing.checkpoints.push_back(std::move(*best));
+  }
+  return listing;
+}
+
 Result<std::optional<int64_t>> DeltaLog::ReadLastCheckpointHint() const {
   auto bytes = storage_.Read(LogFileKey(table_prefix_, kLastCheckpointName));
   if (!bytes.ok()) {

@@ -86,6 +86,23 @@ class DeltaLog {
   // is proportional to the tail, not to the whole log. `version` ≤ 0 lists everything.
   Result<LogListing> ListFromVersion(int64_t version) const;
 
+  // The same as ListFromVersion(version) for a healthy log, found by name instead of by
+  // listing, so the cost is O(new versions) storage calls however long the log is: Stat of
+  // `V.json`, `V.crc` and `V.checkpoint.parquet` for V = version, version+1, … until the first
+  // missing commit, plus `_last_checkpoint` (Stat + Read). Multi-part and UUID-named
+  // checkpoints cannot be guessed by name; the one `_last_checkpoint` names is confirmed by
+  // Stat when its version lies in [version, head]. Falls back to ListFromVersion(version) —
+  // so the result is never less than a listing would give for what it reports — when:
+  // `version` ≤ 0; `version`.json is absent; more than `max_probe` versions after `version`
+  // are found; `_last_checkpoint` names a checkpoint in the probed range that the Stat calls
+  // cannot confirm (missing, 0 bytes, or a multi-part/UUID one with unprobed versions between
+  // `version` and it, where other such checkpoints may hide).
+  // Not reported on the fast path (by design): compaction files (optional, never needed);
+  // commits after a gap (the tail stops at the first missing commit, as a writer never
+  // leaves one); a multi-part/UUID checkpoint at `version` itself that the hint does not
+  // name. Errors: those of the Storage calls (a NotFound from Stat is "absent", not an error).
+  Result<LogListing> ProbeFromVersion(int64_t version, int max_probe) const;
+
   // The newest version, listing only from the `_last_checkpoint` hint onwards when there is
   // one. NotFound when the log holds no commit and no checkpoint. Corruption on duplicates
   // or a gap in what was listed.
@@ -107,6 +124,8 @@ class DeltaLog {
  private:
   Result<LogListing> ListFrom(const std::string& start_after) const;
   Result<std::optional<int64_t>> ReadLastCheckpointHint() const;
+  // Stat of one `_delta_log/` name: nullopt when absent.
+  Result<std::optional<LogEntry>> StatLogFile(const std::string& name) const;
 
   storage::Storage& storage_;
   std::string table_prefix_;

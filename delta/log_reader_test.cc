@@ -1,9 +1,12 @@
 #include "delta/log_reader.h"
 
+#include <algorithm>
+
 #include <gtest/gtest.h>
 
 #include <fmt/format.h>
 
+#include "storage/fault_storage.h"
 #include "storage/memory_storage.h"
 
 namespace lakesync::delta {
@@ -220,6 +223,159 @@ TEST_F(LogReaderTest, CommitTimesCarryFileModificationTimes) {
   EXPECT_EQ(ToUnixMillis(st->commit_times[0].file_modification_time), 42);
   EXPECT_EQ(st->commit_times[2].commit_info_timestamp, 2000);
   EXPECT_FALSE(st->commit_times[0].commit_info_timestamp.has_value());
+}
+
+// ProbeFromVersion: the storage calls are counted through a FaultInjectingStorage (no faults).
+class ProbeTest : public LogReaderTest {
+ protected:
+  ProbeTest() : counted_(storage_) {}
+  DeltaLog Counted() { return DeltaLog(counted_, "tbl"); }
+  int Lists() const { return counted_.Calls(storage::FaultInjectingStorage::Op::kList); }
+  int Stats() const { return counted_.Calls(storage::FaultInjectingStorage::Op::kStat); }
+  static std::vector<int64_t> CommitVersions(const LogListing& l) {
+    std::vector<int64_t> out;
+    for (const auto& c : l.commits) out.push_back(c.file.version);
+    return out;
+  }
+  static std::vector<int64_t> CheckpointVersions(const LogListing& l) {
+    std::vector<int64_t> out;
+    for (const auto& c : l.checkpoints) out.push_back(c.version);
+    return out;
+  }
+
+  storage::FaultInjectingStorage counted_;
+};
+
+TEST_F(ProbeTest, FindsTheTailByNameWithoutListing) {
+  Commits(0, 10);
+  Put(ChecksumFileName(8), "{}");
+  Put(CheckpointFileName(9), "PAR1");
+  Put(CheckpointFileName(4), "PAR1");  // before the probed range: not reported
+  auto probed = Counted().ProbeFromVersion(7, 64);
+  ASSERT_TRUE(probed.ok()) << probed.status();
+  EXPECT_EQ(Lists(), 0);
+  // By hand: V.json, V.crc, V.checkpoint.parquet for V = 7..10 (12), 11.json (absent, 1),
+  // _last_checkpoint (absent, 1).
+  EXPECT_EQ(Stats(), 14);
+  EXPECT_EQ(CommitVersions(*probed), (std::vector<int64_t>{7, 8, 9, 10}));
+  EXPECT_EQ(CheckpointVersions(*probed), (std::vector<int64_t>{9}));
+  ASSERT_EQ(probed->other.size(), 1u);
+  EXPECT_EQ(probed->other[0].file.kind, LogFileKind::kChecksum);
+  EXPECT_EQ(probed->other[0].file.version, 8);
+  EXPECT_EQ(probed->other[0].info.path, "tbl/_delta_log/" + ChecksumFileName(8));
+  EXPECT_EQ(probed->commits[0].info.path, "tbl/_delta_log/" + CommitFileName(7));
+  EXPECT_EQ(probed->MaxVersion(), 10);
+}
+
+TEST_F(ProbeTest, ReportsTheSameAsAListingOfAHealthyTail) {
+  Commits(0, 6);
+  Put(CheckpointFileName(6), "PAR1");
+  Put(ChecksumFileName(6), "{}");
+  Put("_last_checkpoint", R"({"version":6,"size":3})");
+  auto probed = Counted().ProbeFromVersion(5, 64);
+  ASSERT_TRUE(probed.ok()) << probed.status();
+  EXPECT_EQ(Lists(), 0);
+  auto listed = Log().ListFromVersion(5);
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  EXPECT_EQ(CommitVersions(*probed), CommitVersions(*listed));
+  EXPECT_EQ(CheckpointVersions(*probed), CheckpointVersions(*listed));
+  std::vector<std::string> probed_other;
+  std::vector<std::string> listed_other;
+  for (const auto& e : probed->other) probed_other.push_back(e.file.name);
+  for (const auto& e : listed->other) listed_other.push_back(e.file.name);
+  std::sort(probed_other.begin(), probed_other.end());
+  std::sort(listed_other.begin(), listed_other.end());
+  EXPECT_EQ(probed_other, (std::vector<std::string>{ChecksumFileName(6), "_last_checkpoint"}));
+  EXPECT_EQ(probed_other, listed_other);
+}
+
+TEST_F(ProbeTest, FallsBackToAListingWhenTooManyVersionsAreNew) {
+  Commits(0, 10);
+  // From 2 the new versions are 3..10: 8 > 3.
+  auto probed = Counted().ProbeFromVersion(2, 3);
+  ASSERT_TRUE(probed.ok()) << probed.status();
+  EXPECT_EQ(Lists(), 1);
+  EXPECT_EQ(CommitVersions(*probed), (std::vector<int64_t>{2, 3, 4, 5, 6, 7, 8, 9, 10}));
+  // Exactly max_probe new versions (9..11 from 8) stays on the fast path.
+  Put(CommitFileName(11), AddCommit(11));
+  auto exact = Counted().ProbeFromVersion(8, 3);
+  ASSERT_TRUE(exact.ok()) << exact.status();
+  EXPECT_EQ(Lists(), 1);
+  EXPECT_EQ(CommitVersions(*exact), (std::vector<int64_t>{8, 9, 10, 11}));
+}
+
+TEST_F(ProbeTest, FallsBackWhenTheStartingCommitIsAbsentOrVersionIsZero) {
+  Commits(5, 8);  // 0..4 removed by log cleanup
+  auto probed = Counted().ProbeFromVersion(3, 64);
+  ASSERT_TRUE(probed.ok()) << probed.status();
+  EXPECT_EQ(Lists(), 1);
+  EXPECT_EQ(CommitVersions(*probed), (std::vector<int64_t>{5, 6, 7, 8}));
+  auto zero = Counted().ProbeFromVersion(0, 64);
+  ASSERT_TRUE(zero.ok()) << zero.status();
+  EXPECT_EQ(Lists(), 2);
+  EXPECT_EQ(zero->commits.size(), 4u);
+}
+
+TEST_F(ProbeTest, ConfirmsTheMultiPartCheckpointLastCheckpointNames) {
+  Commits(0, 9);
+  Put(CheckpointFileName(9), "PAR1");
+  Put(MultiPartCheckpointFileName(9, 1, 2), "PAR1");
+  Put(MultiPartCheckpointFileName(9, 2, 2), "PAR1");
+  Put("_last_checkpoint", R"({"version":9,"size":7,"parts":2})");
+  auto probed = Counted().ProbeFromVersion(8, 64);
+  ASSERT_TRUE(probed.ok()) << probed.status();
+  EXPECT_EQ(Lists(), 0);
+  ASSERT_EQ(probed->checkpoints.size(), 1u);
+  // Multi-part beats classic at one version.
+  EXPECT_EQ(probed->checkpoints[0].kind, LogFileKind::kMultiPartCheckpoint);
+  ASSERT_EQ(probed->checkpoints[0].parts.size(), 2u);
+  EXPECT_EQ(probed->checkpoints[0].parts[1].file.name, MultiPartCheckpointFileName(9, 2, 2));
+}
+
+TEST_F(ProbeTest, FallsBackWhenTheNamedCheckpointCannotBeConfirmed) {
+  Commits(0, 9);
+  Put(MultiPartCheckpointFileName(9, 1, 2), "PAR1");  // part 2 of 2 missing
+  Put("_last_checkpoint", R"({"version":9,"size":7,"parts":2})");
+  auto probed = Counted().ProbeFromVersion(8, 64);
+  ASSERT_TRUE(probed.ok()) << probed.status();
+  EXPECT_EQ(Lists(), 1);
+  EXPECT_TRUE(probed->checkpoints.empty());  // the listing ignores the incomplete set
+
+  // A classic checkpoint named but written as 0 bytes (a failed write).
+  Put("_last_checkpoint", R"({"version":9,"size":7})");
+  Put(CheckpointFileName(9), "");
+  auto empty = Counted().ProbeFromVersion(8, 64);
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  EXPECT_EQ(Lists(), 2);
+  EXPECT_TRUE(empty->checkpoints.empty());
+}
+
+TEST_F(ProbeTest, ConfirmsAUuidCheckpointAndFallsBackWhenOthersMayHide) {
+  const std::string uuid = "3a0d65cd-4056-49b8-937b-95f9e3ee90e5";
+  Commits(0, 9);
+  Put(UuidCheckpointFileName(9, uuid, true), "PAR1");
+  Put("_last_checkpoint", fmt::format(R"({{"version":9,"size":7,"v2Checkpoint":{{"path":"{}"}}}})",
+                                      UuidCheckpointFileName(9, uuid, true)));
+  auto probed = Counted().ProbeFromVersion(8, 64);
+  ASSERT_TRUE(probed.ok()) << probed.status();
+  EXPECT_EQ(Lists(), 0);
+  ASSERT_EQ(probed->checkpoints.size(), 1u);
+  EXPECT_EQ(probed->checkpoints[0].kind, LogFileKind::kUuidCheckpoint);
+  EXPECT_EQ(probed->checkpoints[0].parts[0].info.path,
+            "tbl/_delta_log/" + UuidCheckpointFileName(9, uuid, true));
+
+  // From 6, versions 7 and 8 lie before the named checkpoint: unnamed UUID checkpoints may be
+  // there, so the listing decides (and finds one at 7).
+  Put(UuidCheckpointFileName(7, uuid, false), "{}");
+  auto wide = Counted().ProbeFromVersion(6, 64);
+  ASSERT_TRUE(wide.ok()) << wide.status();
+  EXPECT_EQ(Lists(), 1);
+  EXPECT_EQ(CheckpointVersions(*wide), (std::vector<int64_t>{7, 9}));
+
+  // From 9 the named checkpoint is at the starting version: confirmed without a listing.
+  auto after = Counted().ProbeFromVersion(9, 64);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(Lists(), 1);
 }
 
 }  // namespace

@@ -123,7 +123,7 @@ Result<int64_t> TableHead(storage::Storage& storage, std::string_view table_pref
   }
   // lo.json exists, so the head is ≥ lo; the listing from lo sees everything newer (commits
   // past a gap, checkpoints).
-  LAKESYNC_ASSIGN_OR_RETURN(auto tail, log.ListFromVersion(lo));
+  LAKESYNC_ASSIGN_OR_RETURN(auto tail, log.ProbeFromVersion(lo, kMaxProbedVersions));
   return std::max(lo, tail.MaxVersion());
 }
 

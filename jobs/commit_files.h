@@ -63,11 +63,17 @@ Result<CommitFiles> ExtractCommitFiles(const delta::Commit& commit);
 // live from before the range are not included.
 std::unordered_set<std::string> LiveAtEnd(std::span<const CommitFiles* const> commits);
 
+// How many new versions delta::DeltaLog::ProbeFromVersion is asked to find by name before a
+// listing is cheaper (used for the source tail of incremental runs).
+inline constexpr int kMaxProbedVersions = 64;
+
 // The newest version of the table at `table_prefix` (-1 when it holds no table), as
 // delta::DeltaLog::HeadVersion, but cheap even without a `_last_checkpoint` hint: when commit 0
 // exists, a galloping search over Stat(V.json) finds a present commit near the head in
-// O(log head) stats, and one listing from there gives the exact head. Otherwise falls back to
-// HeadVersion (which uses the hint or lists the whole log).
+// O(log head) stats, and probing by name from there (DeltaLog::ProbeFromVersion, which lists
+// only past kMaxProbedVersions) gives the end of that contiguous run of commits — a gap
+// after it (damage) is not seen. Otherwise falls back to HeadVersion (which uses the hint or
+// lists the whole log).
 Result<int64_t> TableHead(storage::Storage& storage, std::string_view table_prefix);
 
 // The storage key of `relative` inside the table at `table_prefix` ("" = storage root).

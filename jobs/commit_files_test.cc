@@ -124,9 +124,11 @@ TEST(TableHeadTest, FindsTheHeadWithAndWithoutCommitZero) {
     ASSERT_TRUE(head.ok());
     EXPECT_EQ(*head, v);
   }
-  // A gap the galloping search may land before: the listing still finds 45.
+  // A gap (41..44 missing, 45 present) is damage in a target. The search lands in 0..40 and
+  // probing by name stops at the gap: head 40, so the next run publishes 41..44 with
+  // put-if-absent and finds 45 already there (identical bytes are skipped, others diverge).
   ASSERT_TRUE(s.WriteAtomic(name(45), "{}\n").ok());
-  EXPECT_EQ(*TableHead(s, "t"), 45);
+  EXPECT_EQ(*TableHead(s, "t"), 40);
   // Without commit 0 (log cleanup): HeadVersion's own way.
   ASSERT_TRUE(s.Delete(name(0)).ok());
   EXPECT_EQ(*TableHead(s, "t"), 45);

@@ -252,7 +252,9 @@ Status TargetRun::CopyOne(FileTask& task) {
     return existing.status().WithContext("checking " + to + " on the target");
   }
 
-  auto copied = target_.storage->CopyFrom(*source_.storage, from, to);
+  // Not yet durable: the batch loop makes the whole batch durable with one SyncAll before it
+  // publishes any commit referencing these files.
+  auto copied = target_.storage->CopyFromDeferred(*source_.storage, from, to);
   if (!copied.ok()) {
     if (copied.status().IsNotFound()) {
       auto in_source = source_.storage->Stat(from);
@@ -526,6 +528,8 @@ Status TargetRun::Run(const TargetPlan& plan) {
     for (auto& task : seed) {
       if (!task.status.ok()) return finish(task.status);
     }
+    LAKESYNC_RETURN_IF_ERROR(finish(target_.storage->SyncAll().WithContext(
+        "making the copied files durable before publishing the checkpoint")));
     // Without its commit, the checkpoint is published as soon as its files are in place.
     if (plan.from > *plan.seed_checkpoint) {
       auto it = src_.checkpoints.find(*plan.seed_checkpoint);
@@ -550,6 +554,10 @@ Status TargetRun::Run(const TargetPlan& plan) {
     }
     if (j == i) j = i + 1;  // one commit with more files than a batch holds
     LAKESYNC_RETURN_IF_ERROR(finish(CopyFiles(tasks, first_task_of[i], first_task_of[j])));
+    // The batch's copies were not made durable one by one (CopyOne): every file a commit
+    // references must be durable before the commit is, so one flush for the whole batch.
+    LAKESYNC_RETURN_IF_ERROR(finish(target_.storage->SyncAll().WithContext(
+        "making the copied files durable before publishing their commits")));
     for (size_t k = i; k < j; ++k) {
       for (size_t t = first_task_of[k]; t < first_task_of[k + 1]; ++t) {
         if (!tasks[t].status.ok()) return finish(tasks[t].status);
@@ -747,6 +755,7 @@ Result<IncrementalOutcome> RunIncremental(const TableLocation& source,
   // 1. Where each target is: its own log is the truth (R6).
   std::vector<bool> usable(targets.size(), false);
   int64_t list_from = std::numeric_limits<int64_t>::max();
+  bool first_sync = false;  // some target holds no table yet
   for (size_t i = 0; i < targets.size(); ++i) {
     TargetOutcome& out = outcome.targets[i];
     out.target = targets[i].name;
@@ -761,15 +770,20 @@ Result<IncrementalOutcome> RunIncremental(const TableLocation& source,
     }
     out.start_version = out.end_version = *head;
     usable[i] = true;
+    first_sync = first_sync || *head < 0;
     list_from = std::min(list_from, std::max<int64_t>(*head, 0));
   }
   if (list_from == std::numeric_limits<int64_t>::max()) list_from = 0;
 
-  // 2. The source's log tail: one listing from the oldest target head on.
+  // 2. The source's log tail from the oldest target head on: probed by name when every target
+  // already holds the table (cost O(new commits), not O(log)); a first sync needs the listing
+  // (the oldest commits and every checkpoint).
   SourceView src;
   src.location = &source;
   delta::DeltaLog source_log(*source.storage, Prefix(source));
-  LAKESYNC_ASSIGN_OR_RETURN(auto listing, source_log.ListFromVersion(list_from));
+  LAKESYNC_ASSIGN_OR_RETURN(
+      auto listing, first_sync ? source_log.ListFromVersion(list_from)
+                               : source_log.ProbeFromVersion(list_from, kMaxProbedVersions));
   for (auto& e : listing.commits) src.commit_entries.emplace(e.file.version, std::move(e));
   for (auto& cp : listing.checkpoints) src.checkpoints.emplace(cp.version, std::move(cp));
   for (auto& e : listing.other) {

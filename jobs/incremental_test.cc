@@ -648,6 +648,56 @@ TEST_F(IncrementalFailpointTest, AfterPublishAndStorageFailpointsAreReached) {
                                              "incremental.after_commit_publish"}));
 }
 
+// Data files are copied without a flush each; one SyncAll per batch makes them durable, and it
+// must come after the batch's copies and before its first publish. simple_table: 5 commits,
+// 36 files, one batch (see CancelStopsPublishing).
+TEST_F(IncrementalFailpointTest, SyncAllComesBetweenTheCopiesAndTheFirstPublish) {
+  SKIP_WITHOUT_FIXTURES();
+  FaultInjectingStorage target(*target_storage_);
+  std::vector<std::pair<int, int>> at_publish;  // (copies, syncs) seen at each publish
+  ASSERT_TRUE(failpoint_testing::Enable("incremental.before_commit_publish@1").ok());
+  failpoint_testing::SetHandler([&](std::string_view) {
+    at_publish.emplace_back(target.Calls(FaultInjectingStorage::Op::kCopy),
+                            target.Calls(FaultInjectingStorage::Op::kSyncAll));
+  });
+  auto source = OpenLocal(FixturesDir() + "/simple_table");
+  auto out = RunIncremental({"s", source.get(), ""}, {{"t", &target, ""}}, {}, observer_);
+  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_TRUE(out->targets[0].status.ok()) << out->targets[0].status;
+  EXPECT_EQ(out->targets[0].end_version, 4);
+  // The failpoint fires at its first hit only: the first publish, after all 36 copies and
+  // exactly one SyncAll.
+  EXPECT_EQ(at_publish, (std::vector<std::pair<int, int>>{{36, 1}}));
+  EXPECT_EQ(target.Calls(FaultInjectingStorage::Op::kSyncAll), 1);
+}
+
+TEST_F(IncrementalTest, FailedSyncAllPublishesNothing) {
+  SKIP_WITHOUT_FIXTURES();
+  FaultInjectingStorage target(*target_storage_);
+  target.FailAll(FaultInjectingStorage::Op::kSyncAll,
+                 Status::IOError("syncfs: Input/output error (test)"));
+  auto source = OpenLocal(FixturesDir() + "/simple_table");
+  auto first = RunIncremental({"s", source.get(), ""}, {{"t", &target, ""}}, {}, observer_);
+  ASSERT_TRUE(first.ok()) << first.status();
+  const auto& t1 = first->targets[0];
+  EXPECT_EQ(t1.status.code(), StatusCode::kIOError);
+  EXPECT_NE(t1.status.message().find("durable"), std::string::npos) << t1.status;
+  EXPECT_EQ(t1.end_version, -1);
+  EXPECT_EQ(t1.files, 36);  // copied, but not known to be durable
+  EXPECT_TRUE(CommitVersions(target_dir_).empty());
+  EXPECT_EQ(target.Calls(FaultInjectingStorage::Op::kPutIfAbsent), 0);
+
+  // Once the disk recovers, the rerun finds the files in place and publishes everything.
+  target.Clear();
+  auto second = RunIncremental({"s", source.get(), ""}, {{"t", &target, ""}}, {}, observer_);
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_TRUE(second->targets[0].status.ok()) << second->targets[0].status;
+  EXPECT_EQ(second->targets[0].end_version, 4);
+  EXPECT_EQ(second->targets[0].files, 0);
+  EXPECT_EQ(IndependentCheck(FixturesDir() + "/simple_table", target_dir_, 4),
+            std::vector<std::string>{});
+}
+
 }  // namespace
 }  // namespace lakesync::jobs
 

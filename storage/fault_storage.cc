@@ -55,6 +55,11 @@ class BreakingSource final : public Storage {
                                     std::string_view to) override {
     return source_.CopyFromIfAbsent(source, from, to);
   }
+  Result<uint64_t> CopyFromDeferred(Storage& source, std::string_view from,
+                                    std::string_view to) override {
+    return source_.CopyFromDeferred(source, from, to);
+  }
+  Status SyncAll() override { return source_.SyncAll(); }
   Status SetModificationTime(std::string_view path, TimePoint t) override {
     return source_.SetModificationTime(path, t);
   }
@@ -90,6 +95,8 @@ std::string_view FaultInjectingStorage::OpName(Op op) {
       return "Copy";
     case Op::kSetModificationTime:
       return "SetModificationTime";
+    case Op::kSyncAll:
+      return "SyncAll";
   }
   return "Unknown";
 }
@@ -186,7 +193,7 @@ Status FaultInjectingStorage::Write(Op op, std::string_view path, std::string_vi
 }
 
 Result<uint64_t> FaultInjectingStorage::Copy(Storage& source, std::string_view from,
-                                             std::string_view to, bool replace) {
+                                             std::string_view to, CopyKind kind) {
   Plan plan = Begin(Op::kCopy);
   LAKESYNC_RETURN_IF_ERROR(plan.fail);
   // The size is unknown until the stream ends, so a short write or the budget becomes a source
@@ -202,13 +209,20 @@ Result<uint64_t> FaultInjectingStorage::Copy(Storage& source, std::string_view f
     limit = plan.space_left;
     error = CheckWrite(plan, to, *limit + 1);
   }
+  std::optional<BreakingSource> breaking;
+  if (limit.has_value()) breaking.emplace(source, *limit, error);
+  Storage& from_storage = breaking.has_value() ? *breaking : source;
   Result<uint64_t> copied = uint64_t{0};
-  if (limit.has_value()) {
-    BreakingSource breaking(source, *limit, error);
-    copied =
-        replace ? base_.CopyFrom(breaking, from, to) : base_.CopyFromIfAbsent(breaking, from, to);
-  } else {
-    copied = replace ? base_.CopyFrom(source, from, to) : base_.CopyFromIfAbsent(source, from, to);
+  switch (kind) {
+    case CopyKind::kReplace:
+      copied = base_.CopyFrom(from_storage, from, to);
+      break;
+    case CopyKind::kIfAbsent:
+      copied = base_.CopyFromIfAbsent(from_storage, from, to);
+      break;
+    case CopyKind::kDeferred:
+      copied = base_.CopyFromDeferred(from_storage, from, to);
+      break;
   }
   if (copied.ok()) AddWritten(*copied);
   return copied;
@@ -255,12 +269,22 @@ Status FaultInjectingStorage::Delete(std::string_view path) {
 
 Result<uint64_t> FaultInjectingStorage::CopyFrom(Storage& source, std::string_view from,
                                                  std::string_view to) {
-  return Copy(source, from, to, /*replace=*/true);
+  return Copy(source, from, to, CopyKind::kReplace);
 }
 
 Result<uint64_t> FaultInjectingStorage::CopyFromIfAbsent(Storage& source, std::string_view from,
                                                          std::string_view to) {
-  return Copy(source, from, to, /*replace=*/false);
+  return Copy(source, from, to, CopyKind::kIfAbsent);
+}
+
+Result<uint64_t> FaultInjectingStorage::CopyFromDeferred(Storage& source, std::string_view from,
+                                                         std::string_view to) {
+  return Copy(source, from, to, CopyKind::kDeferred);
+}
+
+Status FaultInjectingStorage::SyncAll() {
+  LAKESYNC_RETURN_IF_ERROR(Begin(Op::kSyncAll).fail);
+  return base_.SyncAll();
 }
 
 Status FaultInjectingStorage::SetModificationTime(std::string_view path, TimePoint t) {

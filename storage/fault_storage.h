@@ -39,10 +39,11 @@ class FaultInjectingStorage final : public Storage {
     kWriteAtomic,
     kPutIfAbsent,
     kDelete,
-    kCopy,  // CopyFrom and CopyFromIfAbsent
+    kCopy,  // CopyFrom, CopyFromIfAbsent and CopyFromDeferred
     kSetModificationTime,
+    kSyncAll,
   };
-  static constexpr int kOpCount = 10;
+  static constexpr int kOpCount = 11;
   static std::string_view OpName(Op op);
 
   // `base` must outlive this object.
@@ -81,6 +82,10 @@ class FaultInjectingStorage final : public Storage {
                                           std::string_view to) override;
   [[nodiscard]] Result<uint64_t> CopyFromIfAbsent(Storage& source, std::string_view from,
                                                   std::string_view to) override;
+  [[nodiscard]] Result<uint64_t> CopyFromDeferred(Storage& source, std::string_view from,
+                                                  std::string_view to) override;
+  // Counted as kSyncAll; FailNth/FailAll make it fail without reaching the wrapped storage.
+  [[nodiscard]] Status SyncAll() override;
   [[nodiscard]] Status SetModificationTime(std::string_view path, TimePoint t) override;
   std::string Describe() const override;
 
@@ -101,7 +106,8 @@ class FaultInjectingStorage final : public Storage {
   Plan Begin(Op op);
   Status CheckWrite(const Plan& plan, std::string_view path, uint64_t size) const;
   Status Write(Op op, std::string_view path, std::string_view data);
-  Result<uint64_t> Copy(Storage& source, std::string_view from, std::string_view to, bool replace);
+  enum class CopyKind { kReplace, kIfAbsent, kDeferred };
+  Result<uint64_t> Copy(Storage& source, std::string_view from, std::string_view to, CopyKind kind);
   void AddWritten(uint64_t bytes);
 
   Storage& base_;

@@ -38,6 +38,26 @@ TEST_F(FaultStorageTest, FailNthHitsExactlyTheNthCall) {
   EXPECT_EQ(storage_.Calls(Op::kStat), 1);
 }
 
+TEST_F(FaultStorageTest, DeferredCopiesAndSyncAllAreCountedAndFaulted) {
+  ASSERT_TRUE(base_.WriteAtomic("src", "0123456789").ok());
+  // A deferred copy is a kCopy: the same faults apply. A torn one publishes nothing.
+  storage_.ShortWrite(Op::kCopy, 1, 4);
+  EXPECT_EQ(storage_.CopyFromDeferred(base_, "src", "dst").status().code(), StatusCode::kIOError);
+  EXPECT_TRUE(base_.Stat("dst").status().IsNotFound());
+  Result<uint64_t> n = storage_.CopyFromDeferred(base_, "src", "dst");
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 10u);
+  EXPECT_EQ(storage_.Calls(Op::kCopy), 2);
+  EXPECT_EQ(storage_.BytesWritten(), 10u);
+
+  storage_.FailNth(Op::kSyncAll, 2, Status::IOError("injected syncfs failure"));
+  EXPECT_TRUE(storage_.SyncAll().ok());                                       // call 1
+  EXPECT_EQ(storage_.SyncAll(), Status::IOError("injected syncfs failure"));  // call 2
+  EXPECT_TRUE(storage_.SyncAll().ok());                                       // call 3
+  EXPECT_EQ(storage_.Calls(Op::kSyncAll), 3);
+  EXPECT_EQ(FaultInjectingStorage::OpName(Op::kSyncAll), "SyncAll");
+}
+
 TEST_F(FaultStorageTest, FailNthCountsFromWhenItIsSet) {
   ASSERT_TRUE(base_.WriteAtomic("f", "data").ok());
   EXPECT_TRUE(storage_.Read("f").ok());

@@ -12,7 +12,9 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <mutex>
 #include <random>
+#include <set>
 #include <utility>
 
 #include "common/failpoint.h"
@@ -297,9 +299,13 @@ class TempFile {
   int fd() const { return fd_.get(); }
 
   // fsync + close, then rename (replace) or link (never replace) onto `leaf`, then fsync the
-  // directory so the new name survives a crash.
-  Status Publish(const std::string& leaf, bool replace) {
-    if (::fsync(fd_.get()) != 0) return Status::FromErrno(errno, "syncing " + target_full_);
+  // directory so the new name survives a crash. Without `durable` both fsyncs are skipped
+  // (the caller makes the file durable later, e.g. with syncfs); the rename still makes the
+  // publish atomic, and close() still reports deferred write errors.
+  Status Publish(const std::string& leaf, bool replace, bool durable = true) {
+    if (durable && ::fsync(fd_.get()) != 0) {
+      return Status::FromErrno(errno, "syncing " + target_full_);
+    }
     if (int err = fd_.Close(); err != 0) {
       return Status::FromErrno(err, "closing " + target_full_);
     }
@@ -323,7 +329,9 @@ class TempFile {
       }
       if (::unlinkat(dir_fd_, name_.c_str(), 0) == 0) name_.clear();
     }
-    if (::fsync(dir_fd_) != 0) return Status::FromErrno(errno, "syncing directory " + dir_full_);
+    if (durable && ::fsync(dir_fd_) != 0) {
+      return Status::FromErrno(errno, "syncing directory " + dir_full_);
+    }
     return Status::OK();
   }
 
@@ -589,7 +597,7 @@ Status LocalStorage::Delete(std::string_view path) {
 }
 
 Result<uint64_t> LocalStorage::Copy(Storage& source, std::string_view from, std::string_view to,
-                                    bool replace) {
+                                    bool replace, bool durable) {
   LAKESYNC_RETURN_IF_ERROR(ValidateKey(to));
   auto [dir_key, leaf] = SplitKey(to);
   std::string full = FullPath(root_, to);
@@ -619,7 +627,18 @@ Result<uint64_t> LocalStorage::Copy(Storage& source, std::string_view from, std:
     });
     if (!streamed.ok()) return streamed.WithContext(what);
   }
-  LAKESYNC_RETURN_IF_ERROR(temp.Publish(std::string(leaf), replace));
+  LAKESYNC_RETURN_IF_ERROR(temp.Publish(std::string(leaf), replace, durable));
+  if (!durable) {
+    // SyncAll fsyncs this directory and its ancestors: the new name, and the entries of any
+    // directories OpenDir just created, must survive a crash too.
+    std::lock_guard<std::mutex> lock(mu_);
+    std::string_view dir = dir_key;
+    while (!dir.empty() && unsynced_dirs_.insert(std::string(dir)).second) {
+      size_t slash = dir.rfind('/');
+      dir = slash == std::string_view::npos ? std::string_view() : dir.substr(0, slash);
+    }
+    unsynced_dirs_.insert(std::string());
+  }
   return copied;
 }
 
@@ -631,6 +650,54 @@ Result<uint64_t> LocalStorage::CopyFrom(Storage& source, std::string_view from,
 Result<uint64_t> LocalStorage::CopyFromIfAbsent(Storage& source, std::string_view from,
                                                 std::string_view to) {
   return Copy(source, from, to, /*replace=*/false);
+}
+
+Result<uint64_t> LocalStorage::CopyFromDeferred(Storage& source, std::string_view from,
+                                                std::string_view to) {
+  return Copy(source, from, to, /*replace=*/true, /*durable=*/false);
+}
+
+Status LocalStorage::SyncAll() {
+  std::set<std::string> dirs;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    dirs.swap(unsynced_dirs_);
+  }
+  // On failure the directories stay owed, so a later SyncAll retries them.
+  auto fail = [&](Status status) {
+    std::lock_guard<std::mutex> lock(mu_);
+    unsynced_dirs_.insert(dirs.begin(), dirs.end());
+    return status;
+  };
+  ScopedFd root(::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (root.get() < 0) {
+    // A root that was never created holds no deferred copies.
+    if (errno == ENOENT && dirs.empty()) return Status::OK();
+    return fail(Status::FromErrno(errno, "opening storage root " + root_ + " to sync it"));
+  }
+  // One syncfs writes back every dirty file of the filesystem and commits its journal: far
+  // cheaper than an fsync per file, each of which waits for its own journal commit. It also
+  // covers files copied by an earlier, killed process that this run found already in place.
+  // Since Linux 5.8 it reports writeback errors met since the descriptor was opened.
+  if (::syncfs(root.get()) != 0) {
+    return fail(Status::FromErrno(
+        errno, "flushing the filesystem of " + root_ +
+                   " to disk (the copies just made are not known to be durable; check the "
+                   "disk and rerun)"));
+  }
+  // POSIX only promises a new name is durable once its directory is fsynced; on journaling
+  // filesystems the syncfs above already did it, so these are cheap.
+  for (const std::string& dir_key : dirs) {
+    Result<ScopedFd> dir = OpenDir(root_, dir_key, /*create=*/false);
+    if (!dir.ok()) {
+      if (dir.status().IsNotFound()) continue;  // Removed since: nothing to make durable.
+      return fail(dir.status());
+    }
+    if (::fsync(dir->get()) != 0) {
+      return fail(Status::FromErrno(errno, "syncing directory " + FullPath(root_, dir_key)));
+    }
+  }
+  return Status::OK();
 }
 
 Status LocalStorage::SetModificationTime(std::string_view path, TimePoint t) {

@@ -12,15 +12,20 @@
 //  - WriteAtomic / PutIfAbsent / CopyFrom* write a temp file in the target's directory
 //    (".lakesync-<pid>-<n>-<random>.tmp", which List never returns), fsync it, publish it with
 //    rename (replace) or link (never replace: AlreadyExists), fsync the directory, and remove
-//    the temp file on every path.
+//    the temp file on every path. CopyFromDeferred does the same without the two fsyncs;
+//    SyncAll then makes all such copies durable with one syncfs() of the root's filesystem
+//    plus an fsync of every directory they were published in (and its ancestors).
 //  - Directories (as keys) are not files: Stat/Read on one → NotFound.
 //  - Errors come from errno through Status::FromErrno and name the full filesystem path:
 //    NotFound (ENOENT, ENOTDIR), AlreadyExists, IOError (the rest; EACCES/EPERM not retryable).
 //
-// Thread-safety: safe for concurrent use; the object holds only the immutable root.
+// Thread-safety: safe for concurrent use; besides the immutable root the object holds only
+// the set of directories SyncAll owes an fsync, guarded by a mutex.
 
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -53,6 +58,14 @@ class LocalStorage final : public Storage {
                                           std::string_view to) override;
   [[nodiscard]] Result<uint64_t> CopyFromIfAbsent(Storage& source, std::string_view from,
                                                   std::string_view to) override;
+  // CopyFrom without fsyncing the file or its directory (still temp file + rename).
+  [[nodiscard]] Result<uint64_t> CopyFromDeferred(Storage& source, std::string_view from,
+                                                  std::string_view to) override;
+  // syncfs() on the root, then fsync of each directory a deferred copy was published in and
+  // of its ancestors up to the root. IOError when either fails; the directories then stay
+  // owed to the next SyncAll. syncfs flushes the whole filesystem the root is on (other
+  // writers' data too), and does not reach filesystems mounted below the root.
+  [[nodiscard]] Status SyncAll() override;
   // Keeps nanoseconds where the filesystem does.
   [[nodiscard]] Status SetModificationTime(std::string_view path, TimePoint t) override;
   std::string Describe() const override;
@@ -68,11 +81,14 @@ class LocalStorage final : public Storage {
  private:
   explicit LocalStorage(Uri uri) : uri_(std::move(uri)), root_(uri_.path()) {}
 
-  Result<uint64_t> Copy(Storage& source, std::string_view from, std::string_view to, bool replace);
+  Result<uint64_t> Copy(Storage& source, std::string_view from, std::string_view to, bool replace,
+                        bool durable = true);
   Status Write(std::string_view path, std::string_view data, bool replace);
 
   const Uri uri_;
   const std::string root_;
+  std::mutex mu_;
+  std::set<std::string> unsynced_dirs_;  // Keys ("" = root); guarded by mu_.
 };
 
 }  // namespace lakesync::storage

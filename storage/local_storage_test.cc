@@ -7,12 +7,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "common/failpoint.h"
 #include "storage/checksum.h"
+#include "storage/fault_storage.h"
 #include "storage/memory_storage.h"
 #include "storage/test_util.h"
 
@@ -50,6 +53,85 @@ class LocalStorageTest : public ::testing::Test {
   std::string root_;
   std::unique_ptr<LocalStorage> storage_;
 };
+
+// --- Deferred (not yet durable) copies and SyncAll. Durability itself needs a machine crash
+// to observe; these check atomicity, cleanup and SyncAll's bookkeeping. ---
+
+TEST_F(LocalStorageTest, DeferredCopyIsNeverVisiblePartially) {
+  const std::string data = PatternBytes(3 * (size_t{1} << 20) + 17);
+  ASSERT_TRUE(storage_->WriteAtomic("src/big", data).ok());
+  ASSERT_TRUE(storage_->WriteAtomic("dst/big", "old").ok());
+  // Mid-copy (the temp file holds the first chunk) the key still shows the old bytes.
+  bool checked = false;
+  ASSERT_TRUE(failpoint_testing::Enable("copy.mid_file").ok());
+  failpoint_testing::SetHandler([&](std::string_view) {
+    checked = true;
+    Result<std::string> seen = storage_->Read("dst/big");
+    ASSERT_TRUE(seen.ok()) << seen.status();
+    EXPECT_EQ(*seen, "old");
+  });
+  Result<uint64_t> n = storage_->CopyFromDeferred(*storage_, "src/big", "dst/big");
+  failpoint_testing::Reset();
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_TRUE(checked);
+  EXPECT_EQ(*n, data.size());
+  EXPECT_EQ(*storage_->Read("dst/big"), data);
+  EXPECT_EQ(ListRaw(root_), (Names{"dst/", "dst/big", "src/", "src/big"}));
+  EXPECT_TRUE(storage_->SyncAll().ok());
+}
+
+TEST_F(LocalStorageTest, FailedDeferredCopyLeavesNoTempAndKeepsTheOldFile) {
+  ASSERT_TRUE(storage_->WriteAtomic("t/a", "old").ok());
+  MemoryStorage memory;
+  ASSERT_TRUE(memory.WriteAtomic("new", "0123456789").ok());
+  // The fault wrapper hands LocalStorage a source that breaks off after 4 of the 10 bytes,
+  // so LocalStorage's own cleanup of a partial temp file runs.
+  FaultInjectingStorage faulty(*storage_);
+  faulty.ShortWrite(FaultInjectingStorage::Op::kCopy, 1, 4);
+  EXPECT_EQ(faulty.CopyFromDeferred(memory, "new", "t/a").status().code(), StatusCode::kIOError);
+  // A missing source fails too, leaving nothing.
+  EXPECT_TRUE(storage_->CopyFromDeferred(memory, "missing", "t/x").status().IsNotFound());
+  EXPECT_EQ(ListRaw(root_), (Names{"t/", "t/a"}));
+  EXPECT_EQ(*storage_->Read("t/a"), "old");
+  // Nothing was published, so nothing is owed; SyncAll succeeds.
+  EXPECT_TRUE(storage_->SyncAll().ok());
+}
+
+TEST_F(LocalStorageTest, SyncAllOfANeverCreatedRootIsOk) {
+  EXPECT_TRUE(storage_->SyncAll().ok());
+  EXPECT_FALSE(std::filesystem::exists(root_));
+}
+
+TEST_F(LocalStorageTest, SyncAllKeepsOwingDirectoriesItFailedToSync) {
+  ASSERT_TRUE(storage_->WriteAtomic("src", "x").ok());
+  ASSERT_TRUE(storage_->CopyFromDeferred(*storage_, "src", "a/b/c").ok());
+  // The root vanishes before SyncAll: the copy cannot be made durable, and SyncAll must say
+  // so — every time, until the owed directories are accounted for.
+  std::filesystem::remove_all(root_);
+  Status first = storage_->SyncAll();
+  EXPECT_TRUE(first.IsNotFound()) << first;
+  EXPECT_NE(first.message().find(root_), std::string::npos) << first;
+  EXPECT_TRUE(storage_->SyncAll().IsNotFound());
+  // Root back, owed directories gone: nothing left to sync (a removed directory holds no
+  // copy), so SyncAll succeeds, and afterwards owes nothing.
+  ASSERT_EQ(::mkdir(root_.c_str(), 0755), 0);
+  EXPECT_TRUE(storage_->SyncAll().ok());
+  std::filesystem::remove_all(root_);
+  EXPECT_TRUE(storage_->SyncAll().ok());  // as a never-created root: nothing owed
+}
+
+TEST_F(LocalStorageTest, SyncAllAfterDeferredCopiesIntoNewDirectories) {
+  ASSERT_TRUE(storage_->WriteAtomic("src", "payload").ok());
+  for (const char* to : {"t/p=1/f0", "t/p=1/f1", "t/p=2/f0", "f"}) {
+    Result<uint64_t> n = storage_->CopyFromDeferred(*storage_, "src", to);
+    ASSERT_TRUE(n.ok()) << n.status();
+    EXPECT_EQ(*n, 7u);  // strlen("payload")
+  }
+  ASSERT_TRUE(storage_->SyncAll().ok());
+  EXPECT_EQ(ListRaw(root_),
+            (Names{"f", "src", "t/", "t/p=1/", "t/p=1/f0", "t/p=1/f1", "t/p=2/", "t/p=2/f0"}));
+  EXPECT_TRUE(storage_->SyncAll().ok());  // nothing owed any more
+}
 
 TEST_F(LocalStorageTest, MissingRootListsNothingAndIsCreatedOnWrite) {
   Result<std::vector<FileInfo>> listed = storage_->List(ListOptions{});

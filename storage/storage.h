@@ -87,6 +87,22 @@ class Storage {
   virtual Result<uint64_t> CopyFromIfAbsent(Storage& source, std::string_view from,
                                             std::string_view to) = 0;
 
+  // Like CopyFrom (atomic: a partial copy is never visible at `to`, and a failed copy leaves
+  // nothing behind), but the copy need not be durable when this returns: after a crash of
+  // the machine (not merely of the process) `to` may be missing or incomplete until SyncAll
+  // has returned OK. For copying many files and then making them durable at once, which is
+  // far cheaper than one flush per file. The default is CopyFrom, which is durable anyway.
+  virtual Result<uint64_t> CopyFromDeferred(Storage& source, std::string_view from,
+                                            std::string_view to) {
+    return CopyFrom(source, from, to);
+  }
+
+  // Makes durable every CopyFromDeferred that returned OK before this call began (and the
+  // directory entries naming those copies). On error nothing is known to be durable: the
+  // caller must not rely on those copies (and must not publish anything referencing them)
+  // until a later SyncAll succeeds. The default does nothing (every write already durable).
+  virtual Status SyncAll() { return Status::OK(); }
+
   virtual Status SetModificationTime(std::string_view path, TimePoint t) = 0;
 
   // The root as a URL, for messages ("file:///data/eastus").
