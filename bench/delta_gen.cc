@@ -42,6 +42,7 @@
 
 #include <fmt/format.h>
 
+#include "bench/bench_args.h"
 #include "common/clock.h"
 #include "common/status.h"
 #include "common/uri.h"
@@ -70,16 +71,6 @@ struct Options {
   bool durable = false;
   uint64_t seed = 1;
 };
-
-std::optional<int64_t> ParseInt(std::string_view s) {
-  if (s.empty()) return std::nullopt;
-  int64_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9' || v > (INT64_MAX - 9) / 10) return std::nullopt;
-    v = v * 10 + (c - '0');
-  }
-  return v;
-}
 
 // Returns an error text, or "" when the arguments are usable.
 std::string ParseArgs(int argc, char** argv, Options& o) {

@@ -31,6 +31,7 @@
 
 #include <fmt/format.h>
 
+#include "bench/bench_args.h"
 #include "common/clock.h"
 #include "common/status.h"
 #include "common/uri.h"
@@ -62,16 +63,6 @@ struct Options {
   int64_t copy_parallelism = 8;
   std::string database_url;
 };
-
-std::optional<int64_t> ParseInt(std::string_view s) {
-  if (s.empty()) return std::nullopt;
-  int64_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9' || v > (INT64_MAX - 9) / 10) return std::nullopt;
-    v = v * 10 + (c - '0');
-  }
-  return v;
-}
 
 // Returns an error text, or "" when the arguments are usable.
 std::string ParseArgs(int argc, char** argv, Options& o) {
