@@ -63,6 +63,50 @@ int Main(int argc, char** argv) {
   run->add_option("--to-version", run_opts.to_version,
                   "replicate up to this source version instead of the head")
       ->check(CLI::NonNegativeNumber);
+  run->add_flag("--wait", run_opts.wait,
+                "if another process (a daemon) is running the job, wait for it, then run");
+
+  // trigger
+  TriggerOptions trigger_opts;
+  auto* trigger = app.add_subcommand(
+      "trigger", "ask the running daemon(s) to run a job now; --wait follows it to its result");
+  trigger->add_option("job", trigger_opts.job, "job name")->required();
+  trigger->add_flag("--wait", trigger_opts.wait,
+                    "wait for the run to finish and exit with its result (0 or 1)");
+
+  // daemon
+  auto* daemon = app.add_subcommand(
+      "daemon", "run every job on its schedule until SIGTERM; serves /healthz /readyz /metrics");
+
+  // snapshots
+  std::string snapshots_job;
+  auto* snapshots =
+      app.add_subcommand("snapshots", "the snapshots of a snapshot job, newest first");
+  snapshots->add_option("job", snapshots_job, "job name")->required();
+  snapshots->add_flag("--json", g.json, "print JSON");
+
+  // restore
+  RestoreOptions restore_opts;
+  auto* restore = app.add_subcommand(
+      "restore",
+      "restore --snapshot JOB/ID --to URL: copy a snapshot to a new table; "
+      "restore URL --to-version N | --as-of TS: restore a table in place (one new commit)");
+  auto* restore_url =
+      restore->add_option("url", restore_opts.url, "table to restore in place (file:///path)");
+  auto* restore_snapshot =
+      restore->add_option("--snapshot", restore_opts.snapshot, "the snapshot to copy: JOB/ID");
+  auto* restore_to =
+      restore->add_option("--to", restore_opts.to, "where to write the snapshot's copy (URL)");
+  auto* restore_version =
+      restore
+          ->add_option("--to-version", restore_opts.to_version, "in place: the version to restore")
+          ->check(CLI::NonNegativeNumber);
+  auto* restore_as_of = restore->add_option("--as-of", restore_opts.as_of,
+                                            "in place: restore the table as of this timestamp");
+  restore_version->excludes(restore_as_of);
+  restore_snapshot->excludes(restore_url)->excludes(restore_version)->excludes(restore_as_of);
+  restore_snapshot->needs(restore_to);
+  restore_to->needs(restore_snapshot);
 
   // verify
   std::string verify_job;
@@ -115,6 +159,20 @@ int Main(int argc, char** argv) {
   if (status->parsed()) return CmdStatus(g, std::cout, std::cerr);
   if (history->parsed()) return CmdHistory(g, history_job, history_limit, std::cout, std::cerr);
   if (run->parsed()) return CmdRun(g, run_opts, std::cout, std::cerr);
+  if (trigger->parsed()) return CmdTrigger(g, trigger_opts, std::cout, std::cerr);
+  if (daemon->parsed()) return CmdDaemon(g, std::cout, std::cerr);
+  if (snapshots->parsed()) return CmdSnapshots(g, snapshots_job, std::cout, std::cerr);
+  if (restore->parsed()) {
+    const bool in_place = !restore_opts.url.empty();
+    if (in_place == !restore_opts.snapshot.empty() ||
+        (in_place && !restore_opts.to_version && restore_opts.as_of.empty())) {
+      std::cerr << "lakesync: restore needs either --snapshot JOB/ID --to URL, or a table URL "
+                   "with --to-version N or --as-of TIMESTAMP\nRun 'lakesync restore --help' for "
+                   "usage.\n";
+      return kExitUsage;
+    }
+    return CmdRestore(g, restore_opts, std::cout, std::cerr);
+  }
   if (verify->parsed()) return CmdVerify(g, verify_job, verify_checksum, std::cout, std::cerr);
   if (inspect->parsed()) return CmdInspect(g, inspect_opts, std::cout, std::cerr);
   std::cerr << "lakesync: no command given\nRun 'lakesync --help' for usage.\n";

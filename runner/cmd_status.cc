@@ -5,10 +5,10 @@
 #include "jobs/incremental.h"
 #include "runner/command_util.h"
 #include "runner/commands.h"
+#include "runner/executor.h"
 #include "runner/exit_codes.h"
 #include "runner/state_connection.h"
 #include "runner/table_printer.h"
-#include "runner/tables.h"
 
 namespace lakesync::runner {
 namespace {
@@ -48,33 +48,27 @@ struct JobRow {
   std::vector<TargetRow> targets;
 };
 
-// Reads the logs' tails (cheap) for versions and lag. A table that cannot be read is reported
-// on its row, not as a failure of the whole command.
+// Reads the logs' tails (cheap) for versions and lag, through the job kind's probe. A table
+// that cannot be read is reported on its row, not as a failure of the whole command.
 void ProbeTables(JobRow& row, const std::vector<db::TargetVersion>& recorded, TimePoint now) {
-  const JobConfig& job = *row.job;
-  for (const auto& name : job.TargetNames()) {
+  for (const TargetLag& probed : ProbeJobLag(*row.job, now)) {
     TargetRow t;
-    t.target = name;
+    t.target = probed.target;
     for (const auto& v : recorded) {
-      if (v.target == name) t.recorded_version = v.replicated_version;
+      if (v.target == probed.target) t.recorded_version = v.replicated_version;
+    }
+    t.replicated_version = probed.replicated_version;
+    t.error = probed.error;
+    if (probed.error.empty() && probed.source_version) {
+      if (!row.source_version) row.source_version = probed.source_version;
+      jobs::Lag lag;
+      lag.source_version = *probed.source_version;
+      lag.replicated_version = probed.replicated_version.value_or(-1);
+      lag.versions = probed.lag_versions;
+      lag.seconds = probed.lag_seconds;
+      t.lag = lag;
     }
     row.targets.push_back(std::move(t));
-  }
-  if (job.kind != JobKind::kIncremental) return;
-  auto tables = OpenIncrementalTables(job);
-  if (!tables.ok()) {
-    for (auto& t : row.targets) t.error = tables.status().message();
-    return;
-  }
-  for (size_t i = 0; i < tables->targets.size() && i < row.targets.size(); ++i) {
-    auto lag = jobs::ComputeLag(tables->source.location, tables->targets[i].location, now);
-    if (!lag.ok()) {
-      row.targets[i].error = lag.status().message();
-      continue;
-    }
-    row.source_version = lag->source_version;
-    if (lag->replicated_version >= 0) row.targets[i].replicated_version = lag->replicated_version;
-    row.targets[i].lag = *lag;
   }
 }
 

@@ -26,6 +26,7 @@ int CmdHistory(const GlobalOptions& g, const std::string& job, int limit, std::o
 struct RunOptions {
   std::string job;
   std::optional<int64_t> to_version;
+  bool wait = false;  // --wait: when another process runs the job, wait for it instead of exit 1
 };
 int CmdRun(const GlobalOptions& g, const RunOptions& o, std::ostream& out, std::ostream& err);
 int CmdVerify(const GlobalOptions& g, const std::string& job, bool checksum, std::ostream& out,
@@ -38,6 +39,34 @@ struct InspectOptions {
   bool files = false;
 };
 int CmdInspect(const GlobalOptions& g, const InspectOptions& o, std::ostream& out,
+               std::ostream& err);
+
+// snapshots JOB [--json]: the snapshots of a snapshot job (cmd_snapshots.cc).
+int CmdSnapshots(const GlobalOptions& g, const std::string& job, std::ostream& out,
+                 std::ostream& err);
+
+// restore --snapshot JOB/ID --to URL        copy a snapshot to a new location as a table
+// restore URL --to-version N | --as-of TS   in-place restore (one new commit), like Delta RESTORE
+// (cmd_restore.cc). cli.cc enforces that exactly one of the two forms is given.
+struct RestoreOptions {
+  std::string snapshot;  // JOB/ID
+  std::string to;        // destination URL for --snapshot
+  std::string url;       // table to restore in place
+  std::optional<int64_t> to_version;
+  std::string as_of;
+};
+int CmdRestore(const GlobalOptions& g, const RestoreOptions& o, std::ostream& out,
+               std::ostream& err);
+
+// daemon: runs the schedules until SIGTERM/SIGINT (cmd_daemon.cc).
+int CmdDaemon(const GlobalOptions& g, std::ostream& out, std::ostream& err);
+
+// trigger JOB [--wait]: asks the daemons to run JOB now (cmd_trigger.cc).
+struct TriggerOptions {
+  std::string job;
+  bool wait = false;
+};
+int CmdTrigger(const GlobalOptions& g, const TriggerOptions& o, std::ostream& out,
                std::ostream& err);
 
 }  // namespace lakesync::runner

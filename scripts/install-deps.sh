@@ -9,6 +9,7 @@ packages=(
   prometheus-cpp-dev libpoco-dev libyaml-cpp-dev libpq-dev libspdlog-dev libfmt-dev
   libsimdjson-dev libxxhash-dev libgtest-dev libgmock-dev libcli11-dev
   postgresql postgresql-client
+  prometheus python3
 )
 # clang gives the libFuzzer target; optional elsewhere, installed here so CI exercises it.
 packages+=(clang)

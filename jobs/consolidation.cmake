@@ -1,0 +1,1 @@
+# jobs/ sources and tests of the consolidation area (target_sources(jobs PRIVATE ...), lakesync_test(...)).

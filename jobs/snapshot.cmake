@@ -1,0 +1,1 @@
+# jobs/ sources and tests of the snapshot area (target_sources(jobs PRIVATE ...), lakesync_test(...)).
