@@ -47,7 +47,12 @@ class ManualClock final : public Clock {
 inline int64_t ToUnixMillis(TimePoint t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
+// Saturates outside what a TimePoint can hold (about the years 1678 to 2262), so a hostile
+// timestamp in a log or a file can never overflow.
 inline TimePoint FromUnixMillis(int64_t ms) {
+  constexpr int64_t kLimit =
+      std::chrono::duration_cast<std::chrono::milliseconds>(TimePoint::duration::max()).count();
+  ms = ms > kLimit ? kLimit : ms < -kLimit ? -kLimit : ms;
   return TimePoint(std::chrono::duration_cast<TimePoint::duration>(std::chrono::milliseconds(ms)));
 }
 

@@ -124,6 +124,7 @@ Result<TimePoint> ParseTimestamp(std::string_view text) {
       i >= text.size() || text[i++] != '-' || !ReadInt(text, i, 2, d)) {
     return bad("expected a date YYYY-MM-DD");
   }
+  if (y < 1678 || y > 2262) return bad("year out of range (1678 to 2262)");
   if (mo < 1 || mo > 12) return bad("month out of range");
   static constexpr int kDays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;

@@ -51,6 +51,19 @@ TEST(TimestampTest, RejectsImpossibleDates) {
   EXPECT_FALSE(ParseTimestamp("2026-11-22T25:00:00Z").ok());
   EXPECT_FALSE(ParseTimestamp("yesterday").ok());
   EXPECT_FALSE(ParseTimestamp("2026-11-22T02:00:00Zjunk").ok());
+  // Outside what a TimePoint holds (found by runner_config_fuzz: the year 1014 overflowed).
+  EXPECT_NE(ParseTimestamp("1014-01-01").status().message().find("year out of range"),
+            std::string::npos)
+      << ParseTimestamp("1014-01-01").status().message();
+  EXPECT_FALSE(ParseTimestamp("2263-01-01").ok());
+  EXPECT_TRUE(ParseTimestamp("1678-01-01T00:00:00Z").ok());
+}
+
+TEST(ClockTest, FromUnixMillisSaturatesInsteadOfOverflowing) {
+  EXPECT_EQ(FromUnixMillis(INT64_MAX), FromUnixMillis(INT64_MAX - 1));
+  EXPECT_EQ(FromUnixMillis(INT64_MIN), FromUnixMillis(INT64_MIN + 1));
+  EXPECT_LT(FromUnixMillis(INT64_MIN), FromUnixMillis(0));
+  EXPECT_EQ(ToUnixMillis(FromUnixMillis(1764000000000)), 1764000000000);
 }
 
 TEST(TimestampTest, FormatRoundTrips) {

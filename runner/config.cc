@@ -37,9 +37,16 @@ struct Scalar {
   bool interpolated = false;
 
   std::string Quoted() const { return "\"" + raw + "\""; }
-  // A message produced by another parser that may echo the value back.
+  // A message produced by another parser that may echo the value, or a part of it, back. The
+  // parsers quote what they echo, so for an interpolated value everything from the first quote
+  // to the last is hidden (the value itself may contain quotes).
   std::string Clean(const std::string& msg) const {
-    return interpolated ? RedactSecret(msg, value) : msg;
+    if (!interpolated) return msg;
+    std::string redacted = RedactSecret(msg, value);
+    size_t first = redacted.find('"');
+    if (first == std::string::npos) return redacted;
+    size_t last = redacted.rfind('"');
+    return redacted.substr(0, first) + "\"***\"" + redacted.substr(last + 1);
   }
 };
 

@@ -383,6 +383,18 @@ jobs:
       << err;
 }
 
+// Found by runner_config_fuzz: a parser quoting the rest of an interpolated value ("expected a
+// number at ...") leaked the part of it that came from the environment.
+TEST(ConfigTest, PartOfAnInterpolatedValueIsNotEchoedEither) {
+  std::string err = Errors("runner:\n  heartbeat_interval: 'x ${HOOK} \"q\" tail'\njobs: []\n",
+                           {{"HOOK", "https://hooks.example.com/T0/B0/topsecret"}});
+  EXPECT_EQ(err.find("topsecret"), std::string::npos) << err;
+  EXPECT_NE(err.find("jobs.yaml:2:23: heartbeat_interval: invalid duration \"***\"; write a "
+                     "number followed by a unit"),
+            std::string::npos)
+      << err;
+}
+
 TEST(ConfigTest, LiteralWebhookIsRedactedInErrors) {
   std::string err = Errors(R"(
 notifications:

@@ -9,6 +9,8 @@ if [ -z "$targets" ]; then
   echo "fuzz.sh: no fuzz targets in $build"
   exit 0
 fi
+# Undefined behaviour is a crash too.
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 for t in $targets; do
   cmake --build "$build" --target "$t" -j"${JOBS:-2}" >/dev/null
   bin=$(find "$build" -type f -name "$t" -perm -u+x | head -1)
