@@ -27,6 +27,7 @@ Result<ExecuteResult> ExecuteJob(const Config& config, const JobConfig& job,
   start.started_at = options.clock->Now();
   ExecuteResult result;
   LAKESYNC_ASSIGN_OR_RETURN(result.run_id, store.StartRun(start));
+  if (options.on_started) options.on_started(result.run_id);
   spdlog::info("{}: run {} started ({} job, trigger {}, attempt {})", job.name, result.run_id,
                JobKindName(job.kind), db::TriggerName(options.trigger), options.attempt);
 
@@ -58,6 +59,10 @@ Result<ExecuteResult> ExecuteJob(const Config& config, const JobConfig& job,
   LAKESYNC_RETURN_IF_ERROR(observer.BeforePublish(std::string(kRecordTarget), -1));
 
   db::RunFinish& finish = result.outcome.finish;
+  if (options.timed_out && options.timed_out() && finish.status != db::RunStatus::kSucceeded) {
+    finish.status = db::RunStatus::kTimedOut;
+    if (finish.error.empty()) finish.error = "timed out";
+  }
   finish.finished_at = options.clock->Now();
   for (auto& v : result.outcome.versions) {
     v.job = job.name;

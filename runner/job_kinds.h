@@ -9,6 +9,7 @@
 // use the state store for its own records (for example snapshots).
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -28,6 +29,11 @@ struct ExecuteOptions {
   std::string runner_id;              // recorded with the run
   std::optional<int64_t> to_version;  // incremental: replicate up to this source version
   const Clock* clock = &SystemClock::Instance();
+  // Set by the daemon: true when the run was stopped because its `timeout` passed. A run that
+  // did not succeed while this is true is recorded as kTimedOut.
+  std::function<bool()> timed_out;
+  // Called right after StartRun with the new run's id (from the calling thread).
+  std::function<void(int64_t run_id)> on_started;
 };
 
 // What one run of a job did.
