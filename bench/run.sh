@@ -106,12 +106,14 @@ note "building (Release, $root/build-bench)"
 cmake -S "$root" -B "$root/build-bench" -DCMAKE_BUILD_TYPE=Release >>"$log" 2>&1 ||
   die "cmake configure failed; run scripts/install-deps.sh (or make build) first"
 cmake --build "$root/build-bench" -j"${JOBS:-2}" \
-  --target lakesync delta_gen delta_replay_bench incremental_bench >>"$log" 2>&1 ||
+  --target lakesync delta_gen delta_replay_bench incremental_bench metrics_scrape_bench \
+  >>"$log" 2>&1 ||
   die "build failed"
 LS=$root/build-bench/runner/lakesync
 GEN=$root/build-bench/bench/delta_gen
 REPLAY=$root/build-bench/bench/delta_replay_bench
 ENGINE=$root/build-bench/bench/incremental_bench
+SCRAPE=$root/build-bench/bench/metrics_scrape_bench
 
 # --- state store ------------------------------------------------------------------------------
 pg_dir=$work/pg
@@ -332,6 +334,12 @@ rss_bytes=$(du -sb "$work/rss/src" | cut -f1)
   die "the RSS copy is incomplete"
 [ "$keep" = 1 ] || rm -rf "$work/rss/lakesync"
 
+note "metrics: one /metrics scrape (Serialize) with 1,000 configured jobs"
+"$SCRAPE" 1000 50 >"$work/scrape.out" 2>>"$log" || die "metrics_scrape_bench failed"
+scrape_ms=$(sed -n 's/.*median_ms=\([0-9.]*\).*/\1/p' "$work/scrape.out")
+scrape_p90=$(sed -n 's/.*p90_ms=\([0-9.]*\).*/\1/p' "$work/scrape.out")
+scrape_series=$(sed -n 's/.*series=\([0-9]*\).*/\1/p' "$work/scrape.out")
+
 t_total_ms=$(ms_between "$t_start" "$EPOCHREALTIME")
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -393,7 +401,7 @@ fi
   echo "| the same incremental in a warm process (no daemon yet: \`jobs::RunIncremental\` called in-process by \`bench/incremental_bench\`), $L-file table | ≤ 10 ms per run | engine **$(fmt_ms "$eng")**; with the run recorded in PostgreSQL over a warm connection **$(fmt_ms "$engdb")** | $(verdict le "$engdb" 10) |"
   echo "| log replay, 10,000 commits × 10 adds (\`bench/delta_replay_bench\`) | ≤ 1 s | **${replay_best} s**, ${replay_mbs} MB/s of log | $(verdict le "$replay_best" 1) |"
   echo "| trigger → run start through the daemon | p99 ≤ 250 ms | not measurable yet: there is no daemon | — |"
-  echo "| \`/metrics\` with 1,000 jobs | ≤ 20 ms | not measurable yet: there is no metrics endpoint | — |"
+  echo "| \`/metrics\` with 1,000 jobs (\`bench/metrics_scrape_bench\`: Serialize() of $scrape_series series; HTTP not included) | ≤ 20 ms | **$(fmt_ms "$scrape_ms")** median, p90 $(fmt_ms "$scrape_p90") | $(verdict le "$scrape_ms" 20) |"
   echo "| peak RSS of \`lakesync run\` copying $(awk -v b="$rss_bytes" 'BEGIN { printf "%.1f GiB", b / 1073741824 }') ($rss_files × 10 MiB)${rss_note:+ — $rss_note} | ≤ 100 MB | **$rss_mb MB** ($(awk -v b="$rss_bytes" -v ms="$rss_ms" 'BEGIN { printf "%.0f MB/s", b / 1e6 / (ms / 1000) }') copy) | $(verdict le "$rss_mb" 100) |"
   echo
   echo "\"Missed, by F×\": the factor lakesync still has to gain. Why each miss happens (from"
@@ -470,6 +478,7 @@ fi
   for tool in lakesync cp rsync rclone; do echo "${cmd_text[$tool]}"; done
   echo "incremental_bench --source SRC --target DST --runs $engine_runs --files-per-commit 10 --file-size 1024 --database-url \$LAKESYNC_DATABASE_URL"
   echo "delta_replay_bench 10000 10   # $replay_gen"
+  echo "metrics_scrape_bench 1000 50"
   echo "/usr/bin/time -v lakesync -c \$W/lakesync.yaml run rss_copy"
   echo '```'
   echo

@@ -22,6 +22,10 @@
 //                                       before its modification time is set and before the
 //                                       next commit.
 //   runner.before_record                the runner: before recording a run's result.
+//   snapshot.before_manifest            snapshot: a snapshot's files and commit are written;
+//                                       its manifest (what makes it count) is next.
+//   snapshot.mid_retention              snapshot retention: the manifest and commit of a
+//                                       snapshot being deleted are gone; its files are next.
 //
 // Cost when nothing is enabled: one relaxed atomic load per failpoint.
 //

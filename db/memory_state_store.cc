@@ -155,4 +155,38 @@ Result<int> MemoryStateStore::AbandonRuns(std::string_view job, std::string_view
   return n;
 }
 
+Status MemoryStateStore::UpsertSnapshot(const SnapshotRecord& snapshot) {
+  LAKESYNC_RETURN_IF_ERROR(ValidateSnapshotRecord(snapshot));
+  SnapshotRecord r = snapshot;
+  if (r.commit_timestamp) r.commit_timestamp = TruncateToMillis(*r.commit_timestamp);
+  r.created_at = TruncateToMillis(r.created_at);
+  if (r.deleted_at) r.deleted_at = TruncateToMillis(*r.deleted_at);
+  std::lock_guard lock(mu_);
+  snapshots_[{r.job, r.snapshot_id}] = std::move(r);
+  return Status::OK();
+}
+
+Result<bool> MemoryStateStore::MarkSnapshotDeleted(std::string_view job,
+                                                   std::string_view snapshot_id, TimePoint at) {
+  std::lock_guard lock(mu_);
+  auto it = snapshots_.find({std::string(job), std::string(snapshot_id)});
+  if (it == snapshots_.end()) return false;
+  it->second.status = SnapshotRecordStatus::kDeleted;
+  it->second.deleted_at = TruncateToMillis(at);
+  return true;
+}
+
+Result<std::vector<SnapshotRecord>> MemoryStateStore::Snapshots(std::string_view job) {
+  std::lock_guard lock(mu_);
+  std::vector<SnapshotRecord> out;
+  for (const auto& [key, r] : snapshots_) {
+    if (key.first == job) out.push_back(r);
+  }
+  std::sort(out.begin(), out.end(), [](const SnapshotRecord& a, const SnapshotRecord& b) {
+    if (a.created_at != b.created_at) return a.created_at > b.created_at;
+    return a.snapshot_id > b.snapshot_id;
+  });
+  return out;
+}
+
 }  // namespace lakesync::db

@@ -29,6 +29,10 @@ class MemoryStateStore final : public StateStore {
   Result<bool> TryLockJob(std::string_view job) override;
   Status UnlockJob(std::string_view job) override;
   Result<int> AbandonRuns(std::string_view job, std::string_view error, TimePoint now) override;
+  Status UpsertSnapshot(const SnapshotRecord& snapshot) override;
+  Result<bool> MarkSnapshotDeleted(std::string_view job, std::string_view snapshot_id,
+                                   TimePoint at) override;
+  Result<std::vector<SnapshotRecord>> Snapshots(std::string_view job) override;
 
   // The configured jobs as last synced: name → kind. For tests.
   std::map<std::string, std::string> Jobs() const;
@@ -43,6 +47,7 @@ class MemoryStateStore final : public StateStore {
   std::set<std::string, std::less<>> locked_jobs_;
   int64_t next_run_id_ = 1;
   std::map<std::pair<std::string, std::string>, TargetVersion> target_versions_;
+  std::map<std::pair<std::string, std::string>, SnapshotRecord> snapshots_;
 };
 
 }  // namespace lakesync::db

@@ -412,6 +412,70 @@ Result<std::vector<TargetVersion>> PgStateStore::TargetVersions(std::string_view
   return out;
 }
 
+Status PgStateStore::UpsertSnapshot(const SnapshotRecord& r) {
+  LAKESYNC_RETURN_IF_ERROR(ValidateSnapshotRecord(r));
+  std::lock_guard lock(mu_);
+  LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
+  return conn
+      ->Query("INSERT INTO snapshots (job, snapshot_id, target, source_version, "
+              "commit_timestamp, files, bytes, rows, status, created_at, deleted_at) VALUES "
+              "($1, $2, $3, $4, " LAKESYNC_TS("$5") ", $6, $7, $8, $9, " LAKESYNC_TS("$10") ", "
+              LAKESYNC_TS("$11") ") ON CONFLICT (job, snapshot_id) DO UPDATE SET "
+              "target = excluded.target, source_version = excluded.source_version, "
+              "commit_timestamp = excluded.commit_timestamp, files = excluded.files, "
+              "bytes = excluded.bytes, rows = excluded.rows, status = excluded.status, "
+              "created_at = excluded.created_at, deleted_at = excluded.deleted_at",
+              r.job, r.snapshot_id, r.target, r.source_version, r.commit_timestamp, r.files,
+              r.bytes, r.rows, SnapshotRecordStatusName(r.status), r.created_at, r.deleted_at)
+      .status()
+      .WithContext(fmt::format("recording snapshot {} of job {}", r.snapshot_id, r.job));
+}
+
+Result<bool> PgStateStore::MarkSnapshotDeleted(std::string_view job, std::string_view snapshot_id,
+                                               TimePoint at) {
+  std::lock_guard lock(mu_);
+  LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
+  Result<pg::Rows> rows = conn->Query(
+      "UPDATE snapshots SET status = 'deleted', deleted_at = " LAKESYNC_TS("$3") " "
+      "WHERE job = $1 AND snapshot_id = $2 RETURNING 1",
+      job, snapshot_id, at);
+  if (!rows.ok()) {
+    return rows.status().WithContext(
+        fmt::format("recording the deletion of snapshot {} of job {}", snapshot_id, job));
+  }
+  return rows->size() > 0;
+}
+
+Result<std::vector<SnapshotRecord>> PgStateStore::Snapshots(std::string_view job) {
+  std::lock_guard lock(mu_);
+  LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
+  Result<pg::Rows> rows = conn->Query(
+      "SELECT job, snapshot_id, target, source_version, " LAKESYNC_MS("commit_timestamp") ", "
+      "files, bytes, rows, status, " LAKESYNC_MS("created_at") ", " LAKESYNC_MS("deleted_at")
+      " FROM snapshots WHERE job = $1 ORDER BY created_at DESC, snapshot_id DESC",
+      job);
+  if (!rows.ok()) {
+    return rows.status().WithContext(fmt::format("reading the snapshots of job {}", job));
+  }
+  std::vector<SnapshotRecord> out;
+  for (int r = 0; r < rows->size(); ++r) {
+    SnapshotRecord s;
+    s.job = rows->Text(r, 0);
+    s.snapshot_id = rows->Text(r, 1);
+    s.target = rows->Text(r, 2);
+    LAKESYNC_ASSIGN_OR_RETURN(s.source_version, rows->Int64(r, 3));
+    LAKESYNC_ASSIGN_OR_RETURN(s.commit_timestamp, rows->OptionalTime(r, 4));
+    LAKESYNC_ASSIGN_OR_RETURN(s.files, rows->Int64(r, 5));
+    LAKESYNC_ASSIGN_OR_RETURN(s.bytes, rows->Int64(r, 6));
+    LAKESYNC_ASSIGN_OR_RETURN(s.rows, rows->Int64(r, 7));
+    LAKESYNC_ASSIGN_OR_RETURN(s.status, ParseSnapshotRecordStatus(rows->Text(r, 8)));
+    LAKESYNC_ASSIGN_OR_RETURN(s.created_at, rows->Time(r, 9));
+    LAKESYNC_ASSIGN_OR_RETURN(s.deleted_at, rows->OptionalTime(r, 10));
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
 #undef LAKESYNC_TS
 #undef LAKESYNC_MS
 

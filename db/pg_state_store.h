@@ -80,6 +80,10 @@ class PgStateStore final : public StateStore {
   Result<bool> TryLockJob(std::string_view job) override;
   Status UnlockJob(std::string_view job) override;
   Result<int> AbandonRuns(std::string_view job, std::string_view error, TimePoint now) override;
+  Status UpsertSnapshot(const SnapshotRecord& snapshot) override;
+  Result<bool> MarkSnapshotDeleted(std::string_view job, std::string_view snapshot_id,
+                                   TimePoint at) override;
+  Result<std::vector<SnapshotRecord>> Snapshots(std::string_view job) override;
 
  private:
   explicit PgStateStore(std::unique_ptr<pg::Connection> conn);

@@ -165,6 +165,14 @@ class OwningPgStore final : public StateStore {
   Result<int> AbandonRuns(std::string_view job, std::string_view error, TimePoint now) override {
     return store_->AbandonRuns(job, error, now);
   }
+  Status UpsertSnapshot(const SnapshotRecord& s) override { return store_->UpsertSnapshot(s); }
+  Result<bool> MarkSnapshotDeleted(std::string_view job, std::string_view id,
+                                   TimePoint at) override {
+    return store_->MarkSnapshotDeleted(job, id, at);
+  }
+  Result<std::vector<SnapshotRecord>> Snapshots(std::string_view job) override {
+    return store_->Snapshots(job);
+  }
 
  private:
   std::unique_ptr<TestDatabase> db_;

@@ -92,4 +92,42 @@ Status ValidateTargetVersion(const TargetVersion& version) {
   return Status::OK();
 }
 
+namespace {
+constexpr std::pair<SnapshotRecordStatus, std::string_view> kSnapshotStatusNames[] = {
+    {SnapshotRecordStatus::kWriting, "writing"},
+    {SnapshotRecordStatus::kComplete, "complete"},
+    {SnapshotRecordStatus::kDeleting, "deleting"},
+    {SnapshotRecordStatus::kDeleted, "deleted"},
+};
+}  // namespace
+
+std::string_view SnapshotRecordStatusName(SnapshotRecordStatus status) {
+  for (const auto& [value, text] : kSnapshotStatusNames) {
+    if (value == status) return text;
+  }
+  return "complete";
+}
+
+Result<SnapshotRecordStatus> ParseSnapshotRecordStatus(std::string_view name) {
+  for (const auto& [value, text] : kSnapshotStatusNames) {
+    if (text == name) return value;
+  }
+  return Status::InvalidArgument(fmt::format(
+      "unknown snapshot status \"{}\"; expected one of writing, complete, deleting, deleted",
+      name));
+}
+
+Status ValidateSnapshotRecord(const SnapshotRecord& snapshot) {
+  if (snapshot.job.empty() || snapshot.snapshot_id.empty() || snapshot.target.empty()) {
+    return Status::InvalidArgument(
+        "a snapshot record needs a job, a snapshot id and a target; pass all three");
+  }
+  if (snapshot.source_version < 0) {
+    return Status::InvalidArgument(fmt::format("snapshot {} of job {} has source version {}",
+                                               snapshot.snapshot_id, snapshot.job,
+                                               snapshot.source_version));
+  }
+  return Status::OK();
+}
+
 }  // namespace lakesync::db

@@ -87,6 +87,27 @@ struct TargetVersion {
   friend bool operator==(const TargetVersion&, const TargetVersion&) = default;
 };
 
+// A snapshot of a snapshot job, as recorded in the `snapshots` table. The snapshot's manifest
+// in the target storage is the truth (jobs/snapshot.h); this record mirrors it for SQL users.
+enum class SnapshotRecordStatus { kWriting, kComplete, kDeleting, kDeleted };
+// "writing", "complete", "deleting", "deleted".
+std::string_view SnapshotRecordStatusName(SnapshotRecordStatus status);
+Result<SnapshotRecordStatus> ParseSnapshotRecordStatus(std::string_view name);
+
+struct SnapshotRecord {
+  std::string job;
+  std::string snapshot_id;
+  std::string target;
+  int64_t source_version = 0;
+  std::optional<TimePoint> commit_timestamp;
+  int64_t files = 0, bytes = 0, rows = 0;
+  SnapshotRecordStatus status = SnapshotRecordStatus::kComplete;
+  TimePoint created_at;
+  std::optional<TimePoint> deleted_at;
+
+  friend bool operator==(const SnapshotRecord&, const SnapshotRecord&) = default;
+};
+
 // The runner's record of jobs, runs and replicated versions.
 //
 // Errors common to every method: Unavailable (retryable) when the store cannot be reached;
@@ -137,12 +158,24 @@ class StateStore {
   // many. REQUIRES: the caller holds the job's lock (so no live process owns those runs).
   [[nodiscard]] virtual Result<int> AbandonRuns(std::string_view job, std::string_view error,
                                                 TimePoint now) = 0;
+
+  // Inserts or replaces the record of (job, snapshot_id).
+  [[nodiscard]] virtual Status UpsertSnapshot(const SnapshotRecord& snapshot) = 0;
+  // Marks (job, snapshot_id) deleted at `at` (status kDeleted, deleted_at). Unknown ids are
+  // not an error (the snapshot may predate the database). Returns whether a record changed.
+  [[nodiscard]] virtual Result<bool> MarkSnapshotDeleted(std::string_view job,
+                                                         std::string_view snapshot_id,
+                                                         TimePoint at) = 0;
+  // Every recorded snapshot of `job` (deleted ones included), newest first (created_at, then
+  // snapshot_id descending).
+  [[nodiscard]] virtual Result<std::vector<SnapshotRecord>> Snapshots(std::string_view job) = 0;
 };
 
 // The argument checks every StateStore applies, shared so the fake and PostgreSQL agree.
 [[nodiscard]] Status ValidateRunStart(const RunStart& start);
 [[nodiscard]] Status ValidateRunFinish(int64_t run_id, const RunFinish& finish);
 [[nodiscard]] Status ValidateTargetVersion(const TargetVersion& version);
+[[nodiscard]] Status ValidateSnapshotRecord(const SnapshotRecord& snapshot);
 
 // Truncates to whole milliseconds, the precision every store keeps.
 inline TimePoint TruncateToMillis(TimePoint t) { return FromUnixMillis(ToUnixMillis(t)); }

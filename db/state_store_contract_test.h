@@ -292,11 +292,71 @@ TYPED_TEST_P(StateStoreContractTest, JobLockAndAbandonedRuns) {
   EXPECT_TRUE(store.UnlockJob("locked_job").IsNotFound());
 }
 
+TYPED_TEST_P(StateStoreContractTest, SnapshotRecordsUpsertListAndDelete) {
+  StateStore& store = *this->store_;
+  SnapshotRecord a;
+  a.job = "nightly";
+  a.snapshot_id = "20261123T020000Z-v4";
+  a.target = "westus:/snaps";
+  a.source_version = 4;
+  a.commit_timestamp = this->T0() - std::chrono::hours(1);
+  a.files = 5;
+  a.bytes = 1811;
+  a.rows = 3;
+  a.status = SnapshotRecordStatus::kWriting;
+  a.created_at = this->T0();
+  SnapshotRecord b = a;
+  b.snapshot_id = "20261123T030000Z-v5";
+  b.source_version = 5;
+  b.commit_timestamp = std::nullopt;
+  b.status = SnapshotRecordStatus::kComplete;
+  b.created_at = this->T0() + std::chrono::hours(1);
+  SnapshotRecord other = a;
+  other.job = "other";
+  ASSERT_TRUE(store.UpsertSnapshot(a).ok());
+  ASSERT_TRUE(store.UpsertSnapshot(b).ok());
+  ASSERT_TRUE(store.UpsertSnapshot(other).ok());
+  a.status = SnapshotRecordStatus::kComplete;  // the run finished writing it
+  ASSERT_TRUE(store.UpsertSnapshot(a).ok());
+
+  auto listed = store.Snapshots("nightly");
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->size(), 2u);
+  SnapshotRecord want_a = a;
+  want_a.created_at = TruncateToMillis(a.created_at);
+  want_a.commit_timestamp = TruncateToMillis(*a.commit_timestamp);
+  SnapshotRecord want_b = b;
+  want_b.created_at = TruncateToMillis(b.created_at);
+  EXPECT_EQ((*listed)[0], want_b);  // newest first
+  EXPECT_EQ((*listed)[1], want_a);
+
+  auto marked = store.MarkSnapshotDeleted("nightly", a.snapshot_id, this->Ms(1795406400000));
+  ASSERT_TRUE(marked.ok());
+  EXPECT_TRUE(*marked);
+  auto unknown = store.MarkSnapshotDeleted("nightly", "nope", this->T0());
+  ASSERT_TRUE(unknown.ok());
+  EXPECT_FALSE(*unknown);
+  listed = store.Snapshots("nightly");
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ((*listed)[1].status, SnapshotRecordStatus::kDeleted);
+  EXPECT_EQ((*listed)[1].deleted_at, this->Ms(1795406400000));
+  EXPECT_EQ((*listed)[0].status, SnapshotRecordStatus::kComplete);
+
+  SnapshotRecord bad = a;
+  bad.snapshot_id.clear();
+  EXPECT_EQ(store.UpsertSnapshot(bad).code(), StatusCode::kInvalidArgument);
+  auto none = store.Snapshots("never");
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+}
+
 REGISTER_TYPED_TEST_SUITE_P(StateStoreContractTest, JobLockAndAbandonedRuns,
                             RunRoundTripWithTwoTargets,
                             FinishTwiceIsConflictAndKeepsTheFirstOutcome, UnknownRunIsNotFound,
                             ListRunsIsNewestFirstPerJobAndHonoursLimit,
                             SetTargetVersionUpsertsPerJobAndTarget, ValuesAreNeverSqlText,
-                            RejectsArgumentsThatBreakTheContract);
+                            RejectsArgumentsThatBreakTheContract,
+                            SnapshotRecordsUpsertListAndDelete);
 
 }  // namespace lakesync::db

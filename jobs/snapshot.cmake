@@ -1,1 +1,8 @@
-# jobs/ sources and tests of the snapshot area (target_sources(jobs PRIVATE ...), lakesync_test(...)).
+# jobs/ sources and tests of the snapshot area: snapshot jobs, retention and restores.
+target_sources(jobs PRIVATE snapshot.cc snapshot_files.cc restore.cc)
+target_link_libraries(jobs PRIVATE simdjson::simdjson)
+
+lakesync_test(jobs_snapshot_test
+  SOURCES snapshot_test.cc restore_test.cc
+  LIBS jobs delta storage
+  LABELS unit)

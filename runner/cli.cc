@@ -107,6 +107,7 @@ int Main(int argc, char** argv) {
   restore_snapshot->excludes(restore_url)->excludes(restore_version)->excludes(restore_as_of);
   restore_snapshot->needs(restore_to);
   restore_to->needs(restore_snapshot);
+  restore->add_flag("--json", g.json, "print JSON");
 
   // verify
   std::string verify_job;

@@ -1,13 +1,67 @@
-#include <ostream>
+#include <pthread.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
 
+#include <cstdlib>
+#include <ostream>
+#include <thread>
+
+#include "runner/command_util.h"
 #include "runner/commands.h"
+#include "runner/daemon.h"
 #include "runner/exit_codes.h"
 
 namespace lakesync::runner {
 
-int CmdDaemon(const GlobalOptions&, std::ostream&, std::ostream& err) {
-  err << "lakesync: daemon: not available in this version of lakesync\n";
-  return kExitUsage;
+int CmdDaemon(const GlobalOptions& g, std::ostream& out, std::ostream& err) {
+  Result<Config> config = LoadGlobalConfig(g);
+  if (!config.ok()) return ReportError(config.status(), err, kExitUsage);
+
+  // Signals go to one thread that waits for them (sigwait); every other thread, including the
+  // ones the daemon starts below, inherits this mask and never sees them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGUSR2}) sigaddset(&signals, sig);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  DaemonOptions options;
+  options.config_path = g.config_path;
+  options.version = LAKESYNC_VERSION;
+  auto daemon = Daemon::Create(std::move(*config), options);
+  if (!daemon.ok()) {
+    return ReportError(
+        daemon.status(), err,
+        daemon.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitStateStore);
+  }
+  Daemon* d = daemon->get();
+  std::thread waiter([d, signals] {
+    for (;;) {
+      int sig = 0;
+      if (sigwait(&signals, &sig) != 0) continue;
+      if (sig == SIGUSR2) return;  // the daemon stopped
+      if (sig == SIGHUP) {
+        spdlog::info("SIGHUP: reloading the configuration");
+        d->Reload();
+      } else {
+        spdlog::info("{}: stopping (a second signal cancels runs in progress now)",
+                     sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        d->Stop();
+      }
+    }
+  });
+  Status s = d->Run();
+  pthread_kill(waiter.native_handle(), SIGUSR2);
+  waiter.join();
+  if (!s.ok()) {
+    // Runs that did not reach a safe point still use the daemon's state: leave without
+    // destroying it (their leases expire by themselves; the next holder abandons their runs).
+    err << "lakesync: daemon: " << s.message() << "\n";
+    err.flush();
+    spdlog::default_logger()->flush();
+    std::_Exit(kExitJobFailed);
+  }
+  daemon->reset();
+  return kExitOk;
 }
 
 }  // namespace lakesync::runner

@@ -1,8 +1,11 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <ostream>
+#include <thread>
 
+#include "db/coordination.h"
 #include "runner/command_util.h"
 #include "runner/commands.h"
 #include "runner/executor.h"
@@ -31,15 +34,44 @@ int CmdRun(const GlobalOptions& g, const RunOptions& o, std::ostream& out, std::
   for (const auto& j : config->jobs) names.emplace_back(j.name, std::string(JobKindName(j.kind)));
   if (Status s = (*store)->SyncJobs(names); !s.ok()) return ReportError(s, err, kExitStateStore);
 
-  // At most one process runs a job at a time. The lock dies with its holder, so a `running`
-  // record found while holding it belongs to a process that was killed before recording.
-  auto locked = (*store)->TryLockJob(job->name);
-  if (!locked.ok()) return ReportError(locked.status(), err, kExitStateStore);
-  if (!*locked) {
-    err << "lakesync: job " << job->name
-        << " is running in another process right now; wait for it to finish (see `lakesync "
-           "status`)\n";
-    return kExitJobFailed;
+  // At most one process runs a job at a time: `lakesync run` holds the job's session lock
+  // (it dies with its holder, so a `running` record found while holding it belongs to a
+  // process that was killed before recording), and a daemon holds the job's lease while it
+  // runs it. A daemon checks the lock after taking the lease; we check the lease after
+  // taking the lock, so the two never run the job together.
+  auto url = ResolveDatabaseUrl(&*config);
+  if (!url.ok()) return ReportError(url.status(), err, kExitUsage);
+  auto coord = db::Coordination::Connect(*url);
+  if (!coord.ok()) return ReportError(coord.status(), err, kExitStateStore);
+  bool said_waiting = false;
+  for (;;) {
+    auto locked = (*store)->TryLockJob(job->name);
+    if (!locked.ok()) return ReportError(locked.status(), err, kExitStateStore);
+    std::string busy;
+    if (!*locked) {
+      busy = "is running in another process right now";
+    } else {
+      auto lease = (*coord)->GetLease(job->name);
+      if (!lease.ok()) return ReportError(lease.status(), err, kExitStateStore);
+      if (lease->has_value() && (*lease)->live) {
+        busy = "is being run by daemon " + (*lease)->holder + " right now";
+        if (Status s = (*store)->UnlockJob(job->name); !s.ok()) {
+          return ReportError(s, err, kExitStateStore);
+        }
+      }
+    }
+    if (busy.empty()) break;
+    if (!o.wait) {
+      err << "lakesync: job " << job->name << " " << busy
+          << "; wait for it to finish (`lakesync run --wait " << job->name
+          << "` waits, then runs; see `lakesync status`)\n";
+      return kExitJobFailed;
+    }
+    if (!said_waiting) {
+      err << "lakesync: job " << job->name << " " << busy << "; waiting for it to finish\n";
+      said_waiting = true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
   auto abandoned = (*store)->AbandonRuns(
       job->name,

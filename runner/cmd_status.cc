@@ -38,6 +38,7 @@ struct TargetRow {
   std::optional<int64_t> replicated_version;  // from the target's log (the truth)
   std::optional<int64_t> recorded_version;    // what the state store remembers
   std::optional<jobs::Lag> lag;
+  std::optional<int64_t> snapshots;  // snapshot jobs: complete snapshots in the target
   std::string error;
 };
 
@@ -59,6 +60,7 @@ void ProbeTables(JobRow& row, const std::vector<db::TargetVersion>& recorded, Ti
     }
     t.replicated_version = probed.replicated_version;
     t.error = probed.error;
+    t.snapshots = probed.snapshots;
     if (probed.error.empty() && probed.source_version) {
       if (!row.source_version) row.source_version = probed.source_version;
       jobs::Lag lag;
@@ -138,6 +140,7 @@ int CmdStatus(const GlobalOptions& g, std::ostream& out, std::ostream& err) {
         w.BeginObject().Key("target").String(t.target);
         w.Key("replicated_version").Optional(t.replicated_version);
         w.Key("recorded_version").Optional(t.recorded_version);
+        if (row.job->kind == JobKind::kSnapshot) w.Key("snapshots").Optional(t.snapshots);
         if (t.lag) {
           w.Key("lag_versions").Int(t.lag->versions).Key("lag_seconds").Double(t.lag->seconds);
         } else {

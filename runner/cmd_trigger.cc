@@ -1,13 +1,99 @@
-#include <ostream>
+#include <fmt/format.h>
 
+#include <chrono>
+#include <ostream>
+#include <thread>
+
+#include "db/coordination.h"
+#include "runner/command_util.h"
 #include "runner/commands.h"
+#include "runner/executor.h"
 #include "runner/exit_codes.h"
+#include "runner/state_connection.h"
 
 namespace lakesync::runner {
+namespace {
 
-int CmdTrigger(const GlobalOptions&, const TriggerOptions&, std::ostream&, std::ostream& err) {
-  err << "lakesync: trigger: not available in this version of lakesync\n";
-  return kExitUsage;
+// How long a request may stay unclaimed before `trigger` concludes no daemon runs the job. A
+// daemon claims requests within milliseconds of the NOTIFY (and polls every second).
+constexpr auto kClaimWait = std::chrono::seconds(5);
+constexpr auto kPoll = std::chrono::milliseconds(50);
+
+}  // namespace
+
+int CmdTrigger(const GlobalOptions& g, const TriggerOptions& o, std::ostream& out,
+               std::ostream& err) {
+  Result<Config> config = LoadGlobalConfig(g);
+  if (!config.ok()) return ReportError(config.status(), err, kExitUsage);
+  if (config->FindJob(o.job) == nullptr) {
+    err << "lakesync: no job named \"" << o.job << "\" in " << g.config_path
+        << "; `lakesync status` lists the configured jobs\n";
+    return kExitUsage;
+  }
+  // Checks the schema is there (and says `lakesync db migrate` when not).
+  auto store = OpenStateStore(&*config);
+  if (!store.ok()) return ReportError(store.status(), err, kExitStateStore);
+  auto url = ResolveDatabaseUrl(&*config);
+  if (!url.ok()) return ReportError(url.status(), err, kExitUsage);
+  auto coord = db::Coordination::Connect(*url);
+  if (!coord.ok()) return ReportError(coord.status(), err, kExitStateStore);
+
+  auto id = (*coord)->InsertRequest(o.job, "trigger@" + DefaultRunnerId());
+  if (!id.ok()) return ReportError(id.status(), err, kExitStateStore);
+
+  // Follow the request: claimed by a daemon, then done with a run.
+  auto pending_since = std::chrono::steady_clock::now();
+  bool announced = false;
+  for (;;) {
+    auto req = (*coord)->GetRequest(*id);
+    if (!req.ok()) return ReportError(req.status(), err, kExitStateStore);
+    if (req->status == "pending") {
+      if (std::chrono::steady_clock::now() - pending_since >= kClaimWait) {
+        auto cancelled = (*coord)->CancelPendingRequest(*id);
+        if (!cancelled.ok()) return ReportError(cancelled.status(), err, kExitStateStore);
+        if (*cancelled) {
+          err << "lakesync: no daemon picked up the request to run " << o.job << " within "
+              << std::chrono::duration_cast<std::chrono::seconds>(kClaimWait).count()
+              << "s (request " << *id
+              << " cancelled): start one with `lakesync daemon -c FILE` (with this job in its "
+                 "configuration), or run the job in this process with `lakesync run "
+              << o.job << "`\n";
+          return kExitJobFailed;
+        }
+        continue;  // claimed just now
+      }
+    } else {
+      pending_since = std::chrono::steady_clock::now();  // a daemon that stops puts it back
+      if (!announced && (req->status == "claimed" || req->status == "done")) {
+        out << "requested a run of " << o.job << " (request " << *id << "); daemon "
+            << req->claimed_by << " took it\n";
+        out.flush();
+        announced = true;
+        if (!o.wait) return kExitOk;
+      }
+      if (req->status == "done") {
+        if (!req->run_id) {
+          err << "lakesync: the run of " << o.job << " requested by request " << *id
+              << " was not recorded (its daemon lost the job's lease or the state store); see "
+                 "`lakesync history "
+              << o.job << "`\n";
+          return kExitJobFailed;
+        }
+        if (req->run_status == "succeeded") {
+          out << "run " << *req->run_id << " of " << o.job << " succeeded\n";
+          return kExitOk;
+        }
+        err << "lakesync: run " << *req->run_id << " of " << o.job << " " << req->run_status
+            << (req->run_error.empty() ? "" : ": " + req->run_error) << "\n";
+        return kExitJobFailed;
+      }
+      if (req->status == "cancelled") {
+        err << "lakesync: request " << *id << " was cancelled\n";
+        return kExitJobFailed;
+      }
+    }
+    std::this_thread::sleep_for(req->status == "claimed" ? std::chrono::milliseconds(200) : kPoll);
+  }
 }
 
 }  // namespace lakesync::runner

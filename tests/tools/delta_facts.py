@@ -15,6 +15,12 @@ Subcommands:
       Replication invariants R1-R3 plus the torn-copy checks of DELTA_NOTES section 9. One
       violation per line on stdout. Exit 0: none; 1: violations; 2: usage error.
       --version T additionally requires the target's head to be exactly T.
+  snapshot-check SOURCE_DIR SNAPSHOT_DIR --version N [--shallow] [--manifest FILE]
+      A lakesync snapshot (one commit, version 0) against the source at version N: protocol,
+      metaData (fresh id), domains, txns, and the live files (paths, sizes, partition values,
+      stats, deletion vectors) equal; deep snapshots hold byte-identical copies of exactly the
+      live data and DV files; shallow ones point at the source's files by file: URI. With
+      --manifest, the manifest's version, files, bytes and rows too. Exit codes as check.
   selftest
       Builds tiny tables in a temporary directory and checks that the checker accepts an
       exact copy and rejects a missing data file, an altered commit byte, a gap, a torn
@@ -959,6 +965,189 @@ def check(source, target, want_version=None):
 
 
 # --------------------------------------------------------------------------------------------
+# snapshot-check: a lakesync snapshot (a standalone table whose only commit is version 0)
+# against its source at a version. Written from the protocol rules, not from lakesync's code.
+# --------------------------------------------------------------------------------------------
+
+# Table properties a snapshot may legitimately drop (the new table has ICT from version 0).
+SNAPSHOT_DROPPABLE_PROPERTIES = {"delta.inCommitTimestampEnablementVersion",
+                                 "delta.inCommitTimestampEnablementTimestamp"}
+
+
+def _file_uri_to_path(uri):
+    p = local_file("/", uri)
+    return urllib.parse.unquote(p) if p is not None else None
+
+
+def snapshot_check(source, snap, version, shallow=False, manifest=None):
+    """Violations (one text each) of a snapshot of `source` at `version` stored in `snap`."""
+    out = []
+    listing = list_log(snap)
+    if sorted(listing["commits"]) != [0]:
+        out.append("SNAP: the snapshot's log holds commits %s, expected exactly [0]"
+                   % sorted(listing["commits"]))
+        return out
+    r_src, err = replay(source, version)
+    if err:
+        return ["SNAP: source not replayable at version %d: %s" % (version, err)]
+    r_snap, err = replay(snap, 0, listing)
+    if err:
+        return ["SNAP: snapshot not replayable: %s" % err]
+    c0, _ = parse_commit(listing["commits"][0])
+    if not c0 or "commitInfo" not in c0[0]:
+        out.append("SNAP: commit 0 does not start with commitInfo")
+    if r_snap.removed_keys or r_snap.tombstones:
+        out.append("SNAP: commit 0 holds remove actions")
+    if r_snap.cdc:
+        out.append("SNAP: commit 0 holds cdc actions")
+    if r_snap.protocol != r_src.protocol:
+        out.append("SNAP: protocol %s differs from the source's %s"
+                   % (r_snap.protocol, r_src.protocol))
+    ms, mt = r_src.metadata or {}, r_snap.metadata or {}
+    for k in ("schemaString", "partitionColumns", "format", "name", "description"):
+        if ms.get(k) != mt.get(k):
+            out.append("SNAP: metaData.%s differs from the source's" % k)
+    if mt.get("id") == ms.get("id"):
+        out.append("SNAP: metaData.id equals the source's (a new table needs a fresh id)")
+    cs = {k: v for k, v in (ms.get("configuration") or {}).items()
+          if k not in SNAPSHOT_DROPPABLE_PROPERTIES}
+    ct = mt.get("configuration") or {}
+    if cs != ct:
+        out.append("SNAP: metaData.configuration %s differs from the source's %s" % (ct, cs))
+    ict = (ct.get("delta.enableInCommitTimestamps") == "true")
+    if ict and (not c0 or "inCommitTimestamp" not in c0[0].get("commitInfo", {})):
+        out.append("SNAP: in-commit timestamps are enabled but commit 0 has no inCommitTimestamp")
+    dom_s = {k: d.get("configuration") for k, d in r_src.domains.items()}
+    dom_t = {k: d.get("configuration") for k, d in r_snap.domains.items()}
+    if dom_s != dom_t:
+        out.append("SNAP: domains %s differ from the source's %s" % (dom_t, dom_s))
+    txn_s = {k: t.get("version") for k, t in r_src.txns.items()}
+    txn_t = {k: t.get("version") for k, t in r_snap.txns.items()}
+    if txn_s != txn_t:
+        out.append("SNAP: txns %s differ from the source's %s" % (txn_t, txn_s))
+    row_tracking = "rowTracking" in ((r_src.protocol or {}).get("writerFeatures") or [])
+
+    # Live files: the source's at `version`, matched by data path.
+    src_live = {a["_path"]: a for a in r_src.live.values()}
+    snap_live = {}
+    for a in r_snap.live.values():
+        p = a["_path"]
+        if shallow:
+            if not p.startswith("file:"):
+                out.append("SNAP: shallow add %r is not an absolute file: URI" % p)
+                continue
+            lp = _file_uri_to_path(a["path"])
+            rel = os.path.relpath(lp, os.path.abspath(source)).replace(os.sep, "/")
+            p = rel
+        snap_live[p] = a
+    for p in sorted(set(src_live) - set(snap_live)):
+        out.append("SNAP: source live file %r is missing from the snapshot's log" % p)
+    for p in sorted(set(snap_live) - set(src_live)):
+        out.append("SNAP: snapshot's log adds %r, which is not live in the source at version %d"
+                   % (p, version))
+    expected_files = {os.path.join("_delta_log", commit_name(0))}
+    for p in sorted(set(src_live) & set(snap_live)):
+        a, b = src_live[p], snap_live[p]
+        for k in ("size", "partitionValues", "stats", "tags", "baseRowId", "dataChange"):
+            if a.get(k) != b.get(k):
+                out.append("SNAP: %s: %s is %r in the snapshot, %r in the source"
+                           % (p, k, b.get(k), a.get(k)))
+        want_drcv = a.get("defaultRowCommitVersion")
+        if row_tracking and want_drcv is not None:
+            want_drcv = 0
+        if b.get("defaultRowCommitVersion") != want_drcv:
+            out.append("SNAP: %s: defaultRowCommitVersion is %r, expected %r"
+                       % (p, b.get("defaultRowCommitVersion"), want_drcv))
+        dva, dvb = a.get("deletionVector"), b.get("deletionVector")
+        if (dva is None) != (dvb is None):
+            out.append("SNAP: %s: deletion vector present in one table only" % p)
+        elif dva is not None:
+            for k in ("offset", "sizeInBytes", "cardinality"):
+                if dva.get(k) != dvb.get(k):
+                    out.append("SNAP: %s: deletionVector.%s differs" % (p, k))
+            if shallow and dva.get("storageType") == "u":
+                want = os.path.join(os.path.abspath(source), dv_relative_file(dva))
+                got = _file_uri_to_path(dvb.get("pathOrInlineDv", "")) \
+                    if dvb.get("storageType") == "p" else None
+                if got != want:
+                    out.append("SNAP: %s: shallow DV should point at %s, got %s" % (p, want, dvb))
+            elif dva != dvb:
+                out.append("SNAP: %s: deletionVector %s differs from the source's %s"
+                           % (p, dvb, dva))
+        # Bytes on disk.
+        rels = [(p, "data file")]
+        if dva is not None and dv_relative_file(dva) is not None and dva.get("storageType") == "u":
+            rels.append((dv_relative_file(dva), "deletion-vector file"))
+        for rel, what in rels:
+            src_file = os.path.join(source, rel)
+            if shallow:
+                continue
+            expected_files.add(os.path.normpath(rel))
+            snap_file = os.path.join(snap, rel)
+            if not os.path.isfile(snap_file):
+                out.append("SNAP: %s %r is missing from the snapshot" % (what, rel))
+            elif not os.path.isfile(src_file):
+                out.append("SNAP: %s %r is missing from the source" % (what, rel))
+            elif not same_bytes(src_file, snap_file):
+                out.append("SNAP: %s %r differs from the source's bytes" % (what, rel))
+    # Nothing else in the snapshot directory (no stray copies, no history).
+    for dirpath, _dirnames, filenames in os.walk(snap):
+        for n in filenames:
+            rel = os.path.normpath(os.path.relpath(os.path.join(dirpath, n), snap))
+            if rel not in expected_files:
+                out.append("SNAP: unexpected file %r in the snapshot directory" % rel)
+    if manifest is not None:
+        try:
+            with open(manifest) as f:
+                m = json.load(f)
+        except (OSError, ValueError) as e:
+            out.append("SNAP: manifest %s unreadable: %s" % (manifest, e))
+            return out
+        fx = facts_at(source, version, r_src, list_log(source))
+        want = {"version": version, "files": fx["num_live_files"], "bytes": fx["bytes"]}
+        if fx["rows"] is not None:
+            want["rows"] = fx["rows"]
+        for k, v in want.items():
+            if m.get(k) != v:
+                out.append("SNAP: manifest %s is %r, expected %r" % (k, m.get(k), v))
+        if m.get("table_id") != mt.get("id"):
+            out.append("SNAP: manifest table_id %r is not the snapshot's metaData.id %r"
+                       % (m.get("table_id"), mt.get("id")))
+    return out
+
+
+def _selftest_snapshot(tmp, src, expect):
+    """Builds a correct snapshot of the selftest source at version 1 by hand; checks it is
+    accepted and that damage is reported."""
+    snap = os.path.join(tmp, "snap")
+    with open(os.path.join(src, "_delta_log", commit_name(0))) as f:
+        c0 = [json.loads(x) for x in f if x.strip()]
+    r, _ = replay(src, 1)
+    md = dict(r.metadata)
+    md["id"] = "fresh"
+    actions = [{"commitInfo": {"timestamp": 1}}, {"protocol": r.protocol}, {"metaData": md}]
+    for a in sorted(r.live.values(), key=lambda a: a["_path"]):
+        a = {k: v for k, v in a.items() if not k.startswith("_")}
+        actions.append({"add": a})
+    _write(os.path.join(snap, "_delta_log", commit_name(0)),
+           "\n".join(json.dumps(a) for a in actions) + "\n")
+    for rel in ("a.parquet", os.path.join("x=A%2FA", "b.parquet"),
+                os.path.join("ab", "deletion_vector_61d16c75-6994-46b7-a15b-8b538852e50e.bin")):
+        os.makedirs(os.path.dirname(os.path.join(snap, rel)), exist_ok=True)
+        shutil.copyfile(os.path.join(src, rel), os.path.join(snap, rel))
+    got = snapshot_check(src, snap, 1)
+    expect(got == [], "snapshot-check accepts a correct snapshot, got %s" % got)
+    got = snapshot_check(src, snap, 2)
+    expect(any("not live in the source at version 2" in x for x in got),
+           "snapshot-check notices the wrong version, got %s" % got)
+    os.remove(os.path.join(snap, "a.parquet"))
+    got = snapshot_check(src, snap, 1)
+    expect(any("data file 'a.parquet' is missing from the snapshot" in x for x in got),
+           "snapshot-check notices a missing data file, got %s" % got)
+    del c0
+
+
+# --------------------------------------------------------------------------------------------
 # selftest
 # --------------------------------------------------------------------------------------------
 
@@ -1107,6 +1296,8 @@ def selftest():
              lambda t: _write(log(t, 3), '{"commitInfo":{}}\n'),
              ["R1: target commit 00000000000000000003.json does not exist in the source"])
 
+        _selftest_snapshot(tmp, src, expect)
+
         # Command-line exit codes.
         me = os.path.abspath(__file__)
         rc_ok = os.system("%s %s check %s %s >/dev/null" % (
@@ -1153,6 +1344,13 @@ def main(argv):
     pc.add_argument("source")
     pc.add_argument("target")
     pc.add_argument("--version", type=int)
+    ps = sub.add_parser("snapshot-check",
+                        help="check a lakesync snapshot against its source at a version")
+    ps.add_argument("source")
+    ps.add_argument("snapshot")
+    ps.add_argument("--version", type=int, required=True)
+    ps.add_argument("--shallow", action="store_true")
+    ps.add_argument("--manifest")
     sub.add_parser("selftest")
     args = p.parse_args(argv)
     if args.cmd == "facts":
@@ -1181,6 +1379,17 @@ def main(argv):
                              "root\n" % args.source)
             return 2
         violations = check(args.source, args.target, args.version)
+        for line in violations:
+            print(line)
+        return 1 if violations else 0
+    if args.cmd == "snapshot-check":
+        for d in (args.source, args.snapshot):
+            if not os.path.isdir(log_dir(d)):
+                sys.stderr.write("error: %s has no _delta_log directory; pass the table root\n"
+                                 % d)
+                return 2
+        violations = snapshot_check(args.source, args.snapshot, args.version, args.shallow,
+                                    args.manifest)
         for line in violations:
             print(line)
         return 1 if violations else 0

@@ -1,0 +1,158 @@
+#pragma once
+
+// How several lakesync processes sharing one PostgreSQL coordinate: job leases with fencing
+// tokens, manual run requests (`lakesync trigger`) and their NOTIFY wake-ups.
+//
+// Leases (table `leases`, one row per job that was ever leased):
+// - A lease is live while expires_at > the database's clock; every time comparison uses the
+//   database's clock (clock_timestamp()), so runners with skewed clocks agree.
+// - AcquireLease succeeds only when no live lease exists; each acquisition increments the row's
+//   `token` (it never goes back: releasing keeps the row and only expires it), so the token is
+//   a fencing token: a holder that was frozen past its TTL finds a different token and must
+//   publish nothing.
+// - RenewLease and CheckLease succeed only while (holder, token) still match AND the lease has
+//   not expired. A lease that expired is lost even when nobody took it over: a holder that was
+//   frozen past its TTL must stop, since another runner may be about to take the job.
+//
+// Requests (table `run_requests`): InsertRequest adds a pending row and NOTIFYs channel
+// kRequestChannel in the same transaction (the payload is the job name). Daemons LISTEN
+// (NotificationListener) and claim pending rows for their jobs with ClaimRequests (FOR UPDATE
+// SKIP LOCKED: each request goes to exactly one daemon).
+//
+// Errors: Unavailable (retryable) when PostgreSQL cannot be reached (the next call reconnects);
+// InvalidArgument telling to run `lakesync db migrate` when the schema is missing. Messages never
+// hold the password.
+//
+// Thread-safety: Coordination is thread-safe (one connection behind a mutex).
+// NotificationListener is not: one thread owns it.
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/duration.h"
+#include "common/status.h"
+
+struct pg_conn;
+
+namespace lakesync::db {
+
+namespace pg {
+class Connection;
+}
+
+// The NOTIFY channel of run requests.
+inline constexpr std::string_view kRequestChannel = "lakesync_run_requests";
+
+struct LeaseInfo {
+  std::string job;
+  std::string holder;
+  int64_t token = 0;
+  TimePoint acquired_at;
+  TimePoint expires_at;
+  bool live = false;  // expires_at is after the database's clock now
+};
+
+// A request as `lakesync trigger --wait` follows it.
+struct RunRequest {
+  int64_t id = 0;
+  std::string job;
+  std::string status;  // "pending", "claimed", "done", "cancelled"
+  std::string claimed_by;
+  std::optional<int64_t> run_id;
+  TimePoint requested_at;
+  std::optional<TimePoint> claimed_at;
+  // GetRequest only: the linked run's status name and error ("" while there is none).
+  std::string run_status;
+  std::string run_error;
+};
+
+class Coordination {
+ public:
+  // Connects (see pg::Connection::Open for the errors).
+  [[nodiscard]] static Result<std::unique_ptr<Coordination>> Connect(
+      std::string_view conninfo, Duration connect_timeout = std::chrono::seconds(5));
+  ~Coordination();
+  Coordination(const Coordination&) = delete;
+  Coordination& operator=(const Coordination&) = delete;
+
+  // True when a round trip succeeds (reconnecting once if needed).
+  bool Ping();
+
+  // Takes the job's lease for `holder` for `ttl` when no live lease exists. Returns the new
+  // fencing token, or nullopt when another live lease holds the job (even one of `holder`: a
+  // holder never re-enters its own lease).
+  [[nodiscard]] Result<std::optional<int64_t>> AcquireLease(std::string_view job,
+                                                            std::string_view holder, Duration ttl);
+  // Extends a held lease to now + ttl. Cancelled ("lease lost") when (holder, token) no longer
+  // hold a live lease.
+  [[nodiscard]] Status RenewLease(std::string_view job, std::string_view holder, int64_t token,
+                                  Duration ttl);
+  // The fencing check: OK while (holder, token) hold a live lease; Cancelled otherwise, saying
+  // who holds it now. `remaining` (when non-null) receives how long the lease was still valid
+  // when the database answered: a caller that was paused while the answer travelled (SIGSTOP)
+  // compares it with the time the check took and treats a stale answer as a lost lease.
+  [[nodiscard]] Status CheckLease(std::string_view job, std::string_view holder, int64_t token,
+                                  Duration* remaining = nullptr);
+  // Expires the lease now when (holder, token) still hold it (the token stays). Releasing a
+  // lease that was lost is not an error.
+  [[nodiscard]] Status ReleaseLease(std::string_view job, std::string_view holder, int64_t token);
+  // The job's lease row (live or not); nullopt when the job was never leased.
+  [[nodiscard]] Result<std::optional<LeaseInfo>> GetLease(std::string_view job);
+
+  // Inserts a pending request and NOTIFYs kRequestChannel; returns its id.
+  [[nodiscard]] Result<int64_t> InsertRequest(std::string_view job, std::string_view requested_by);
+  // Claims every pending request for one of `jobs` for `claimer` (oldest first).
+  [[nodiscard]] Result<std::vector<RunRequest>> ClaimRequests(const std::vector<std::string>& jobs,
+                                                              std::string_view claimer);
+  // Marks claimed requests done, linking them to `run_id` (nullopt: the run was not recorded).
+  [[nodiscard]] Status CompleteRequests(const std::vector<int64_t>& ids,
+                                        std::optional<int64_t> run_id);
+  // Puts claimed requests back to pending (a daemon stopping before running them) and NOTIFYs.
+  [[nodiscard]] Status UnclaimRequests(const std::vector<int64_t>& ids);
+  // Cancels a request that is still pending; true when it was (false: already claimed).
+  [[nodiscard]] Result<bool> CancelPendingRequest(int64_t id);
+  // NotFound for an unknown id.
+  [[nodiscard]] Result<RunRequest> GetRequest(int64_t id);
+
+ private:
+  explicit Coordination(std::unique_ptr<pg::Connection> conn);
+  Result<pg::Connection*> ConnLocked();
+
+  std::mutex mu_;
+  std::unique_ptr<pg::Connection> conn_;
+};
+
+// A connection that LISTENs on one channel.
+class NotificationListener {
+ public:
+  [[nodiscard]] static Result<std::unique_ptr<NotificationListener>> Connect(
+      std::string_view conninfo, std::string_view channel,
+      Duration connect_timeout = std::chrono::seconds(5));
+  ~NotificationListener();
+  NotificationListener(const NotificationListener&) = delete;
+  NotificationListener& operator=(const NotificationListener&) = delete;
+
+  // Waits up to `timeout` for notifications; returns their payloads (empty after the timeout).
+  // Unavailable when the connection was lost: call Reconnect (notifications sent meanwhile are
+  // lost, so callers also poll the table after reconnecting).
+  [[nodiscard]] Result<std::vector<std::string>> Wait(Duration timeout);
+  [[nodiscard]] Status Reconnect();
+
+ private:
+  NotificationListener(std::string conninfo, std::string channel, Duration connect_timeout);
+  Status Open();
+
+  std::string conninfo_;
+  std::string redacted_;
+  std::string channel_;
+  Duration connect_timeout_;
+  pg_conn* conn_ = nullptr;
+};
+
+}  // namespace lakesync::db

@@ -1,0 +1,215 @@
+// Integration tests of db::Coordination (leases, run requests) and NotificationListener against
+// a real PostgreSQL (LAKESYNC_TEST_DATABASE_URL; a fresh database per test; skipped loudly when
+// unset).
+
+#include "db/coordination.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include "db/pg_state_store.h"
+#include "tests/pg_fixture.h"
+
+namespace lakesync::db {
+namespace {
+
+using namespace std::chrono_literals;
+
+class CoordinationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string base = lakesync::testing::TestDatabaseBaseUrl();
+    if (base.empty()) {
+      GTEST_SKIP() << "\n*** PostgreSQL integration test SKIPPED: LAKESYNC_TEST_DATABASE_URL is "
+                      "not set. ***\nRun scripts/test.sh, or start one with scripts/pg.sh.\n";
+    }
+    db_ = std::make_unique<lakesync::testing::ScratchDatabase>(base);
+    ASSERT_EQ(db_->Create(), "");
+    auto store = PgStateStore::Connect(db_->url());
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    ASSERT_TRUE((*store)->Migrate().ok());
+  }
+
+  std::unique_ptr<Coordination> Open() {
+    auto c = Coordination::Connect(db_->url());
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    return c.ok() ? std::move(*c) : nullptr;
+  }
+
+  std::unique_ptr<lakesync::testing::ScratchDatabase> db_;
+};
+
+TEST_F(CoordinationTest, LeaseIsExclusiveAndTokensGrowAcrossAcquisitions) {
+  auto a = Open();
+  auto b = Open();
+  ASSERT_TRUE(a && b);
+  auto ta = a->AcquireLease("job1", "runner-a", 30s);
+  ASSERT_TRUE(ta.ok()) << ta.status().ToString();
+  ASSERT_EQ(*ta, std::optional<int64_t>(1));
+  // Held: neither another runner nor the holder itself gets it again.
+  auto tb = b->AcquireLease("job1", "runner-b", 30s);
+  ASSERT_TRUE(tb.ok());
+  EXPECT_FALSE(tb->has_value());
+  EXPECT_FALSE(a->AcquireLease("job1", "runner-a", 30s)->has_value());
+  // Another job is independent.
+  EXPECT_EQ(*b->AcquireLease("job2", "runner-b", 30s), std::optional<int64_t>(1));
+
+  EXPECT_TRUE(a->CheckLease("job1", "runner-a", 1).ok());
+  EXPECT_EQ(a->CheckLease("job1", "runner-b", 1).code(), StatusCode::kCancelled);
+  ASSERT_TRUE(a->ReleaseLease("job1", "runner-a", 1).ok());
+  EXPECT_EQ(a->CheckLease("job1", "runner-a", 1).code(), StatusCode::kCancelled);
+
+  tb = b->AcquireLease("job1", "runner-b", 30s);
+  ASSERT_TRUE(tb.ok());
+  EXPECT_EQ(*tb, std::optional<int64_t>(2));
+  Status old = a->CheckLease("job1", "runner-a", 1);
+  EXPECT_EQ(old.code(), StatusCode::kCancelled);
+  EXPECT_NE(old.message().find("runner-b"), std::string::npos) << old.message();
+  // Releasing a lost lease changes nothing.
+  ASSERT_TRUE(a->ReleaseLease("job1", "runner-a", 1).ok());
+  EXPECT_TRUE(b->CheckLease("job1", "runner-b", 2).ok());
+  auto info = a->GetLease("job1");
+  ASSERT_TRUE(info.ok() && info->has_value());
+  EXPECT_EQ((*info)->holder, "runner-b");
+  EXPECT_EQ((*info)->token, 2);
+  EXPECT_TRUE((*info)->live);
+  EXPECT_FALSE(a->GetLease("never")->has_value());
+}
+
+TEST_F(CoordinationTest, ExpiredLeaseIsLostEvenWhenNobodyTookItOver) {
+  auto a = Open();
+  ASSERT_TRUE(a);
+  ASSERT_EQ(*a->AcquireLease("j", "r1", 300ms), std::optional<int64_t>(1));
+  // Renewing keeps it alive well past the first TTL.
+  for (int i = 0; i < 5; ++i) {
+    std::this_thread::sleep_for(150ms);
+    ASSERT_TRUE(a->RenewLease("j", "r1", 1, 300ms).ok()) << i;
+  }
+  EXPECT_TRUE(a->CheckLease("j", "r1", 1).ok());
+  std::this_thread::sleep_for(450ms);  // "frozen" past the TTL
+  EXPECT_EQ(a->CheckLease("j", "r1", 1).code(), StatusCode::kCancelled);
+  EXPECT_EQ(a->RenewLease("j", "r1", 1, 300ms).code(), StatusCode::kCancelled);
+  EXPECT_EQ(*a->AcquireLease("j", "r2", 300ms), std::optional<int64_t>(2));
+}
+
+TEST_F(CoordinationTest, ConcurrentAcquirersGetExactlyOneLease) {
+  constexpr int kThreads = 6;
+  std::vector<std::unique_ptr<Coordination>> conns;
+  for (int i = 0; i < kThreads; ++i) {
+    conns.push_back(Open());
+    ASSERT_TRUE(conns.back());
+  }
+  for (int round = 0; round < 5; ++round) {
+    std::atomic<int> winners{0};
+    std::atomic<int> winner{-1};
+    std::atomic<int64_t> token{0};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < kThreads; ++i) {
+      threads.emplace_back([&, i] {
+        auto t = conns[i]->AcquireLease("contended", "r" + std::to_string(i), 30s);
+        ASSERT_TRUE(t.ok()) << t.status().ToString();
+        if (t->has_value()) {
+          ++winners;
+          winner = i;
+          token = **t;
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    ASSERT_EQ(winners.load(), 1) << "round " << round;
+    // Tokens grow by one with every acquisition.
+    EXPECT_EQ(token.load(), round + 1);
+    ASSERT_TRUE(
+        conns[winner]->ReleaseLease("contended", "r" + std::to_string(winner.load()), token).ok());
+  }
+  auto info = conns[0]->GetLease("contended");
+  ASSERT_TRUE(info.ok() && info->has_value());
+  EXPECT_EQ((*info)->token, 5);
+  EXPECT_FALSE((*info)->live);
+}
+
+TEST_F(CoordinationTest, HeldLeaseAgainstConcurrentAcquirers) {
+  // While one holder keeps the lease, many concurrent attempts all fail.
+  auto holder = Open();
+  ASSERT_TRUE(holder);
+  ASSERT_TRUE(holder->AcquireLease("held", "h", 30s)->has_value());
+  std::atomic<int> won{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&, i] {
+      auto c = Coordination::Connect(db_->url());
+      ASSERT_TRUE(c.ok());
+      for (int k = 0; k < 10; ++k) {
+        auto t = (*c)->AcquireLease("held", "x" + std::to_string(i), 30s);
+        ASSERT_TRUE(t.ok());
+        if (t->has_value()) ++won;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(won.load(), 0);
+}
+
+TEST_F(CoordinationTest, RequestsNotifyAndAreClaimedOnce) {
+  auto a = Open();
+  auto b = Open();
+  ASSERT_TRUE(a && b);
+  auto listener = NotificationListener::Connect(db_->url(), kRequestChannel);
+  ASSERT_TRUE(listener.ok()) << listener.status().ToString();
+  auto nothing = (*listener)->Wait(50ms);
+  ASSERT_TRUE(nothing.ok());
+  EXPECT_TRUE(nothing->empty());
+
+  auto id = a->InsertRequest("job1", "tester");
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  auto start = std::chrono::steady_clock::now();
+  auto got = (*listener)->Wait(2s);
+  ASSERT_TRUE(got.ok());
+  ASSERT_EQ(got->size(), 1u);
+  EXPECT_EQ((*got)[0], "job1");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+
+  auto req = a->GetRequest(*id);
+  ASSERT_TRUE(req.ok());
+  EXPECT_EQ(req->status, "pending");
+  EXPECT_EQ(req->job, "job1");
+
+  // Only requests of the claimer's jobs; each claimed once.
+  auto other = b->ClaimRequests({"job2"}, "b");
+  ASSERT_TRUE(other.ok());
+  EXPECT_TRUE(other->empty());
+  auto claimed = b->ClaimRequests({"job1", "job2"}, "b");
+  ASSERT_TRUE(claimed.ok()) << claimed.status().ToString();
+  ASSERT_EQ(claimed->size(), 1u);
+  EXPECT_EQ((*claimed)[0].id, *id);
+  EXPECT_EQ((*claimed)[0].claimed_by, "b");
+  EXPECT_TRUE(a->ClaimRequests({"job1"}, "a")->empty());
+  EXPECT_FALSE(*a->CancelPendingRequest(*id));
+
+  // Unclaiming puts it back and notifies again.
+  ASSERT_TRUE(b->UnclaimRequests({*id}).ok());
+  got = (*listener)->Wait(2s);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->size(), 1u);
+  claimed = a->ClaimRequests({"job1"}, "a");
+  ASSERT_EQ(claimed->size(), 1u);
+  ASSERT_TRUE(a->CompleteRequests({*id}, std::nullopt).ok());
+  req = a->GetRequest(*id);
+  EXPECT_EQ(req->status, "done");
+  EXPECT_EQ(req->claimed_by, "a");
+  EXPECT_FALSE(req->run_id.has_value());
+
+  auto id2 = a->InsertRequest("job1", "tester");
+  ASSERT_TRUE(id2.ok());
+  EXPECT_TRUE(*a->CancelPendingRequest(*id2));
+  EXPECT_EQ(a->GetRequest(*id2)->status, "cancelled");
+  EXPECT_TRUE(a->ClaimRequests({"job1"}, "a")->empty());
+  EXPECT_EQ(a->GetRequest(999999).status().code(), StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace lakesync::db

@@ -1,0 +1,247 @@
+#include "jobs/restore.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "common/json_writer.h"
+#include "delta/commit_writer.h"
+#include "delta/log_names.h"
+#include "delta/log_reader.h"
+#include "delta/protocol.h"
+#include "delta/timestamps.h"
+#include "jobs/commit_files.h"
+#include "jobs/snapshot.h"
+#include "jobs/snapshot_files.h"
+
+namespace lakesync::jobs {
+namespace {
+
+std::string Trimmed(std::string_view prefix) {
+  while (!prefix.empty() && prefix.back() == '/') prefix.remove_suffix(1);
+  return std::string(prefix);
+}
+
+std::string LiveKey(const delta::Add& add) {
+  return delta::LogicalFileKey(add.decoded_path, add.deletion_vector);
+}
+
+}  // namespace
+
+Result<RestoreCopyOutcome> RestoreSnapshotCopy(const TableLocation& snapshots,
+                                               const std::string& id, const TableLocation& to,
+                                               int copy_parallelism, RunObserver& observer) {
+  LAKESYNC_ASSIGN_OR_RETURN(auto complete, CompleteSnapshots(snapshots));
+  const SnapshotManifest* manifest = nullptr;
+  for (const auto& m : complete) {
+    if (m.id == id) manifest = &m;
+  }
+  if (manifest == nullptr) {
+    std::string ids;
+    for (size_t i = 0; i < complete.size() && i < 10; ++i) {
+      ids += (i ? ", " : "") + complete[i].id;
+    }
+    return Status::NotFound(
+        fmt::format("{} holds no complete snapshot {}; complete snapshots (newest first): {} — see "
+                    "'lakesync snapshots JOB'",
+                    TableUrl(snapshots), id, ids.empty() ? "none" : ids));
+  }
+  storage::ListOptions opts;
+  opts.prefix = Trimmed(to.prefix).empty() ? "" : Trimmed(to.prefix) + "/";
+  opts.recursive = true;
+  LAKESYNC_ASSIGN_OR_RETURN(auto present, to.storage->List(opts));
+  if (!present.empty()) {
+    return Status::AlreadyExists(
+        fmt::format("{} is not empty (it holds {}, ...); restore into an empty or new location",
+                    TableUrl(to), present.front().path));
+  }
+
+  TableLocation snap{snapshots.name, snapshots.storage, SnapshotTablePrefix(snapshots, id)};
+  const std::string commit_key = delta::LogFileKey(snap.prefix, delta::CommitFileName(0));
+  auto bytes = snap.storage->Read(commit_key);
+  if (!bytes.ok()) return bytes.status().WithContext("reading snapshot " + id);
+  LAKESYNC_ASSIGN_OR_RETURN(delta::Commit commit, delta::ParseCommit(0, *bytes));
+  std::vector<const delta::Add*> adds;
+  for (const auto& a : commit.actions) {
+    if (const auto* add = std::get_if<delta::Add>(&a)) adds.push_back(add);
+  }
+  LAKESYNC_ASSIGN_OR_RETURN(auto files, FilesOfAdds(adds));
+  int64_t plan_bytes = 0;
+  for (const auto& f : files) plan_bytes += f.absolute ? 0 : std::max<int64_t>(f.size, 0);
+  observer.OnTargetPlanned(to.name, -1, 0, static_cast<int64_t>(files.size()), plan_bytes);
+  CopyTotals totals;
+  Status copied = [&]() -> Status {
+    LAKESYNC_ASSIGN_OR_RETURN(
+        totals, CopyTableFiles(snap, to, files, copy_parallelism, observer, "snapshot " + id));
+    LAKESYNC_RETURN_IF_ERROR(observer.CheckContinue());
+    LAKESYNC_RETURN_IF_ERROR(observer.BeforePublish(to.name, 0));
+    return delta::PublishCommit(*to.storage, Trimmed(to.prefix), 0, *bytes);
+  }();
+  if (!copied.ok()) {
+    // The location was empty: remove this restore's copies (there is no commit, so no table).
+    if (!copied.IsConflict()) (void)DeleteTree(*to.storage, Trimmed(to.prefix));
+    return copied.WithContext("restoring snapshot " + id + " to " + TableUrl(to));
+  }
+  observer.OnCommitPublished(to.name, 0);
+  RestoreCopyOutcome out;
+  out.snapshot_id = id;
+  out.source_version = manifest->version;
+  out.files = totals.files;
+  out.bytes = totals.bytes;
+  out.shallow = manifest->mode == SnapshotMode::kShallow;
+  return out;
+}
+
+Result<RestoreInPlaceOutcome> RestoreInPlace(const TableLocation& table,
+                                             const RestoreInPlaceOptions& options,
+                                             RunObserver& observer) {
+  if (options.version.has_value() == options.as_of.has_value()) {
+    return Status::InvalidArgument("give exactly one of a version and a timestamp (as of)");
+  }
+  const std::string prefix = Trimmed(table.prefix);
+  delta::DeltaLog log(*table.storage, prefix);
+  LAKESYNC_ASSIGN_OR_RETURN(delta::TableState head, log.Load(std::nullopt));
+  const delta::Snapshot& now_state = head.snapshot;
+  RestoreInPlaceOutcome out;
+  out.head = now_state.version();
+
+  LAKESYNC_ASSIGN_OR_RETURN(auto ict_from, delta::IctEnablementVersion(now_state.metadata()));
+  LAKESYNC_ASSIGN_OR_RETURN(auto times,
+                            delta::ComputeCommitTimestamps(head.commit_times, ict_from));
+  if (options.as_of) {
+    auto v = delta::VersionAsOf(times, *options.as_of);
+    if (!v.ok()) return v.status().WithContext(TableUrl(table));
+    out.restored_version = *v;
+  } else {
+    out.restored_version = *options.version;
+    if (out.restored_version > out.head || out.restored_version < 0) {
+      return Status::NotFound(
+          fmt::format("{} has no version {} (its versions end at {}); nothing was changed",
+                      TableUrl(table), out.restored_version, out.head));
+    }
+  }
+  std::optional<delta::TableState> old_loaded;
+  const delta::Snapshot* old_state = &now_state;
+  if (out.restored_version != out.head) {
+    auto loaded = log.Load(out.restored_version);
+    if (!loaded.ok()) {
+      return loaded.status().WithContext(fmt::format(
+          "reading version {} of {}; nothing was changed", out.restored_version, TableUrl(table)));
+    }
+    old_loaded = std::move(loaded).value();
+    old_state = &old_loaded->snapshot;
+  }
+  out.files = old_state->num_files();
+  out.bytes = old_state->bytes();
+
+  // The writer checks: this commit writes adds of existing files and removes.
+  const delta::Protocol& protocol = now_state.protocol();
+  std::set<std::string> honoured;
+  for (const auto& f : delta::WriterFeatures(protocol)) {
+    const delta::FeatureInfo* info = delta::FindFeature(f);
+    if (info != nullptr && !info->catalog_or_redirect) honoured.insert(f);
+  }
+  if (Status writable = delta::CheckWritable(protocol, honoured); !writable.ok()) {
+    return writable.WithContext(
+        fmt::format("cannot restore {}; nothing was changed", TableUrl(table)));
+  }
+
+  std::map<std::string, const delta::Add*> live_now, live_then;
+  for (const auto& f : now_state.files()) live_now.emplace(LiveKey(f.add), &f.add);
+  for (const auto& f : old_state->files()) live_then.emplace(LiveKey(f.add), &f.add);
+
+  const int64_t now_ms = ToUnixMillis(options.clock->Now());
+  std::vector<delta::Action> removes, adds;
+  std::vector<const delta::Add*> needed;
+  for (const auto& [key, add] : live_now) {
+    if (live_then.count(key)) continue;
+    delta::Remove r;
+    r.path = add->path;
+    r.decoded_path = add->decoded_path;
+    r.absolute = add->absolute;
+    r.deletion_timestamp = now_ms;
+    r.data_change = true;
+    r.extended_file_metadata = true;
+    r.partition_values = add->partition_values;
+    r.size = add->size;
+    r.stats = add->stats;
+    r.tags = add->tags;
+    r.deletion_vector = add->deletion_vector;
+    r.base_row_id = add->base_row_id;
+    r.default_row_commit_version = add->default_row_commit_version;
+    removes.emplace_back(std::move(r));
+  }
+  for (const auto& [key, add] : live_then) {
+    if (live_now.count(key)) continue;
+    needed.push_back(add);
+    delta::Add a = *add;
+    if (!a.data_change) {
+      a.data_change = true;
+      a.raw_json.clear();
+    }
+    adds.emplace_back(std::move(a));
+  }
+  if (removes.empty() && adds.empty()) {
+    return out;  // the head already has exactly these files
+  }
+  auto it = now_state.metadata().configuration.find("delta.appendOnly");
+  if (!removes.empty() && it != now_state.metadata().configuration.end() && it->second == "true") {
+    return Status::Unsupported(fmt::format(
+        "cannot restore {} to version {}: the table is append-only (delta.appendOnly=true) and "
+        "the restore would remove {} files; nothing was changed",
+        TableUrl(table), out.restored_version, removes.size()));
+  }
+
+  // Vacuumed files: refuse before writing anything.
+  LAKESYNC_ASSIGN_OR_RETURN(auto files, FilesOfAdds(needed));
+  Status present = CheckTableFiles(
+      table, files, fmt::format("version {}, which the restore needs", out.restored_version));
+  if (!present.ok()) {
+    return present.WithContext(fmt::format("cannot restore {} to version {}; nothing was changed",
+                                           TableUrl(table), out.restored_version));
+  }
+
+  std::vector<delta::Action> actions;
+  {
+    const bool ict = ict_from.has_value() && *ict_from <= out.head + 1;
+    int64_t ts = now_ms;
+    if (ict && !times.empty()) {
+      ts = std::max(ts, ToUnixMillis(times.back().timestamp) + 1);
+    }
+    JsonWriter w;
+    w.BeginObject().Key("commitInfo").BeginObject();
+    if (ict) w.Key("inCommitTimestamp").Int(ts);
+    w.Key("timestamp").Int(ts);
+    w.Key("operation").String("RESTORE");
+    w.Key("operationParameters").BeginObject();
+    w.Key("version").String(std::to_string(out.restored_version));
+    w.EndObject();
+    w.Key("engineInfo").String("lakesync");
+    w.EndObject().EndObject();
+    delta::CommitInfo ci;
+    ci.timestamp = ts;
+    if (ict) ci.in_commit_timestamp = ts;
+    ci.operation = "RESTORE";
+    ci.raw_json = w.Take();
+    actions.emplace_back(std::move(ci));
+  }
+  for (auto& r : removes) actions.push_back(std::move(r));
+  for (auto& a : adds) actions.push_back(std::move(a));
+  out.removed = static_cast<int64_t>(removes.size());
+  out.added = static_cast<int64_t>(adds.size());
+
+  LAKESYNC_RETURN_IF_ERROR(observer.CheckContinue());
+  out.new_version = out.head + 1;
+  LAKESYNC_RETURN_IF_ERROR(observer.BeforePublish(table.name, out.new_version));
+  Status published = delta::PublishCommit(*table.storage, prefix, out.new_version,
+                                          delta::SerializeCommit(actions));
+  if (!published.ok()) return published.WithContext("nothing was changed");
+  observer.OnCommitPublished(table.name, out.new_version);
+  return out;
+}
+
+}  // namespace lakesync::jobs

@@ -1,0 +1,131 @@
+#include "jobs/snapshot_files.h"
+
+#include <algorithm>
+#include <atomic>
+#include <mutex>
+
+#include <fmt/format.h>
+
+#include "jobs/parallel.h"
+
+namespace lakesync::jobs {
+namespace {
+
+bool RightSize(const FileRef& ref, uint64_t size) {
+  if (ref.size >= 0) return size == static_cast<uint64_t>(ref.size);
+  return size >= static_cast<uint64_t>(ref.min_size);
+}
+
+Status SizeError(const TableLocation& table, const FileRef& ref, uint64_t got,
+                 std::string_view what) {
+  return Status::Corruption(fmt::format(
+      "{} {} in {} is {} bytes but the log ({}) says {}{} bytes; the file was changed or "
+      "truncated — repair the table and rerun",
+      FileRoleName(ref.role), ref.path, TableUrl(table), got, what,
+      ref.size >= 0 ? "" : "at least ", ref.size >= 0 ? ref.size : ref.min_size));
+}
+
+Status MissingError(const TableLocation& table, const FileRef& ref, std::string_view what) {
+  return Status::NotFound(fmt::format(
+      "{} {} is missing from {} (referenced by {}); it may have been vacuumed or deleted — "
+      "restore the file (or pick a version whose files still exist) and rerun",
+      FileRoleName(ref.role), ref.path, TableUrl(table), what));
+}
+
+}  // namespace
+
+std::string TableUrl(const TableLocation& table) {
+  std::string root = table.storage ? table.storage->Describe() : "";
+  std::string p = table.prefix;
+  while (!p.empty() && p.back() == '/') p.pop_back();
+  if (p.empty()) return root;
+  if (!root.empty() && root.back() != '/') root += '/';
+  return root + p;
+}
+
+Result<std::vector<FileRef>> FilesOfAdds(std::span<const delta::Add* const> adds) {
+  delta::Commit commit;
+  commit.actions.reserve(adds.size());
+  for (const delta::Add* a : adds) commit.actions.emplace_back(*a);
+  LAKESYNC_ASSIGN_OR_RETURN(CommitFiles files, ExtractCommitFiles(commit));
+  return std::move(files.files);
+}
+
+Result<CopyTotals> CopyTableFiles(const TableLocation& from, const TableLocation& to,
+                                  const std::vector<FileRef>& files, int parallelism,
+                                  RunObserver& observer, std::string_view what) {
+  std::vector<const FileRef*> todo;
+  for (const auto& f : files) {
+    if (!f.absolute) todo.push_back(&f);
+  }
+  std::atomic<int64_t> copied_files{0}, copied_bytes{0};
+  std::atomic<bool> stop{false};
+  std::mutex mu;
+  Status first;  // Guarded by mu.
+  auto fail = [&](Status s) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (first.ok()) first = std::move(s);
+    stop.store(true);
+  };
+  ParallelFor(parallelism, todo.size(), [&](size_t i) {
+    if (stop.load()) return;
+    const FileRef& ref = *todo[i];
+    Status go = observer.CheckContinue();
+    if (!go.ok()) return fail(go);
+    const std::string src = TableKey(from.prefix, ref.path);
+    const std::string dst = TableKey(to.prefix, ref.path);
+    // Durable later: one SyncAll after every copy, before anything references them.
+    auto n = to.storage->CopyFromDeferred(*from.storage, src, dst);
+    if (!n.ok()) {
+      if (n.status().IsNotFound()) {
+        auto st = from.storage->Stat(src);
+        if (!st.ok() && st.status().IsNotFound()) return fail(MissingError(from, ref, what));
+      }
+      return fail(n.status().WithContext(
+          fmt::format("copying {} {} to {}", FileRoleName(ref.role), ref.path, TableUrl(to))));
+    }
+    if (!RightSize(ref, *n)) return fail(SizeError(from, ref, *n, what));
+    copied_files.fetch_add(1);
+    copied_bytes.fetch_add(static_cast<int64_t>(*n));
+    observer.OnFileCopied(to.name, ref.path, static_cast<int64_t>(*n));
+  });
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (!first.ok()) return first;
+  }
+  Status synced = to.storage->SyncAll();
+  if (!synced.ok()) return synced.WithContext("making the copies durable on " + TableUrl(to));
+  return CopyTotals{copied_files.load(), copied_bytes.load()};
+}
+
+Status CheckTableFiles(const TableLocation& table, const std::vector<FileRef>& files,
+                       std::string_view what) {
+  for (const auto& ref : files) {
+    if (ref.absolute) continue;
+    auto st = table.storage->Stat(TableKey(table.prefix, ref.path));
+    if (!st.ok()) {
+      if (st.status().IsNotFound()) return MissingError(table, ref, what);
+      return st.status().WithContext("checking " + ref.path);
+    }
+    if (!RightSize(ref, st->size)) return SizeError(table, ref, st->size, what);
+  }
+  return Status::OK();
+}
+
+Status DeleteTree(storage::Storage& storage, const std::string& dir) {
+  storage::ListOptions opts;
+  opts.prefix = dir.empty() || dir.back() == '/' ? dir : dir + "/";
+  opts.recursive = true;
+  LAKESYNC_ASSIGN_OR_RETURN(auto files, storage.List(opts));
+  // The log first: a reader of a half-deleted table sees no table rather than a torn one.
+  std::stable_partition(files.begin(), files.end(), [&](const storage::FileInfo& f) {
+    return f.path.find("/_delta_log/") != std::string::npos;
+  });
+  for (const auto& f : files) {
+    Status s = storage.Delete(f.path);
+    if (!s.ok() && !s.IsNotFound()) return s.WithContext("deleting " + f.path);
+  }
+  return Status::OK();
+}
+
+}  // namespace lakesync::jobs

@@ -1,0 +1,749 @@
+#include "runner/daemon.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "common/redact.h"
+#include "db/coordination.h"
+#include "db/pg_state_store.h"
+#include "metrics/metrics.h"
+#include "runner/executor.h"
+#include "runner/http_server.h"
+#include "runner/notifier.h"
+#include "runner/scheduler.h"
+#include "runner/state_connection.h"
+
+namespace lakesync::runner {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// How long a manual run whose lease another runner holds waits before trying again.
+constexpr Duration kManualLeaseRetry = std::chrono::milliseconds(200);
+// How often the request table is polled besides the NOTIFY wake-ups (a missed notification,
+// a reconnect).
+constexpr Duration kRequestPoll = std::chrono::seconds(1);
+// How long the drain waits for runs cancelled after the grace period to reach a safe point.
+constexpr Duration kCancelDrain = std::chrono::seconds(30);
+
+double UnixSeconds(TimePoint t) {
+  return std::chrono::duration<double>(t.time_since_epoch()).count();
+}
+
+std::vector<std::pair<std::string, std::string>> JobKinds(const Config& config) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& j : config.jobs) out.emplace_back(j.name, std::string(JobKindName(j.kind)));
+  return out;
+}
+
+std::optional<double> ScheduleIntervalSeconds(const Schedule& s, TimePoint now) {
+  switch (s.kind) {
+    case Schedule::kManual:
+      return std::nullopt;
+    case Schedule::kEvery:
+      return std::chrono::duration<double>(s.every).count();
+    case Schedule::kContinuous:
+      return std::chrono::duration<double>(s.poll).count();
+    case Schedule::kCron: {
+      TimePoint a = s.cron.NextAfter(now);
+      if (a == TimePoint::max()) return std::nullopt;
+      TimePoint b = s.cron.NextAfter(a);
+      if (b == TimePoint::max()) return std::nullopt;
+      return std::chrono::duration<double>(b - a).count();
+    }
+  }
+  return std::nullopt;
+}
+
+// A job lease held for one run: renewed by a heartbeat thread until released. The fencing
+// check asks the database, so a holder that was frozen past its TTL finds out before it
+// publishes anything.
+class LeaseKeeper {
+ public:
+  LeaseKeeper(db::Coordination& coord, std::string job, std::string holder, int64_t token,
+              Duration ttl, Duration heartbeat)
+      : coord_(coord),
+        job_(std::move(job)),
+        holder_(std::move(holder)),
+        token_(token),
+        ttl_(ttl),
+        heartbeat_(heartbeat) {
+    thread_ = std::thread([this] { Beat(); });
+  }
+  ~LeaseKeeper() { Release(); }
+  LeaseKeeper(const LeaseKeeper&) = delete;
+  LeaseKeeper& operator=(const LeaseKeeper&) = delete;
+
+  int64_t token() const { return token_; }
+  bool lost() const { return lost_.load(); }
+
+  // OK while this holder still has the lease (database check); Cancelled once it was lost.
+  Status Check() {
+    if (lost_) return Status::Cancelled(LostReason());
+    const auto asked = std::chrono::steady_clock::now();
+    Duration remaining{0};
+    Status s = coord_.CheckLease(job_, holder_, token_, &remaining);
+    // An answer older than the validity it reports is stale: this process was paused (or the
+    // network stalled) while it travelled, and the lease may have passed to another runner.
+    if (s.ok() && std::chrono::steady_clock::now() - asked >= remaining) {
+      s = Status::Cancelled(fmt::format(
+          "lease lost: the lease check of job {} took longer than the {} the lease had left "
+          "(was this process paused?); publishing nothing more",
+          job_, FormatDuration(remaining)));
+    }
+    if (s.code() == StatusCode::kCancelled) MarkLost(s.message());
+    return s;
+  }
+
+  // Stops the heartbeat and expires the lease (when still held). Idempotent.
+  void Release() {
+    {
+      std::lock_guard lock(mu_);
+      if (released_) return;
+      released_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    if (!lost_) {
+      if (Status s = coord_.ReleaseLease(job_, holder_, token_); !s.ok()) {
+        spdlog::warn("{}: releasing the lease: {} (it expires by itself within {})", job_,
+                     s.message(), FormatDuration(ttl_));
+      }
+    }
+  }
+
+ private:
+  std::string LostReason() {
+    std::lock_guard lock(mu_);
+    return lost_reason_;
+  }
+  void MarkLost(const std::string& why) {
+    std::lock_guard lock(mu_);
+    if (!lost_) {
+      lost_reason_ = why;
+      lost_ = true;
+      spdlog::error("{}: {}", job_, why);
+    }
+  }
+
+  void Beat() {
+    std::unique_lock lock(mu_);
+    while (!released_) {
+      cv_.wait_for(lock, heartbeat_, [&] { return released_; });
+      if (released_ || lost_) return;
+      lock.unlock();
+      Status s = coord_.RenewLease(job_, holder_, token_, ttl_);
+      if (s.code() == StatusCode::kCancelled) {
+        MarkLost(s.message());
+      } else if (!s.ok()) {
+        spdlog::warn("{}: lease heartbeat failed: {}; retrying", job_, s.message());
+      }
+      lock.lock();
+    }
+  }
+
+  db::Coordination& coord_;
+  const std::string job_;
+  const std::string holder_;
+  const int64_t token_;
+  const Duration ttl_;
+  const Duration heartbeat_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool released_ = false;
+  std::atomic<bool> lost_{false};
+  std::string lost_reason_;
+  std::thread thread_;
+};
+
+}  // namespace
+
+// ---- Impl -------------------------------------------------------------------------------
+
+struct Daemon::Impl {
+  struct ActiveRun {
+    RunOrder order;
+    std::shared_ptr<const Config> config;
+    std::optional<TimePoint> deadline;
+    std::vector<int64_t> request_ids;  // manual requests this run satisfies
+    std::atomic<bool> timed_out{false};
+    std::thread thread;
+  };
+  struct FinishedRun {
+    std::shared_ptr<ActiveRun> run;
+    Outcome outcome;
+    bool not_started = false;  // the lease could not be taken
+    std::optional<int64_t> run_id;
+  };
+
+  // The run's observer: timeout, shutdown and lease checks.
+  class Observer final : public jobs::RunObserver {
+   public:
+    Observer(Impl& d, ActiveRun& run, LeaseKeeper& lease) : d_(d), run_(run), lease_(lease) {}
+    Status CheckContinue() override {
+      if (lease_.lost()) return lease_.Check();
+      if (d_.cancel_runs_) {
+        return Status::Cancelled(
+            "stopped: the daemon is shutting down and runner.shutdown_grace "
+            "passed");
+      }
+      if (run_.deadline && SystemClock::Instance().Now() >= *run_.deadline) {
+        run_.timed_out = true;
+        const JobConfig* job = run_.config->FindJob(run_.order.job);
+        return Status::Cancelled(fmt::format(
+            "timed out: the run exceeded its timeout of {}",
+            job != nullptr && job->timeout ? FormatDuration(*job->timeout) : std::string("?")));
+      }
+      return Status::OK();
+    }
+    Status BeforePublish(const std::string& target, int64_t version) override {
+      return lease_.Check();
+    }
+
+   private:
+    Impl& d_;
+    ActiveRun& run_;
+    LeaseKeeper& lease_;
+  };
+
+  DaemonOptions options;
+  std::string runner_id;
+  std::string database_url;
+  std::unique_ptr<db::PgStateStore> store;
+  std::unique_ptr<db::Coordination> coord;
+  std::unique_ptr<Notifier> notifier;
+  std::unique_ptr<metrics::Metrics> metrics;
+  std::unique_ptr<HttpServer> http;
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::shared_ptr<const Config> config;  // replaced on reload
+  std::unique_ptr<Scheduler> scheduler;
+  std::map<std::string, std::shared_ptr<ActiveRun>> active;  // by job
+  std::vector<FinishedRun> finished;
+  std::map<std::string, std::vector<int64_t>> pending_requests;  // claimed, not started
+  std::map<std::string, TimePoint> manual_retry_at;
+  bool stopping = false;
+  bool reload_requested = false;
+  bool manual_requested = false;  // the listener added manual requests
+  std::atomic<bool> cancel_runs_{false};
+  std::atomic<bool> threads_stop{false};
+  std::thread listener_thread;
+  std::thread lag_thread;
+
+  void Listen();
+  void ProbeLag();
+  void ProbeJob(const JobConfig& job);
+  void Work(std::shared_ptr<ActiveRun> run);
+  void Launch(const RunOrder& order);
+  void HandleFinished(FinishedRun f);
+  void DoReload();
+  Status Loop();
+  std::vector<std::string> JobNames() {
+    std::lock_guard lock(mu);
+    std::vector<std::string> out;
+    for (const auto& j : config->jobs) out.push_back(j.name);
+    return out;
+  }
+};
+
+void Daemon::Impl::Listen() {
+  std::unique_ptr<db::NotificationListener> listener;
+  auto last_poll = SteadyClock::now() - std::chrono::hours(1);
+  while (!threads_stop) {
+    if (!listener) {
+      auto opened = db::NotificationListener::Connect(database_url, db::kRequestChannel);
+      if (!opened.ok()) {
+        spdlog::warn("run requests: {}; retrying", opened.status().message());
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+        continue;
+      }
+      listener = std::move(*opened);
+      last_poll = SteadyClock::now() - std::chrono::hours(1);  // claim what came meanwhile
+    }
+    auto got = listener->Wait(std::chrono::milliseconds(250));
+    if (!got.ok()) {
+      spdlog::warn("run requests: {}; reconnecting", got.status().message());
+      listener.reset();
+      continue;
+    }
+    if (got->empty() && SteadyClock::now() - last_poll < kRequestPoll) continue;
+    last_poll = SteadyClock::now();
+    {
+      std::lock_guard lock(mu);
+      if (stopping) continue;
+    }
+    auto claimed = coord->ClaimRequests(JobNames(), runner_id);
+    if (!claimed.ok()) {
+      spdlog::warn("run requests: claiming: {}", claimed.status().message());
+      continue;
+    }
+    if (claimed->empty()) continue;
+    std::lock_guard lock(mu);
+    for (const db::RunRequest& req : *claimed) {
+      auto requested = scheduler->RequestManual(req.job);
+      if (!requested.ok()) {
+        // Removed by a reload between listing and claiming: give it back.
+        coord->UnclaimRequests({req.id}).IgnoreError();
+        continue;
+      }
+      spdlog::info("{}: manual run requested (request {})", req.job, req.id);
+      pending_requests[req.job].push_back(req.id);
+    }
+    manual_requested = true;
+    cv.notify_all();
+  }
+}
+
+void Daemon::Impl::ProbeJob(const JobConfig& job) {
+  const std::string kind(JobKindName(job.kind));
+  for (const TargetLag& lag : ProbeJobLag(job, SystemClock::Instance().Now())) {
+    metrics->SetLag(job.name, kind, lag.target, lag.source_version, lag.replicated_version,
+                    lag.lag_versions, lag.lag_seconds, lag.error.empty());
+    if (lag.snapshots) metrics->SetSnapshots(job.name, *lag.snapshots, lag.replicated_version);
+  }
+}
+
+void Daemon::Impl::ProbeLag() {
+  std::unique_lock lock(mu);
+  while (!threads_stop) {
+    std::shared_ptr<const Config> current = config;
+    lock.unlock();
+    for (const JobConfig& job : current->jobs) {
+      if (threads_stop) break;
+      ProbeJob(job);
+    }
+    lock.lock();
+    cv.wait_for(lock, config->runner.lag_probe_interval, [&] { return threads_stop.load(); });
+  }
+}
+
+void Daemon::Impl::Work(std::shared_ptr<ActiveRun> run) {
+  FinishedRun done;
+  done.run = run;
+  const Config& cfg = *run->config;
+  const JobConfig* job = cfg.FindJob(run->order.job);
+  auto post = [&] {
+    std::lock_guard lock(mu);
+    finished.push_back(std::move(done));
+    cv.notify_all();
+  };
+  if (job == nullptr) {  // cannot happen: the scheduler only orders configured jobs
+    done.not_started = true;
+    done.outcome.result = Outcome::kCancelled;
+    post();
+    return;
+  }
+
+  auto token = coord->AcquireLease(job->name, runner_id, cfg.runner.lease_ttl);
+  if (!token.ok() || !token->has_value()) {
+    if (!token.ok()) {
+      spdlog::warn("{}: cannot take the job's lease: {}", job->name, token.status().message());
+    } else {
+      spdlog::debug("{}: another runner holds the job's lease; not running it here", job->name);
+    }
+    done.not_started = true;
+    done.outcome.result = Outcome::kCancelled;
+    post();
+    return;
+  }
+  LeaseKeeper lease(*coord, job->name, runner_id, **token, cfg.runner.lease_ttl,
+                    cfg.runner.heartbeat_interval);
+  // `lakesync run` holds the job's session lock while it runs; it checks for a live lease
+  // after locking, and we check its lock after leasing, so the two never run together.
+  auto locked = store->TryLockJob(job->name);
+  if (!locked.ok() || !*locked) {
+    if (locked.ok()) {
+      spdlog::info("{}: a `lakesync run` of the job is in progress; not running it here",
+                   job->name);
+    } else {
+      spdlog::warn("{}: {}", job->name, locked.status().message());
+    }
+    lease.Release();
+    done.not_started = true;
+    done.outcome.result = Outcome::kCancelled;
+    post();
+    return;
+  }
+  store->UnlockJob(job->name).IgnoreError();
+
+  auto abandoned = store->AbandonRuns(
+      job->name,
+      fmt::format("abandoned: the runner running it stopped before recording a result (killed, "
+                  "crashed or frozen past its lease); {} took the job over (lease token {})",
+                  runner_id, lease.token()),
+      SystemClock::Instance().Now());
+  if (abandoned.ok() && *abandoned > 0) {
+    spdlog::warn("{}: marked {} run(s) left `running` by a runner that died as failed", job->name,
+                 *abandoned);
+  }
+
+  const std::string kind(JobKindName(job->kind));
+  metrics->RunStarted(job->name, kind);
+  ExecuteOptions options;
+  options.trigger = run->order.trigger;
+  options.attempt = run->order.attempt;
+  options.runner_id = runner_id;
+  options.timed_out = [r = run.get()] { return r->timed_out.load(); };
+  Observer observer(*this, *run, lease);
+  const TimePoint started = SystemClock::Instance().Now();
+  Result<ExecuteResult> result = ExecuteJob(cfg, *job, options, *store, observer);
+  lease.Release();
+  const TimePoint ended = SystemClock::Instance().Now();
+  const double seconds = std::chrono::duration<double>(ended - started).count();
+
+  RunNotice notice;
+  notice.job = job->name;
+  notice.kind = kind;
+  notice.attempt = run->order.attempt;
+  notice.trigger = run->order.trigger;
+  notice.duration_seconds = seconds;
+  notice.runner_id = runner_id;
+  if (!result.ok()) {
+    // The state store failed or the lease was lost before the record: nothing recorded.
+    const bool fenced = result.status().code() == StatusCode::kCancelled;
+    spdlog::error("{}: run not recorded: {}", job->name, result.status().message());
+    done.outcome.result = fenced ? Outcome::kCancelled : Outcome::kFailed;
+    notice.status = fenced ? db::RunStatus::kCancelled : db::RunStatus::kFailed;
+    notice.error = result.status().message();
+    metrics->RunFinished(job->name, kind, db::RunStatusName(notice.status), seconds, 0, 0, 0, 0,
+                         std::nullopt);
+  } else {
+    const db::RunFinish& finish = result->outcome.finish;
+    done.run_id = result->run_id;
+    notice.run_id = result->run_id;
+    notice.status = finish.status;
+    notice.error = finish.error;
+    switch (finish.status) {
+      case db::RunStatus::kSucceeded:
+        done.outcome.result = Outcome::kSucceeded;
+        // With a per-run cap, a run that made progress may have more to do.
+        done.outcome.caught_up = !(job->kind == JobKind::kIncremental &&
+                                   job->incremental.max_versions_per_run && finish.commits > 0);
+        break;
+      case db::RunStatus::kTimedOut:
+        done.outcome.result = Outcome::kTimedOut;
+        break;
+      case db::RunStatus::kCancelled:
+        done.outcome.result = run->timed_out ? Outcome::kTimedOut : Outcome::kCancelled;
+        if (run->timed_out) notice.status = db::RunStatus::kTimedOut;
+        break;
+      default:
+        done.outcome.result = run->timed_out ? Outcome::kTimedOut : Outcome::kFailed;
+        break;
+    }
+    metrics->RunFinished(job->name, kind, db::RunStatusName(notice.status), seconds, finish.commits,
+                         finish.files, finish.bytes, finish.rows,
+                         finish.status == db::RunStatus::kSucceeded
+                             ? std::optional<double>(UnixSeconds(finish.finished_at))
+                             : std::nullopt);
+  }
+  notifier->RunFinished(notice);
+  ProbeJob(*job);
+  post();
+}
+
+void Daemon::Impl::Launch(const RunOrder& order) {
+  auto run = std::make_shared<ActiveRun>();
+  run->order = order;
+  run->config = config;
+  const JobConfig* job = config->FindJob(order.job);
+  if (job != nullptr && job->timeout) run->deadline = SystemClock::Instance().Now() + *job->timeout;
+  if (order.trigger == Trigger::kManual) {
+    auto it = pending_requests.find(order.job);
+    if (it != pending_requests.end()) {
+      run->request_ids = std::move(it->second);
+      pending_requests.erase(it);
+    }
+  }
+  active[order.job] = run;
+  run->thread = std::thread([this, run] { Work(run); });
+}
+
+void Daemon::Impl::HandleFinished(FinishedRun f) {
+  const std::string job = f.run->order.job;
+  if (f.run->thread.joinable()) f.run->thread.join();
+  active.erase(job);
+  if (Status s = scheduler->Finished(job, f.outcome); !s.ok()) {
+    spdlog::error("{}: scheduler: {}", job, s.message());
+  }
+  if (f.not_started && f.run->order.trigger == Trigger::kManual) {
+    // Another runner holds the lease: the manual run waits for it here.
+    auto& ids = pending_requests[job];
+    ids.insert(ids.begin(), f.run->request_ids.begin(), f.run->request_ids.end());
+    if (!stopping) manual_retry_at[job] = SystemClock::Instance().Now() + kManualLeaseRetry;
+    return;
+  }
+  if (!f.run->request_ids.empty()) {
+    if (Status s = coord->CompleteRequests(f.run->request_ids, f.run_id); !s.ok()) {
+      spdlog::warn("{}: marking run requests done: {}", job, s.message());
+    }
+  }
+}
+
+void Daemon::Impl::DoReload() {
+  const std::string& path = options.config_path;
+  Result<Config> loaded = LoadConfigFile(path);
+  if (!loaded.ok()) {
+    spdlog::error("reload: {} is not valid; keeping the running configuration:\n{}", path,
+                  loaded.status().message());
+    return;
+  }
+  Config next = std::move(*loaded);
+  // What only a restart can change stays as it is.
+  if (next.state.postgres != config->state.postgres) {
+    spdlog::warn("reload: state.postgres changed; restart the daemon to use it");
+  }
+  if (next.runner.listen != config->runner.listen) {
+    spdlog::warn("reload: runner.listen changed; restart the daemon to use it");
+  }
+  if (next.runner.max_concurrent_runs != config->runner.max_concurrent_runs) {
+    spdlog::warn("reload: runner.max_concurrent_runs changed; restart the daemon to use it");
+  }
+  next.state = config->state;
+  next.runner.listen = config->runner.listen;
+  next.runner.max_concurrent_runs = config->runner.max_concurrent_runs;
+  next.runner.runner_id = config->runner.runner_id;
+  if (Status s = scheduler->Reconfigure(JobSchedules(next)); !s.ok()) {
+    spdlog::error("reload: {}: {}; keeping the running configuration", path, s.message());
+    return;
+  }
+  if (Status s = store->SyncJobs(JobKinds(next)); !s.ok()) {
+    spdlog::warn("reload: recording the jobs: {}", s.message());
+  }
+  notifier->Reconfigure(next.notifications);
+  metrics->ConfigureJobs(JobKinds(next));
+  const TimePoint now = SystemClock::Instance().Now();
+  for (const auto& j : next.jobs) {
+    metrics->SetJobConfig(
+        j.name, std::string(JobKindName(j.kind)),
+        j.lag_alert ? std::optional<double>(std::chrono::duration<double>(*j.lag_alert).count())
+                    : std::nullopt,
+        ScheduleIntervalSeconds(j.schedule, now));
+  }
+  // Requests for jobs that are gone go back to the table (another daemon may run them).
+  for (auto it = pending_requests.begin(); it != pending_requests.end();) {
+    if (next.FindJob(it->first) == nullptr) {
+      coord->UnclaimRequests(it->second).IgnoreError();
+      manual_retry_at.erase(it->first);
+      it = pending_requests.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  config = std::make_shared<const Config>(std::move(next));
+  spdlog::info("reloaded {}: {} job(s)", path, config->jobs.size());
+}
+
+Status Daemon::Impl::Loop() {
+  std::unique_lock lock(mu);
+  std::optional<SteadyClock::time_point> grace_end;
+  std::optional<SteadyClock::time_point> drain_end;
+  for (;;) {
+    while (!finished.empty()) {
+      FinishedRun f = std::move(finished.front());
+      finished.erase(finished.begin());
+      HandleFinished(std::move(f));
+    }
+    if (reload_requested) {
+      reload_requested = false;
+      if (!stopping) DoReload();
+    }
+    if (stopping) {
+      if (!grace_end) {
+        spdlog::info("stopping: {} run(s) in progress; waiting up to {} (runner.shutdown_grace)",
+                     active.size(), FormatDuration(config->runner.shutdown_grace));
+        grace_end = SteadyClock::now() + config->runner.shutdown_grace;
+        std::vector<int64_t> unstarted;
+        for (auto& [job, ids] : pending_requests) {
+          unstarted.insert(unstarted.end(), ids.begin(), ids.end());
+        }
+        pending_requests.clear();
+        manual_retry_at.clear();
+        if (Status s = coord->UnclaimRequests(unstarted); !s.ok()) {
+          spdlog::warn("stopping: returning {} run request(s): {}", unstarted.size(), s.message());
+        }
+      }
+      if (active.empty()) break;
+      if (!cancel_runs_ && SteadyClock::now() >= *grace_end) {
+        spdlog::warn(
+            "stopping: the grace period passed; cancelling {} run(s) at their next safe "
+            "point",
+            active.size());
+        cancel_runs_ = true;
+      }
+      if (cancel_runs_ && !drain_end) drain_end = SteadyClock::now() + kCancelDrain;
+      if (drain_end && SteadyClock::now() >= *drain_end) {
+        spdlog::error(
+            "stopping: {} run(s) did not reach a safe point; exiting anyway (their "
+            "leases expire by themselves)",
+            active.size());
+        return Status::Cancelled("runs did not stop in time");
+      }
+      cv.wait_for(lock, std::chrono::milliseconds(100));
+      continue;
+    }
+
+    const TimePoint now = SystemClock::Instance().Now();
+    std::optional<TimePoint> wake;
+    for (auto it = manual_retry_at.begin(); it != manual_retry_at.end();) {
+      if (it->second <= now) {
+        (void)scheduler->RequestManual(it->first);
+        it = manual_retry_at.erase(it);
+      } else {
+        wake = wake ? std::min(*wake, it->second) : it->second;
+        ++it;
+      }
+    }
+    for (const RunOrder& order : scheduler->Due()) {
+      if (Status s = scheduler->Started(order); !s.ok()) {
+        spdlog::error("{}: scheduler: {}", order.job, s.message());
+        continue;
+      }
+      Launch(order);
+    }
+    for (const std::string& job : scheduler->TimedOut()) {
+      spdlog::warn("{}: the run passed its timeout; it stops at its next safe point", job);
+    }
+    if (auto next = scheduler->NextWakeup()) wake = wake ? std::min(*wake, *next) : *next;
+    const TimePoint limit = SystemClock::Instance().Now() + std::chrono::seconds(1);
+    const TimePoint until = wake ? std::min(*wake, limit) : limit;
+    cv.wait_until(lock, until, [&] {
+      return stopping || reload_requested || manual_requested || !finished.empty();
+    });
+    manual_requested = false;
+  }
+  return Status::OK();
+}
+
+// ---- Daemon -----------------------------------------------------------------------------
+
+Daemon::Daemon(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Daemon::~Daemon() {
+  if (!impl_) return;
+  impl_->threads_stop = true;
+  impl_->cv.notify_all();
+  if (impl_->listener_thread.joinable()) impl_->listener_thread.join();
+  if (impl_->lag_thread.joinable()) impl_->lag_thread.join();
+  impl_->http.reset();
+  // REQUIRES: Run returned OK (every run finished), or Run was never called.
+}
+
+Result<std::unique_ptr<Daemon>> Daemon::Create(Config config, DaemonOptions options) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = std::move(options);
+  impl->runner_id = config.runner.runner_id.empty() ? DefaultRunnerId() : config.runner.runner_id;
+  LAKESYNC_ASSIGN_OR_RETURN(impl->database_url, ResolveDatabaseUrl(&config));
+  LAKESYNC_ASSIGN_OR_RETURN(impl->store, db::PgStateStore::Connect(impl->database_url));
+  LAKESYNC_ASSIGN_OR_RETURN(db::MigrateReport report, impl->store->Migrate());
+  (void)report;
+  LAKESYNC_RETURN_IF_ERROR(impl->store->SyncJobs(JobKinds(config)));
+  LAKESYNC_ASSIGN_OR_RETURN(impl->coord, db::Coordination::Connect(impl->database_url));
+
+  SchedulerOptions sched;
+  sched.max_concurrent_runs = config.runner.max_concurrent_runs;
+  LAKESYNC_ASSIGN_OR_RETURN(
+      impl->scheduler,
+      Scheduler::Create(JobSchedules(config), std::move(sched), SystemClock::Instance()));
+
+  impl->notifier = std::make_unique<Notifier>(config.notifications);
+  impl->metrics = std::make_unique<metrics::Metrics>(impl->runner_id, impl->options.version);
+  impl->metrics->ConfigureJobs(JobKinds(config));
+  const TimePoint now = SystemClock::Instance().Now();
+  for (const auto& j : config.jobs) {
+    const std::string kind(JobKindName(j.kind));
+    impl->metrics->SetJobConfig(
+        j.name, kind,
+        j.lag_alert ? std::optional<double>(std::chrono::duration<double>(*j.lag_alert).count())
+                    : std::nullopt,
+        ScheduleIntervalSeconds(j.schedule, now));
+    // The last success survives restarts: seed it from the record.
+    auto runs = impl->store->ListRuns(j.name, 20);
+    if (runs.ok()) {
+      for (const db::RunRecord& r : *runs) {
+        if (r.status == db::RunStatus::kSucceeded && r.finished_at) {
+          impl->metrics->SetLastSuccess(j.name, kind, UnixSeconds(*r.finished_at));
+          break;
+        }
+      }
+    }
+  }
+  impl->config = std::make_shared<const Config>(std::move(config));
+
+  Impl* d = impl.get();
+  std::map<std::string, HttpHandler> routes;
+  routes["/healthz"] = [d] {
+    return HttpResponse{200, "text/plain; charset=utf-8",
+                        fmt::format("ok {} {}\n", d->runner_id, d->options.version)};
+  };
+  routes["/readyz"] = [d] {
+    auto ping = d->store->Ping();
+    if (!ping.ok() || !*ping) {
+      return HttpResponse{503, "text/plain; charset=utf-8",
+                          "not ready: the state store cannot be reached\n"};
+    }
+    return HttpResponse{200, "text/plain; charset=utf-8", "ready\n"};
+  };
+  routes["/metrics"] = [d] {
+    return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", d->metrics->Serialize()};
+  };
+  LAKESYNC_ASSIGN_OR_RETURN(impl->http,
+                            HttpServer::Start(impl->config->runner.listen, std::move(routes)));
+  spdlog::info("daemon {} serving /healthz /readyz /metrics on http://{}:{} ({} job(s))",
+               impl->runner_id,
+               impl->config->runner.listen.substr(0, impl->config->runner.listen.rfind(':')),
+               impl->http->port(), impl->config->jobs.size());
+  return std::unique_ptr<Daemon>(new Daemon(std::move(impl)));
+}
+
+Status Daemon::Run() {
+  impl_->listener_thread = std::thread([d = impl_.get()] { d->Listen(); });
+  impl_->lag_thread = std::thread([d = impl_.get()] { d->ProbeLag(); });
+  Status s = impl_->Loop();
+  impl_->threads_stop = true;
+  impl_->cv.notify_all();
+  if (impl_->listener_thread.joinable()) impl_->listener_thread.join();
+  if (impl_->lag_thread.joinable()) impl_->lag_thread.join();
+  // Requests claimed while stopping (the listener's last claim) go back too.
+  {
+    std::lock_guard lock(impl_->mu);
+    std::vector<int64_t> unstarted;
+    for (auto& [job, ids] : impl_->pending_requests) {
+      unstarted.insert(unstarted.end(), ids.begin(), ids.end());
+    }
+    impl_->pending_requests.clear();
+    impl_->coord->UnclaimRequests(unstarted).IgnoreError();
+  }
+  impl_->notifier->Shutdown(std::chrono::seconds(5));
+  spdlog::info("daemon {} stopped", impl_->runner_id);
+  return s;
+}
+
+void Daemon::Stop() {
+  std::lock_guard lock(impl_->mu);
+  if (impl_->stopping && !impl_->cancel_runs_) {
+    spdlog::warn("stopping: asked again; cancelling the runs in progress at their next safe point");
+    impl_->cancel_runs_ = true;
+  }
+  impl_->stopping = true;
+  impl_->cv.notify_all();
+}
+
+void Daemon::Reload() {
+  std::lock_guard lock(impl_->mu);
+  impl_->reload_requested = true;
+  impl_->cv.notify_all();
+}
+
+int Daemon::http_port() const { return impl_->http->port(); }
+
+}  // namespace lakesync::runner

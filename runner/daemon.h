@@ -1,0 +1,66 @@
+#pragma once
+
+// The scheduler daemon (`lakesync daemon -c FILE`): runs every configured job on its schedule,
+// starts manual runs requested with `lakesync trigger`, and coordinates with other daemons on
+// the same PostgreSQL through job leases.
+//
+// Threads: the loop thread (Run) owns the Scheduler; one worker thread per run in progress
+// (at most runner.max_concurrent_runs); a heartbeat thread renewing the leases of runs in
+// progress; a listener thread (LISTEN for run requests, claiming them); an HTTP server
+// (/healthz, /readyz, /metrics); the notifier's delivery thread.
+//
+// Leases and fencing (db/coordination.h): a worker takes the job's lease before starting the
+// run; a job whose lease another runner holds is not run here (a scheduled or retry run is
+// dropped as cancelled — the holder is running it; a manual run waits for the lease). The run's
+// observer checks the lease in the database before every commit publish and before the final
+// record, so a runner that lost its lease (frozen past the TTL, cut off from the database)
+// publishes and records nothing. A worker that takes over a job marks its `running` runs
+// (left by a dead or frozen holder) abandoned.
+//
+// Stop (SIGTERM/SIGINT): no new runs start; runs in progress continue for up to
+// runner.shutdown_grace, then are cancelled at their next safe point; claimed manual requests
+// that did not start go back to pending; leases are released. Reload (SIGHUP): the file is
+// re-read and validated; an invalid file is logged and the running configuration stays.
+//
+// Thread-safety: Stop and Reload may be called from any thread (a signal-handling thread).
+
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+#include "runner/config.h"
+
+namespace lakesync::runner {
+
+struct DaemonOptions {
+  std::string config_path;  // re-read on Reload
+  std::string version;      // reported by /healthz and metrics
+};
+
+class Daemon {
+ public:
+  // Connects to the state store, migrates the schema, records the jobs and starts the HTTP
+  // server. Errors: Unavailable (state store), InvalidArgument (runner.listen, configuration).
+  [[nodiscard]] static Result<std::unique_ptr<Daemon>> Create(Config config, DaemonOptions options);
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  // Runs until Stop() and the drain finish. OK after a clean stop; Cancelled when runs did not
+  // reach a safe point in time: they still run, so the caller must then exit the process
+  // without destroying the Daemon.
+  [[nodiscard]] Status Run();
+
+  void Stop();
+  void Reload();
+
+  // The HTTP port actually bound (runner.listen may say port 0).
+  int http_port() const;
+
+ private:
+  struct Impl;
+  explicit Daemon(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace lakesync::runner

@@ -1,0 +1,610 @@
+// End-to-end tests of `lakesync daemon`, `trigger` and `run` against a real PostgreSQL
+// (LAKESYNC_TEST_DATABASE_URL, a fresh database per test): several daemons sharing one
+// database, leases and fencing, manual triggers, signals, HTTP health endpoints and
+// notifications to local receivers. Judged from the runs / leases / run_requests tables and the
+// target tables' logs (tests/tools/delta_facts.py check), never from the daemon's own reports.
+//
+// Source tables come from bench/delta_gen (DELTA_GEN_BINARY).
+
+#include <Poco/Net/HTTPClientSession.h>
+#include <Poco/Net/HTTPRequest.h>
+#include <Poco/Net/HTTPResponse.h>
+#include <fcntl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/pg_fixture.h"
+#include "tests/process.h"
+#include "tests/tools/notify_receivers.h"
+
+namespace lakesync::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+using SteadyClock = std::chrono::steady_clock;
+
+const std::string kBinary = LAKESYNC_BINARY;
+const std::string kDeltaGen = DELTA_GEN_BINARY;
+const std::string kChecker = std::string(LAKESYNC_SOURCE_DIR) + "/tests/tools/delta_facts.py";
+
+std::string Python() {
+  for (const char* p : {"/usr/bin/python3", "/usr/local/bin/python3", "/bin/python3"}) {
+    if (std::filesystem::exists(p)) return p;
+  }
+  return "/usr/bin/python3";
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty()) out.push_back(line);
+  }
+  return out;
+}
+
+// The highest version v such that commits 0..v are all present; -1 when there is none.
+int64_t ContiguousHead(const std::string& table) {
+  static const std::regex kCommit("^([0-9]{20})\\.json$");
+  std::set<int64_t> vs;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(table + "/_delta_log", ec)) {
+    std::smatch m;
+    std::string name = e.path().filename().string();
+    if (std::regex_match(name, m, kCommit)) vs.insert(std::stoll(m[1].str()));
+  }
+  int64_t head = -1;
+  while (vs.count(head + 1)) ++head;
+  return head;
+}
+
+// Files under `dir` (recursively) modified at or after `since`.
+std::vector<std::string> ModifiedSince(const std::string& dir, fs::file_time_type since) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& e : fs::recursive_directory_iterator(dir, ec)) {
+    if (e.is_regular_file() && e.last_write_time() >= since) out.push_back(e.path().string());
+  }
+  return out;
+}
+
+// One `lakesync daemon` child process; its stdout and stderr go to a log file.
+class DaemonProcess {
+ public:
+  DaemonProcess(const std::string& config, const std::string& log,
+                const std::map<std::string, std::string>& env)
+      : log_(log) {
+    pid_ = fork();
+    if (pid_ == 0) {
+      int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      dup2(fd, 1);
+      dup2(fd, 2);
+      for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
+      execl(kBinary.c_str(), kBinary.c_str(), "daemon", "-c", config.c_str(),
+            static_cast<char*>(nullptr));
+      _exit(127);
+    }
+  }
+  ~DaemonProcess() {
+    if (pid_ > 0 && !exited_) {
+      kill(pid_, SIGCONT);
+      kill(pid_, SIGKILL);
+      Wait(10s);
+    }
+  }
+  DaemonProcess(const DaemonProcess&) = delete;
+  DaemonProcess& operator=(const DaemonProcess&) = delete;
+
+  void Signal(int sig) const { kill(pid_, sig); }
+  pid_t pid() const { return pid_; }
+  std::string Log() const { return ReadFile(log_); }
+  std::string runner_id() const {
+    char host[256] = {0};
+    gethostname(host, sizeof(host) - 1);
+    return std::string(host) + "-" + std::to_string(pid_);
+  }
+
+  // The exit code, -1 when killed by a signal, nullopt when still running after `timeout`.
+  std::optional<int> Wait(std::chrono::milliseconds timeout) {
+    if (exited_) return code_;
+    auto end = SteadyClock::now() + timeout;
+    for (;;) {
+      int status = 0;
+      pid_t r = waitpid(pid_, &status, WNOHANG);
+      if (r == pid_) {
+        exited_ = true;
+        code_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        return code_;
+      }
+      if (SteadyClock::now() >= end) return std::nullopt;
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+
+  // Waits until the log holds `text`; false after `timeout`.
+  bool WaitForLog(const std::string& text, std::chrono::milliseconds timeout) const {
+    auto end = SteadyClock::now() + timeout;
+    while (SteadyClock::now() < end) {
+      if (Log().find(text) != std::string::npos) return true;
+      std::this_thread::sleep_for(20ms);
+    }
+    return false;
+  }
+
+  // The HTTP port from the start-up line ("... on http://127.0.0.1:PORT ..."); 0 if not seen.
+  int HttpPort(std::chrono::milliseconds timeout) const {
+    static const std::regex kPort("on http://[^ ]*:([0-9]+) ");
+    auto end = SteadyClock::now() + timeout;
+    while (SteadyClock::now() < end) {
+      std::smatch m;
+      std::string log = Log();
+      if (std::regex_search(log, m, kPort)) return std::stoi(m[1].str());
+      std::this_thread::sleep_for(20ms);
+    }
+    return 0;
+  }
+
+ private:
+  std::string log_;
+  pid_t pid_ = -1;
+  bool exited_ = false;
+  int code_ = -1;
+};
+
+struct HttpAnswer {
+  int status = 0;
+  std::string body;
+};
+
+HttpAnswer HttpGet(int port, const std::string& path) {
+  try {
+    Poco::Net::HTTPClientSession session("127.0.0.1", static_cast<Poco::UInt16>(port));
+    session.setTimeout(Poco::Timespan(5, 0));
+    Poco::Net::HTTPRequest request(Poco::Net::HTTPRequest::HTTP_GET, path,
+                                   Poco::Net::HTTPMessage::HTTP_1_1);
+    session.sendRequest(request);
+    Poco::Net::HTTPResponse response;
+    std::istream& in = session.receiveResponse(response);
+    HttpAnswer a;
+    a.status = static_cast<int>(response.getStatus());
+    a.body.assign(std::istreambuf_iterator<char>(in), {});
+    return a;
+  } catch (const std::exception& e) {
+    return {0, e.what()};
+  }
+}
+
+struct JobSpec {
+  std::string name;
+  std::string schedule;  // YAML flow mapping, e.g. "{ every: 1s }"; "" = manual only
+  std::string source;    // table name under src/
+  std::string extra;     // more job keys, each "    key: value\n"
+};
+
+class DaemonTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string base = TestDatabaseBaseUrl();
+    if (base.empty()) {
+      GTEST_SKIP() << "\n*** daemon e2e test SKIPPED: LAKESYNC_TEST_DATABASE_URL is not set. ***\n"
+                      "Run scripts/test.sh, or start a server with scripts/pg.sh and export it.\n";
+    }
+    db_ = std::make_unique<ScratchDatabase>(base);
+    ASSERT_EQ(db_->Create(), "");
+    env_ = {{"LAKESYNC_DATABASE_URL", db_->url()}};
+  }
+
+  std::string Src(const std::string& t) const { return dir_.path() + "/src/" + t; }
+  std::string Dst(const std::string& t) const { return dir_.path() + "/dst/" + t; }
+
+  int64_t Generate(const std::string& table, int commits, int files, int size, int seed = 1) {
+    ProcessResult r =
+        RunProcess({kDeltaGen, "--table", Src(table), "--commits", std::to_string(commits),
+                    "--files-per-commit", std::to_string(files), "--file-size",
+                    std::to_string(size), "--seed", std::to_string(seed)});
+    EXPECT_EQ(r.exit_code, 0) << Dump(r);
+    return r.exit_code == 0 ? std::stoll(r.out) : -1;
+  }
+
+  // Writes a configuration (name: file name in the temp dir) and returns its path.
+  std::string WriteConfig(const std::string& name, const std::string& runner,
+                          const std::vector<JobSpec>& jobs, const std::string& notifications = "") {
+    std::string y = "runner:\n  listen: 127.0.0.1:0\n" + runner + "locations:\n  src: file://" +
+                    dir_.path() + "/src\n  dst: file://" + dir_.path() + "/dst\n" + notifications +
+                    "jobs:\n";
+    for (const auto& j : jobs) {
+      y += "  - name: " + j.name + "\n    kind: incremental\n    source: src:/" + j.source +
+           "\n    targets: [dst:/" + j.name + "]\n";
+      if (!j.schedule.empty()) y += "    schedule: " + j.schedule + "\n";
+      y += j.extra;
+    }
+    return dir_.WriteFile(name, y);
+  }
+
+  std::unique_ptr<DaemonProcess> StartDaemon(const std::string& config, const std::string& log) {
+    return std::make_unique<DaemonProcess>(config, dir_.path() + "/" + log, env_);
+  }
+
+  ProcessResult Cli(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {kBinary};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunProcess(argv, env_);
+  }
+
+  std::string Q(const std::string& sql) const { return db_->Query(sql); }
+
+  // Runs of one job that overlap in time: pairs (a, b), a started first, b started before a
+  // finished. Runs still `running` count as never finishing.
+  std::string Overlaps() const {
+    return Q(
+        "SELECT string_agg(a.job || ':' || a.id || '/' || b.id, ' ') FROM runs a JOIN runs b ON "
+        "a.job = b.job AND a.id <> b.id AND (a.started_at, a.id) < (b.started_at, b.id) AND "
+        "b.started_at < coalesce(a.finished_at, 'infinity')");
+  }
+
+  TempDir dir_;
+  std::unique_ptr<ScratchDatabase> db_;
+  std::map<std::string, std::string> env_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Three daemons × 20 jobs on one database; one is SIGKILLed; the others drain on SIGTERM.
+// ---------------------------------------------------------------------------------------------
+
+TEST_F(DaemonTest, ThreeDaemonsShareTwentyJobsWithoutOverlapAndSurviveAKill) {
+  constexpr int kJobs = 20;
+  std::vector<JobSpec> jobs;
+  for (int i = 0; i < kJobs; ++i) {
+    std::string name = "job" + std::to_string(i);
+    ASSERT_EQ(Generate(name, 3, 2, 512, i + 1), 2);
+    jobs.push_back({name, "{ every: 1s }", name, ""});
+  }
+  // job0's first run copies 3,000 files: long enough to kill its holder in the middle of it.
+  ASSERT_EQ(Generate("job0", 300, 10, 256, 99), 302);
+  const std::string runner =
+      "  max_concurrent_runs: 4\n  copy_parallelism: 2\n  lease_ttl: 3s\n"
+      "  heartbeat_interval: 1s\n  shutdown_grace: 20s\n  lag_probe_interval: 2s\n";
+  const std::string config = WriteConfig("three.yaml", runner, jobs);
+
+  std::vector<std::unique_ptr<DaemonProcess>> daemons;
+  for (int i = 0; i < 3; ++i) daemons.push_back(StartDaemon(config, "d" + std::to_string(i)));
+  for (auto& d : daemons) ASSERT_GT(d->HttpPort(30s), 0) << d->Log();
+
+  // Writers keep appending to the sources while the daemons run.
+  std::atomic<bool> stop_writers{false};
+  std::thread writer([&] {
+    std::mt19937 rng(7);
+    int seed = 100;
+    while (!stop_writers) {
+      std::string name = "job" + std::to_string(1 + rng() % (kJobs - 1));
+      RunProcess({kDeltaGen, "--table", Src(name), "--commits", "2", "--files-per-commit", "2",
+                  "--file-size", "512", "--seed", std::to_string(++seed)});
+      std::this_thread::sleep_for(150ms);
+    }
+  });
+
+  // Kill the daemon running job0, in the middle of its run.
+  std::string holder;
+  auto deadline = SteadyClock::now() + 30s;
+  while (holder.empty() && SteadyClock::now() < deadline) {
+    holder = Q("SELECT runner_id FROM runs WHERE job = 'job0' AND status = 'running'");
+    if (holder.empty()) std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_FALSE(holder.empty()) << "job0 never ran";
+  DaemonProcess* victim = nullptr;
+  for (auto& d : daemons) {
+    if (d->runner_id() == holder) victim = d.get();
+  }
+  ASSERT_NE(victim, nullptr) << holder;
+  victim->Signal(SIGKILL);
+  ASSERT_EQ(victim->Wait(5s), std::optional<int>(-1));
+  const std::string killed_at = Q("SELECT (extract(epoch from clock_timestamp()) * 1000)::bigint");
+  ASSERT_EQ(Q("SELECT count(*) FROM runs WHERE job = 'job0' AND status = 'running'"), "1")
+      << "the kill came after job0's run finished; make its table bigger";
+
+  std::this_thread::sleep_for(20s);
+  stop_writers = true;
+  writer.join();
+  std::this_thread::sleep_for(5s);  // the last appends get replicated
+
+  for (auto& d : daemons) {
+    if (d.get() != victim) d->Signal(SIGTERM);
+  }
+  for (auto& d : daemons) {
+    if (d.get() != victim) {
+      EXPECT_EQ(d->Wait(30s), std::optional<int>(0)) << d->Log();
+    }
+  }
+
+  // Every job ran, many times, on more than one runner.
+  const std::string per_job =
+      Q("SELECT count(DISTINCT job) || ',' || min(n) FROM (SELECT job, count(*) AS n FROM runs "
+        "WHERE status = 'succeeded' GROUP BY job) s");
+  EXPECT_EQ(per_job.substr(0, per_job.find(',')), std::to_string(kJobs)) << per_job;
+  EXPECT_GE(std::stoi(per_job.substr(per_job.find(',') + 1)), 5) << per_job;
+  EXPECT_EQ(Q("SELECT count(DISTINCT runner_id) FROM runs"), "3");
+  // No two runs of one job overlapped in time.
+  EXPECT_EQ(Overlaps(), "");
+  // The killed run was taken over within lease_ttl + one heartbeat (+ the job's 1s interval
+  // and scheduling slack) and marked abandoned by the runner that took over.
+  const std::string restart_ms =
+      Q("SELECT min((extract(epoch from started_at) * 1000)::bigint) - " + killed_at +
+        " FROM runs WHERE job = 'job0' AND runner_id <> '" + holder + "'");
+  ASSERT_FALSE(restart_ms.empty());
+  EXPECT_LE(std::stoll(restart_ms), 3000 + 1000 + 2500);
+  std::cout << "[ measured ] job0 restarted " << restart_ms
+            << " ms after its holder was SIGKILLed (lease_ttl 3s, heartbeat 1s)\n";
+  EXPECT_THAT(Q("SELECT status || ' ' || error FROM runs WHERE job = 'job0' AND runner_id = '" +
+                holder + "'"),
+              HasSubstr("failed abandoned"));
+  EXPECT_EQ(Q("SELECT count(*) FROM runs WHERE status = 'running'"), "0");
+  // Drained: no live lease.
+  EXPECT_EQ(Q("SELECT count(*) FROM leases WHERE expires_at > clock_timestamp()"), "0");
+  // Every target is a valid replica that caught up with its source.
+  for (const auto& j : jobs) {
+    ProcessResult check = RunProcess({Python(), kChecker, "check", Src(j.source), Dst(j.name),
+                                      "--version", std::to_string(ContiguousHead(Src(j.source)))});
+    EXPECT_EQ(check.exit_code, 0) << j.name << ": " << Dump(check);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A holder frozen (SIGSTOP) past its lease TTL publishes nothing after it resumes.
+// ---------------------------------------------------------------------------------------------
+
+TEST_F(DaemonTest, FrozenHolderPublishesNothingAfterItsLeaseWasTakenOver) {
+  // Enough commits and files that one run takes a while (one copy at a time).
+  const int64_t head = Generate("big", 250, 8, 256);
+  ASSERT_EQ(head, 249);
+  const std::string config =
+      WriteConfig("fence.yaml",
+                  "  max_concurrent_runs: 1\n  copy_parallelism: 1\n  lease_ttl: 2s\n"
+                  "  heartbeat_interval: 500ms\n",
+                  {{"fence", "{ every: 1h }", "big", ""}});
+  auto d = StartDaemon(config, "fence.log");
+  // Freeze it as soon as its run has published its first commit.
+  const std::string target = Dst("fence");
+  auto deadline = SteadyClock::now() + 60s;
+  while (ContiguousHead(target) < 0 && SteadyClock::now() < deadline) {
+    std::this_thread::sleep_for(1ms);
+  }
+  d->Signal(SIGSTOP);
+  const int64_t frozen_head = ContiguousHead(target);
+  ASSERT_GE(frozen_head, 0) << d->Log();
+  if (frozen_head >= head) {
+    GTEST_SKIP() << "the run finished before it could be frozen; make the table bigger";
+  }
+  std::this_thread::sleep_for(200ms);  // a write in flight at the SIGSTOP lands
+  const int64_t head_at_freeze = ContiguousHead(target);
+
+  // Another runner takes the job over once the lease expired (the token grows) and publishes
+  // nothing itself, so anything new on the target would come from the frozen holder.
+  std::this_thread::sleep_for(2500ms);
+  EXPECT_EQ(Q("UPDATE leases SET holder = 'thief', token = token + 1, acquired_at = "
+              "clock_timestamp(), heartbeat_at = clock_timestamp(), expires_at = "
+              "clock_timestamp() + interval '1 hour' WHERE job = 'fence' AND expires_at < "
+              "clock_timestamp() RETURNING token"),
+            "2");
+  const auto resumed = fs::file_time_type::clock::now();
+  d->Signal(SIGCONT);
+  ASSERT_TRUE(d->WaitForLog("lease lost", 15s)) << d->Log();
+  std::this_thread::sleep_for(1s);
+  // A publish the SIGSTOP interrupted between its (passed) lease check and its completion
+  // finishes on resume: at most that one commit; nothing after it (without fencing the run
+  // would go on to publish the remaining ~240 versions).
+  const int64_t head_after = ContiguousHead(target);
+  EXPECT_LE(head_after, head_at_freeze + 1) << d->Log();
+  EXPECT_LE(ModifiedSince(target + "/_delta_log", resumed).size(), 1u) << d->Log();
+  std::cout << "[ measured ] frozen holder: head " << head_at_freeze << " at the freeze, "
+            << head_after << " after resuming (source head " << head << ")\n";
+  // Nothing was recorded either: the run stays `running` for the next holder to abandon.
+  EXPECT_EQ(Q("SELECT status FROM runs WHERE job = 'fence'"), "running");
+  // Found out from the database (the token changed) or from a lease check whose answer was
+  // older than the validity it reported (the freeze hit while it travelled).
+  EXPECT_THAT(d->Log(), ::testing::ContainsRegex("taken over by thief|took longer than"));
+  // The replica is still valid (a prefix of the source).
+  ProcessResult check = RunProcess({Python(), kChecker, "check", Src("big"), target});
+  EXPECT_EQ(check.exit_code, 0) << Dump(check);
+  d->Signal(SIGTERM);
+  EXPECT_EQ(d->Wait(20s), std::optional<int>(0)) << d->Log();
+}
+
+// ---------------------------------------------------------------------------------------------
+// trigger (with and without a daemon), its latency, and `run` honouring a daemon's lease.
+// ---------------------------------------------------------------------------------------------
+
+TEST_F(DaemonTest, TriggerStartsRunsQuicklyAndRunHonoursTheLease) {
+  ASSERT_EQ(Generate("m", 3, 2, 512), 2);
+  const std::string config = WriteConfig(
+      "trigger.yaml", "  lease_ttl: 3s\n  heartbeat_interval: 1s\n", {{"manual", "", "m", ""}});
+  ASSERT_EQ(Cli({"db", "migrate", "-c", config}).exit_code, 0);
+
+  // No daemon: the request is not picked up; trigger says so after a bounded wait.
+  auto start = SteadyClock::now();
+  ProcessResult lonely = Cli({"trigger", "manual", "-c", config});
+  EXPECT_EQ(lonely.exit_code, 1) << Dump(lonely);
+  EXPECT_THAT(lonely.err, HasSubstr("no daemon picked up the request"));
+  EXPECT_THAT(lonely.err, HasSubstr("lakesync run manual"));
+  EXPECT_LT(SteadyClock::now() - start, 15s);
+  EXPECT_EQ(Q("SELECT status FROM run_requests"), "cancelled");
+
+  auto d = StartDaemon(config, "trigger.log");
+  ASSERT_GT(d->HttpPort(30s), 0) << d->Log();
+  // Triggers, each followed to its result.
+  constexpr int kTriggers = 15;
+  for (int i = 0; i < kTriggers; ++i) {
+    ProcessResult t = Cli({"trigger", "manual", "--wait", "-c", config});
+    ASSERT_EQ(t.exit_code, 0) << Dump(t) << d->Log();
+    EXPECT_THAT(t.out, HasSubstr("succeeded"));
+  }
+  // Trigger-to-start latency: request time to the run's start, from the database's records.
+  std::vector<double> ms;
+  for (const std::string& line :
+       Lines(Q("SELECT extract(epoch from (r.started_at - q.requested_at)) * 1000 FROM "
+               "run_requests q JOIN runs r ON r.id = q.run_id WHERE q.status = 'done' ORDER BY "
+               "q.id"))) {
+    ms.push_back(std::stod(line));
+  }
+  ASSERT_EQ(ms.size(), static_cast<size_t>(kTriggers));
+  std::sort(ms.begin(), ms.end());
+  const double p50 = ms[ms.size() / 2];
+  const double p99 = ms[std::min(ms.size() - 1, (ms.size() * 99) / 100)];
+  std::cout << "[ measured ] trigger-to-start latency over " << ms.size() << " triggers: p50 "
+            << p50 << " ms, p99 " << p99 << " ms, max " << ms.back() << " ms\n";
+  RecordProperty("trigger_latency_p50_ms", std::to_string(p50));
+  RecordProperty("trigger_latency_p99_ms", std::to_string(p99));
+  EXPECT_LT(p50, 250.0);
+  EXPECT_EQ(Q("SELECT count(*) FROM runs WHERE trigger = 'manual' AND status = 'succeeded'"),
+            std::to_string(kTriggers));
+
+  // `lakesync run` while a daemon holds the job's lease: refused, or waits with --wait.
+  ASSERT_EQ(Q("UPDATE leases SET holder = 'other-daemon', expires_at = clock_timestamp() + "
+              "interval '1 hour' WHERE job = 'manual' RETURNING holder"),
+            "other-daemon");
+  ProcessResult refused = Cli({"run", "manual", "-c", config});
+  EXPECT_EQ(refused.exit_code, 1) << Dump(refused);
+  EXPECT_THAT(refused.err, HasSubstr("is being run by daemon other-daemon"));
+  ProcessResult waited;
+  std::thread waiter([&] { waited = Cli({"run", "manual", "--wait", "-c", config}); });
+  std::this_thread::sleep_for(1500ms);
+  const std::string runs_before = Q("SELECT count(*) FROM runs");
+  Q("UPDATE leases SET expires_at = clock_timestamp() WHERE job = 'manual'");
+  waiter.join();
+  EXPECT_EQ(waited.exit_code, 0) << Dump(waited);
+  EXPECT_THAT(waited.err, HasSubstr("waiting for it to finish"));
+  EXPECT_EQ(std::stoi(Q("SELECT count(*) FROM runs")), std::stoi(runs_before) + 1);
+
+  d->Signal(SIGTERM);
+  EXPECT_EQ(d->Wait(20s), std::optional<int>(0)) << d->Log();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Health endpoints, SIGHUP (broken and good files), notifications, SIGTERM drain.
+// ---------------------------------------------------------------------------------------------
+
+TEST_F(DaemonTest, ReloadsHealthNotificationsAndDrainsOnSigterm) {
+  ASSERT_EQ(Generate("ok", 3, 2, 512), 2);
+  ASSERT_EQ(Generate("big", 400, 10, 256), 399);
+  WebhookReceiver hook;
+  SmtpReceiver smtp;
+  const std::string notifications =
+      "notifications:\n  - webhook: " + hook.url() +
+      "\n    on: [failure, recovery]\n    jobs: [broken]\n  - email:\n      smtp: " +
+      smtp.address() +
+      "\n      from: lakesync@example.com\n      to: [ops@example.com]\n    on: [failure]\n"
+      "    jobs: [broken]\n";
+  const std::string runner =
+      "  shutdown_grace: 10s\n  lease_ttl: 3s\n  heartbeat_interval: 1s\n  copy_parallelism: 1\n";
+  // `slow` cannot copy 4,000 files one at a time within its timeout (about 3.5 s on a 2-core
+  // machine): timed out, then retried once.
+  const std::string slow_keys =
+      "    timeout: 1s\n    retries: { max: 1, backoff: 100ms, max_backoff: 100ms }\n";
+  std::vector<JobSpec> jobs = {{"good", "{ every: 1s }", "ok", ""},
+                               {"broken", "{ every: 1h }", "missing_table", ""},
+                               {"slow", "{ every: 1h }", "big", slow_keys}};
+  const std::string config = WriteConfig("ops.yaml", runner, jobs, notifications);
+  auto d = StartDaemon(config, "ops.log");
+  const int port = d->HttpPort(30s);
+  ASSERT_GT(port, 0) << d->Log();
+  EXPECT_EQ(HttpGet(port, "/healthz").status, 200);
+  HttpAnswer ready = HttpGet(port, "/readyz");
+  EXPECT_EQ(ready.status, 200) << ready.body;
+  HttpAnswer metrics = HttpGet(port, "/metrics");
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_THAT(metrics.body, HasSubstr("lakesync_"));
+
+  // The failing job notifies by webhook and by email.
+  ASSERT_TRUE(hook.WaitFor(1, 20s)) << d->Log();
+  ASSERT_TRUE(smtp.WaitFor(1, 20s)) << d->Log();
+  EXPECT_THAT(hook.received()[0], HasSubstr("\"text\":\"lakesync: job broken failed"));
+  EXPECT_THAT(smtp.received()[0], HasSubstr("job broken failed"));
+  EXPECT_THAT(smtp.received()[0], HasSubstr("RCPT TO:<ops@example.com>"));
+  // The webhook URL's secret path never reaches the log.
+  EXPECT_THAT(d->Log(), ::testing::Not(HasSubstr("SECRETsecret")));
+  auto deadline = SteadyClock::now();
+
+  // The timeout cancels the run at a safe point, recorded as timed out; the retry follows.
+  deadline = SteadyClock::now() + 20s;
+  while (Q("SELECT count(*) FROM runs WHERE job = 'slow' AND status <> 'running'") != "2" &&
+         SteadyClock::now() < deadline) {
+    std::this_thread::sleep_for(100ms);
+  }
+  // (The retry resumes where the first attempt stopped; it may finish or time out too.)
+  EXPECT_THAT(Q("SELECT string_agg(trigger || ':' || attempt || ':' || status, ' ' ORDER BY id) "
+                "FROM runs WHERE job = 'slow'"),
+              ::testing::MatchesRegex("schedule:1:timed_out retry:2:(timed_out|succeeded)"))
+      << d->Log();
+  EXPECT_THAT(Q("SELECT error FROM runs WHERE job = 'slow' ORDER BY id LIMIT 1"),
+              HasSubstr("timed out"));
+  ProcessResult slow_check = RunProcess({Python(), kChecker, "check", Src("big"), Dst("slow")});
+  EXPECT_EQ(slow_check.exit_code, 0) << Dump(slow_check);
+
+  // SIGHUP with a broken file: logged, the old configuration keeps running.
+  const std::string good_yaml = ReadFile(config);
+  dir_.WriteFile("ops.yaml", good_yaml + "  - name: [oops\n");
+  d->Signal(SIGHUP);
+  ASSERT_TRUE(d->WaitForLog("keeping the running configuration", 10s)) << d->Log();
+  const int before = std::stoi(Q("SELECT count(*) FROM runs WHERE job = 'good'"));
+  std::this_thread::sleep_for(2500ms);
+  EXPECT_GT(std::stoi(Q("SELECT count(*) FROM runs WHERE job = 'good'")), before)
+      << "the old configuration stopped running";
+
+  // SIGHUP with a good file: the new job appears, the removed one stops; the fixed source
+  // brings a recovery notification.
+  ASSERT_EQ(Generate("missing_table", 2, 1, 256), 1);
+  std::vector<JobSpec> next = {{"good", "{ every: 1s }", "ok", ""},
+                               {"broken", "{ every: 1s }", "missing_table", ""},
+                               {"added", "{ every: 1s }", "ok", ""}};  // `slow` removed
+  WriteConfig("ops.yaml", runner, next, notifications);
+  d->Signal(SIGHUP);
+  ASSERT_TRUE(d->WaitForLog("reloaded", 10s)) << d->Log();
+  deadline = SteadyClock::now() + 15s;
+  while (Q("SELECT count(*) FROM runs WHERE job = 'added' AND status = 'succeeded'") == "0" &&
+         SteadyClock::now() < deadline) {
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_NE(Q("SELECT count(*) FROM runs WHERE job = 'added' AND status = 'succeeded'"), "0");
+  ASSERT_TRUE(hook.WaitFor(2, 20s)) << d->Log();
+  EXPECT_THAT(hook.received()[1], HasSubstr("\"event\":\"recovery\""));
+
+  // SIGTERM: exit 0, nothing left running, leases released.
+  d->Signal(SIGTERM);
+  EXPECT_EQ(d->Wait(15s), std::optional<int>(0)) << d->Log();
+  EXPECT_EQ(Q("SELECT count(*) FROM runs WHERE status = 'running'"), "0");
+  EXPECT_EQ(Q("SELECT count(*) FROM leases WHERE expires_at > clock_timestamp()"), "0");
+  EXPECT_THAT(d->Log(), HasSubstr("stopped"));
+}
+
+}  // namespace
+}  // namespace lakesync::testing
