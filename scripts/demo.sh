@@ -70,3 +70,31 @@ step "$ls" run sales_dr -c examples/demo.yaml
 step "$ls" status -c examples/demo.yaml
 step "$ls" verify sales_dr -c examples/demo.yaml
 step "$ls" history sales_dr -c examples/demo.yaml
+
+echo
+echo "== a point-in-time snapshot of the same table, listed from its manifests"
+step "$ls" run sales_nightly -c examples/demo.yaml
+step "$ls" snapshots sales_nightly -c examples/demo.yaml
+
+echo
+echo "== the daemon: runs jobs on their schedules, takes manual triggers, serves /metrics"
+daemon_log=$root/.lakesync/demo-daemon.log
+"$ls" daemon -c examples/demo.yaml >"$daemon_log" 2>&1 &
+daemon=$!
+stop_daemon() { kill -TERM "$daemon" 2>/dev/null && wait "$daemon" 2>/dev/null || true; }
+trap 'stop_daemon; cleanup' EXIT
+port=""
+for _ in $(seq 1 100); do
+  port=$(sed -n 's|.* on http://[^ ]*:\([0-9][0-9]*\) .*|\1|p' "$daemon_log" | head -1)
+  [ -n "$port" ] && break
+  sleep 0.1
+done
+[ -n "$port" ] || { cat "$daemon_log"; echo "demo: the daemon did not start" >&2; exit 1; }
+"$gen" --table "$src" --commits 2 --files-per-commit 3 --file-size 32768 >/dev/null
+step "$ls" trigger sales_dr --wait -c examples/demo.yaml
+echo
+echo "\$ curl -s http://127.0.0.1:$port/metrics | grep 'lakesync_lag'"
+python3 -c "import urllib.request,sys; sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:$port/metrics').read().decode())" |
+  grep '^lakesync_lag' || true
+stop_daemon
+step "$ls" history sales_dr --limit 3 -c examples/demo.yaml
