@@ -26,6 +26,11 @@
 //                                       its manifest (what makes it count) is next.
 //   snapshot.mid_retention              snapshot retention: the manifest and commit of a
 //                                       snapshot being deleted are gone; its files are next.
+//   consolidation.after_copy            consolidation: the regions' files are copied and
+//                                       durable; the global commit is not built yet.
+//   consolidation.before_commit_publish consolidation: right before the global commit's
+//                                       put-if-absent.
+//   consolidation.after_commit_publish  consolidation: the global commit was published.
 //
 // Cost when nothing is enabled: one relaxed atomic load per failpoint.
 //

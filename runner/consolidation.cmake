@@ -1,1 +1,3 @@
-# runner/ sources and tests of the consolidation area (target_sources(runner PRIVATE ...), lakesync_test(...)).
+# runner/ sources and tests of the consolidation area. kind_consolidation.cc (RunConsolidationJob,
+# ProbeConsolidationLag) is listed in runner/CMakeLists.txt; its behaviour is tested end to end
+# by tests/consolidation_test.cc.

@@ -1,0 +1,399 @@
+#include "jobs/consolidation_schema.h"
+
+#include <algorithm>
+#include <map>
+
+#include <fmt/format.h>
+#include <simdjson.h>
+
+#include "common/json_writer.h"
+#include "delta/protocol.h"
+
+namespace lakesync::jobs {
+namespace {
+
+constexpr std::string_view kMappingMode = "delta.columnMapping.mode";
+constexpr std::string_view kMaxColumnId = "delta.columnMapping.maxColumnId";
+
+// Configuration keys the global table must not inherit: in-commit timestamps are the new
+// table's own choice (and their enablement version/timestamp describe the source's history),
+// row tracking is refused.
+bool DroppedConfigKey(std::string_view key) {
+  return key.starts_with("delta.enableInCommitTimestamps") ||
+         key.starts_with("delta.inCommitTimestamp") || key.starts_with("delta.enableRowTracking") ||
+         key.starts_with("delta.rowTracking");
+}
+
+// Features the global table does not carry even when a source lists them.
+bool DroppedFeature(std::string_view name) { return name == "inCommitTimestamp"; }
+
+std::string MappingMode(const delta::Metadata& m) {
+  auto it = m.configuration.find(std::string(kMappingMode));
+  return it == m.configuration.end() ? "none" : it->second;
+}
+
+std::string Join(const std::vector<std::string>& items) {
+  std::string out = "[";
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out += ", ";
+    out += items[i];
+  }
+  return out + "]";
+}
+
+const SchemaField* FindField(const std::vector<SchemaField>& fields, std::string_view name) {
+  for (const auto& f : fields) {
+    if (f.name == name) return &f;
+  }
+  return nullptr;
+}
+
+bool SameDefinition(const SchemaField& a, const SchemaField& b) {
+  return a.type_json == b.type_json && a.nullable == b.nullable;
+}
+
+std::string Quoted(std::string_view name) { return fmt::format("`{}`", name); }
+
+std::string UnionHint(bool union_schema) {
+  return union_schema ? ""
+                      : " or write `schema: union` in the job to add nullable columns that "
+                        "only some sources have";
+}
+
+}  // namespace
+
+Result<std::vector<SchemaField>> ParseSchemaFields(std::string_view schema_string) {
+  simdjson::dom::parser parser;
+  simdjson::padded_string padded(schema_string);
+  simdjson::dom::element doc;
+  auto bad = [&](std::string_view what) {
+    return Status::Corruption(fmt::format("schemaString is not a Delta struct schema: {}", what));
+  };
+  if (parser.parse(padded).get(doc) != simdjson::SUCCESS) return bad("not valid JSON");
+  simdjson::dom::array fields;
+  if (doc["fields"].get_array().get(fields) != simdjson::SUCCESS) return bad("no fields array");
+  std::vector<SchemaField> out;
+  for (simdjson::dom::element f : fields) {
+    SchemaField field;
+    std::string_view name;
+    if (f["name"].get_string().get(name) != simdjson::SUCCESS) return bad("a field has no name");
+    field.name = std::string(name);
+    simdjson::dom::element type;
+    if (f["type"].get(type) != simdjson::SUCCESS) {
+      return bad("field " + field.name + " has no type");
+    }
+    field.type_json = simdjson::minify(type);
+    bool nullable = true;
+    if (f["nullable"].get_bool().get(nullable) == simdjson::SUCCESS) field.nullable = nullable;
+    simdjson::dom::object meta;
+    if (f["metadata"].get_object().get(meta) == simdjson::SUCCESS) {
+      std::string_view phys;
+      if (meta["delta.columnMapping.physicalName"].get_string().get(phys) == simdjson::SUCCESS) {
+        field.physical_name = std::string(phys);
+      }
+      int64_t id = 0;
+      if (meta["delta.columnMapping.id"].get_int64().get(id) == simdjson::SUCCESS) {
+        field.column_id = id;
+      }
+    }
+    field.json = simdjson::minify(f);
+    out.push_back(std::move(field));
+  }
+  return out;
+}
+
+std::string SchemaStringOf(const std::vector<SchemaField>& fields) {
+  std::string out = R"({"type":"struct","fields":[)";
+  for (size_t i = 0; i < fields.size(); ++i) {
+    if (i > 0) out += ',';
+    out += fields[i].json;
+  }
+  return out + "]}";
+}
+
+std::string DescribeType(const SchemaField& field) {
+  std::string type = field.type_json;
+  if (type.size() >= 2 && type.front() == '"' && type.back() == '"') {
+    type = type.substr(1, type.size() - 2);
+  }
+  return field.nullable ? type : type + " not null";
+}
+
+const std::vector<RefusedFeature>& ConsolidationRefusedFeatures() {
+  static const std::vector<RefusedFeature> kRefused = {
+      {"rowTracking", "row ids of different regions would collide in one table"},
+      {"identityColumns", "identity values of different regions would collide in one table"},
+      {"clustering", "a table cannot be both clustered and partitioned by the region column"},
+      {"icebergCompatV1", "it needs partition values inside the data files"},
+      {"icebergCompatV2", "it needs partition values inside the data files"},
+      {"icebergWriterCompatV1", "it needs partition values inside the data files"},
+      {"materializePartitionColumns", "it needs partition values inside the data files"},
+  };
+  return kRefused;
+}
+
+Status CheckConsolidatable(const delta::Protocol& protocol) {
+  LAKESYNC_RETURN_IF_ERROR(delta::CheckReadable(protocol));
+  std::set<std::string> writer = delta::WriterFeatures(protocol);
+  std::vector<std::string> refused;
+  for (const auto& r : ConsolidationRefusedFeatures()) {
+    if (writer.count(std::string(r.name)) > 0) {
+      refused.push_back(fmt::format("{} ({})", r.name, r.why));
+    }
+  }
+  if (!refused.empty()) {
+    std::string list;
+    for (size_t i = 0; i < refused.size(); ++i) list += (i > 0 ? ", " : "") + refused[i];
+    return Status::Unsupported(
+        "file-level consolidation cannot preserve table feature " + list +
+        "; consolidate a copy of the table without that feature, or leave this region out");
+  }
+  // Everything else lakesync knows is carried over unchanged; unknown names are refused.
+  std::set<std::string> honoured;
+  for (const auto& name : writer) {
+    if (delta::FindFeature(name) != nullptr) honoured.insert(name);
+  }
+  return delta::CheckWritable(protocol, honoured);
+}
+
+Result<GlobalDefinition> BuildGlobalDefinition(const std::vector<RegionSchema>& regions,
+                                               const std::string& region_column,
+                                               bool union_schema) {
+  if (regions.empty()) return Status::InvalidArgument("no source to build the global table from");
+  const RegionSchema& first = regions.front();
+
+  // Partitioning must agree exactly.
+  for (const auto& r : regions) {
+    if (r.metadata->partition_columns != first.metadata->partition_columns) {
+      return Status::InvalidArgument(fmt::format(
+          "the sources are partitioned differently: {} by {}, {} by {}; consolidation needs the "
+          "same partition columns in every source",
+          first.region, Join(first.metadata->partition_columns), r.region,
+          Join(r.metadata->partition_columns)));
+    }
+  }
+  // Column mapping: one mode, and the same physical names everywhere (the data files use them).
+  const std::string mode = MappingMode(*first.metadata);
+  for (const auto& r : regions) {
+    if (MappingMode(*r.metadata) != mode) {
+      return Status::Unsupported(fmt::format(
+          "feature columnMapping: {} uses column mapping mode {}, {} uses {}; file-level "
+          "consolidation cannot preserve column mapping across tables whose modes differ",
+          first.region, mode, r.region, MappingMode(*r.metadata)));
+    }
+  }
+
+  GlobalDefinition def;
+  std::vector<std::string> origin;  // which region each merged field came from
+  LAKESYNC_ASSIGN_OR_RETURN(def.fields, ParseSchemaFields(first.metadata->schema_string));
+  origin.assign(def.fields.size(), first.region);
+  std::vector<std::string> diffs;
+  for (size_t i = 1; i < regions.size(); ++i) {
+    const RegionSchema& r = regions[i];
+    auto parsed = ParseSchemaFields(r.metadata->schema_string);
+    if (!parsed.ok()) return parsed.status().WithContext("region " + r.region);
+    for (const auto& f : *parsed) {
+      const SchemaField* have = FindField(def.fields, f.name);
+      if (have == nullptr) {
+        if (union_schema && f.nullable) {
+          def.fields.push_back(f);
+          origin.push_back(r.region);
+        } else {
+          diffs.push_back(
+              fmt::format("column {}: in {}, not in {}{}", Quoted(f.name), r.region, first.region,
+                          union_schema ? " (and not nullable, so union cannot add it)" : ""));
+        }
+        continue;
+      }
+      const std::string& from = origin[static_cast<size_t>(have - def.fields.data())];
+      if (!SameDefinition(*have, f)) {
+        diffs.push_back(fmt::format("column {}: {} has {}, {} has {}", Quoted(f.name), from,
+                                    DescribeType(*have), r.region, DescribeType(f)));
+      } else if (mode != "none" &&
+                 (have->physical_name != f.physical_name || have->column_id != f.column_id)) {
+        return Status::Unsupported(fmt::format(
+            "feature columnMapping: column {} has physical name {} (id {}) in {} but {} (id {}) "
+            "in {}; file-level consolidation cannot preserve column mapping with differing "
+            "physical names (the data files use them) — consolidate tables that share their "
+            "column mapping (one created as a clone of the other), or rewrite a source without "
+            "column mapping",
+            Quoted(f.name), have->physical_name.value_or("none"),
+            have->column_id ? std::to_string(*have->column_id) : "none", from,
+            f.physical_name.value_or("none"), f.column_id ? std::to_string(*f.column_id) : "none",
+            r.region));
+      }
+    }
+    for (size_t j = 0; j < def.fields.size(); ++j) {
+      const SchemaField& f = def.fields[j];
+      if (FindField(*parsed, f.name) != nullptr) continue;
+      if (union_schema && f.nullable) continue;
+      diffs.push_back(
+          fmt::format("column {}: in {}, not in {}{}", Quoted(f.name), origin[j], r.region,
+                      union_schema ? " (and not nullable, so union cannot add it)" : ""));
+    }
+  }
+  if (!diffs.empty()) {
+    std::string list;
+    for (size_t i = 0; i < diffs.size(); ++i) list += (i > 0 ? "; " : "") + diffs[i];
+    return Status::InvalidArgument("the sources' schemas differ: " + list +
+                                   ". Make the regional tables' schemas agree" +
+                                   UnionHint(union_schema));
+  }
+  for (const auto& r : regions) {
+    if (FindField(def.fields, region_column) != nullptr) {
+      return Status::InvalidArgument(fmt::format(
+          "region {}: the source already has a column named {}; choose another region_column "
+          "for the job",
+          r.region, region_column));
+    }
+  }
+
+  // Configuration: the first source's, without what the new table must choose itself.
+  for (const auto& [k, v] : first.metadata->configuration) {
+    if (!DroppedConfigKey(k)) def.configuration[k] = v;
+  }
+  JsonWriter region_field;
+  region_field.BeginObject()
+      .Key("name")
+      .String(region_column)
+      .Key("type")
+      .String("string")
+      .Key("nullable")
+      .Bool(false)
+      .Key("metadata")
+      .BeginObject();
+  if (mode != "none") {
+    int64_t max_id = 0;
+    for (const auto& r : regions) {
+      auto it = r.metadata->configuration.find(std::string(kMaxColumnId));
+      if (it != r.metadata->configuration.end()) {
+        max_id = std::max<int64_t>(max_id, std::strtoll(it->second.c_str(), nullptr, 10));
+      }
+    }
+    for (const auto& f : def.fields) max_id = std::max(max_id, f.column_id.value_or(0));
+    region_field.Key("delta.columnMapping.id")
+        .Int(max_id + 1)
+        .Key("delta.columnMapping.physicalName")
+        .String(region_column);
+    def.configuration[std::string(kMaxColumnId)] = std::to_string(max_id + 1);
+  }
+  region_field.EndObject().EndObject();
+  std::vector<SchemaField> all = def.fields;
+  SchemaField rf;
+  rf.name = region_column;
+  rf.type_json = "\"string\"";
+  rf.nullable = false;
+  rf.json = region_field.Take();
+  all.push_back(rf);
+  def.schema_string = SchemaStringOf(all);
+  def.partition_columns.push_back(region_column);
+  for (const auto& c : first.metadata->partition_columns) def.partition_columns.push_back(c);
+
+  // Protocol: what the sources need, minus the features the global table does not carry.
+  bool legacy = true;
+  int32_t reader = 1, writer = 2;
+  std::set<std::string> reader_features, writer_features;
+  for (const auto& r : regions) {
+    const delta::Protocol& p = *r.protocol;
+    legacy = legacy && p.min_reader_version < 3 && p.min_writer_version < 7;
+    reader = std::max(reader, p.min_reader_version);
+    writer = std::max(writer, p.min_writer_version);
+    for (const auto& f : delta::ReaderFeatures(p)) {
+      if (!DroppedFeature(f)) reader_features.insert(f);
+    }
+    for (const auto& f : delta::WriterFeatures(p)) {
+      if (!DroppedFeature(f)) writer_features.insert(f);
+    }
+  }
+  def.protocol.min_reader_version = reader;
+  def.protocol.min_writer_version = writer;
+  if (!legacy) {
+    def.protocol.min_writer_version = 7;
+    def.protocol.writer_features =
+        std::vector<std::string>(writer_features.begin(), writer_features.end());
+    if (reader >= 3) {
+      def.protocol.reader_features =
+          std::vector<std::string>(reader_features.begin(), reader_features.end());
+    }
+  }
+  return def;
+}
+
+Status CheckAgainstGlobal(const std::string& region, const delta::Metadata& source,
+                          const delta::Metadata& global, const std::string& region_column,
+                          bool union_schema) {
+  std::vector<std::string> want_partitions(
+      global.partition_columns.begin() + (global.partition_columns.empty() ? 0 : 1),
+      global.partition_columns.end());
+  if (source.partition_columns != want_partitions) {
+    return Status::InvalidArgument(fmt::format(
+        "region {}: the source is partitioned by {} but the global table by {} after {}; "
+        "consolidation needs the same partition columns in every source",
+        region, Join(source.partition_columns), Join(want_partitions), region_column));
+  }
+  if (MappingMode(source) != MappingMode(global)) {
+    return Status::Unsupported(
+        fmt::format("feature columnMapping: region {} uses column mapping mode {} but the global "
+                    "table uses {}; file-level consolidation cannot change column mapping",
+                    region, MappingMode(source), MappingMode(global)));
+  }
+  LAKESYNC_ASSIGN_OR_RETURN(auto global_fields, ParseSchemaFields(global.schema_string));
+  std::erase_if(global_fields, [&](const SchemaField& f) { return f.name == region_column; });
+  auto parsed = ParseSchemaFields(source.schema_string);
+  if (!parsed.ok()) return parsed.status().WithContext("region " + region);
+  std::vector<std::string> diffs;
+  for (const auto& f : *parsed) {
+    const SchemaField* g = FindField(global_fields, f.name);
+    if (f.name == region_column) {
+      diffs.push_back(fmt::format("column {}: the source has a column named like the region column",
+                                  Quoted(f.name)));
+    } else if (g == nullptr) {
+      diffs.push_back(
+          fmt::format("column {}: in {}, not in the global table", Quoted(f.name), region));
+    } else if (!SameDefinition(*g, f)) {
+      diffs.push_back(fmt::format("column {}: the global table has {}, {} has {}", Quoted(f.name),
+                                  DescribeType(*g), region, DescribeType(f)));
+    } else if (MappingMode(global) != "none" &&
+               (g->physical_name != f.physical_name || g->column_id != f.column_id)) {
+      return Status::Unsupported(fmt::format(
+          "feature columnMapping: column {} of region {} has physical name {} but the global "
+          "table's is {}; file-level consolidation cannot preserve column mapping with differing "
+          "physical names",
+          Quoted(f.name), region, f.physical_name.value_or("none"),
+          g->physical_name.value_or("none")));
+    }
+  }
+  for (const auto& g : global_fields) {
+    if (FindField(*parsed, g.name) != nullptr) continue;
+    if (union_schema && g.nullable) continue;
+    diffs.push_back(
+        fmt::format("column {}: in the global table, not in {}", Quoted(g.name), region));
+  }
+  if (!diffs.empty()) {
+    std::string list;
+    for (size_t i = 0; i < diffs.size(); ++i) list += (i > 0 ? "; " : "") + diffs[i];
+    return Status::InvalidArgument(
+        fmt::format("region {}: the source's schema no longer matches the global table's: {}. "
+                    "The global table's schema is fixed when it is created; change the source "
+                    "back, or consolidate into a new global table",
+                    region, list));
+  }
+  return Status::OK();
+}
+
+Status CheckProtocolCovered(const std::string& region, const delta::Protocol& source,
+                            const delta::Protocol& global) {
+  LAKESYNC_RETURN_IF_ERROR(CheckConsolidatable(source).WithContext("region " + region));
+  std::set<std::string> have = delta::WriterFeatures(global);
+  std::vector<std::string> missing;
+  for (const auto& f : delta::WriterFeatures(source)) {
+    if (!DroppedFeature(f) && have.count(f) == 0) missing.push_back(f);
+  }
+  if (missing.empty()) return Status::OK();
+  return Status::Unsupported(fmt::format(
+      "region {}: the source now needs table feature(s) {} that the global table does not "
+      "have; consolidate into a new global table (created with the sources' current protocol)",
+      region, Join(missing)));
+}
+
+}  // namespace lakesync::jobs

@@ -1,0 +1,578 @@
+// Unit tests of consolidation (jobs/consolidation.h) on writable copies of the real Delta
+// fixtures in temporary directories. Expectations come from the fixtures' logs, read here
+// with a tiny regex reader of the test's own (MiniLive), and from hand-written strings —
+// never from the engine's code. The end-to-end tests (tests/consolidation_test.cc) judge the
+// global table again with tests/tools/global_facts.py.
+
+#include "jobs/consolidation.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+#include <regex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "jobs/jobs_test_util.h"
+
+namespace lakesync::jobs {
+namespace {
+
+using namespace ::lakesync::jobs::testing;  // NOLINT(build/namespaces)
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+#define SKIP_WITHOUT_FIXTURES()                                                       \
+  do {                                                                                \
+    if (!fs::exists(FixturesDir())) {                                                 \
+      GTEST_SKIP() << "FIXTURES MISSING: " << FixturesDir()                           \
+                   << " does not exist; the fixture consolidation tests did not run"; \
+    }                                                                                 \
+  } while (0)
+
+// The live (path, DV) keys of a table's log up to its highest contiguous commit, read with
+// regexes: add/remove lines in order, the key being the raw path plus the DV's
+// pathOrInlineDv (empty without one).
+std::map<std::string, std::string> MiniLive(const fs::path& table) {
+  static const std::regex kLine(R"re(^\{"(add|remove)":\{"path":"([^"]*)")re");
+  static const std::regex kDv(R"re("pathOrInlineDv":"([^"]*)")re");
+  std::map<std::string, std::string> live;  // key → the add line
+  for (int64_t v = 0; fs::exists(table / "_delta_log" / CommitName(v)); ++v) {
+    std::istringstream in(ReadFileBytes(table / "_delta_log" / CommitName(v)));
+    std::string line;
+    while (std::getline(in, line)) {
+      std::smatch m, d;
+      if (!std::regex_search(line, m, kLine)) continue;
+      std::string key = m[2].str() + "|";
+      if (std::regex_search(line, d, kDv)) key += d[1].str();
+      if (m[1] == "add") {
+        live[key] = line;
+      } else {
+        live.erase(key);
+      }
+    }
+  }
+  return live;
+}
+
+std::set<std::string> Keys(const std::map<std::string, std::string>& m) {
+  std::set<std::string> out;
+  for (const auto& [k, v] : m) out.insert(k);
+  return out;
+}
+
+// What the global table's live keys must be: each source key under `<column>=<region>/`,
+// DV ids with the region directory as their prefix.
+std::set<std::string> ExpectedGlobal(const std::vector<std::pair<std::string, fs::path>>& regions,
+                                     const std::string& column = "source_region") {
+  std::set<std::string> out;
+  for (const auto& [region, dir] : regions) {
+    for (const auto& key : Keys(MiniLive(dir))) {
+      size_t bar = key.find('|');
+      std::string dir_name = column + "=" + region;
+      std::string dv = key.substr(bar + 1);
+      // A DV's prefix (one directory name) becomes the region directory.
+      if (!dv.empty()) dv = dir_name + dv.substr(dv.size() - 20);
+      out.insert(dir_name + "/" + key.substr(0, bar) + "|" + dv);
+    }
+  }
+  return out;
+}
+
+ConsolidationSource Source(const std::string& region, storage::Storage* storage) {
+  ConsolidationSource s;
+  s.region = region;
+  s.table = TableLocation{region, storage, ""};
+  return s;
+}
+
+std::string Commit(const fs::path& table, int64_t v) {
+  return ReadFileBytes(table / "_delta_log" / CommitName(v));
+}
+
+class ConsolidationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    global_dir_ = tmp_.path() + "/global";
+    global_ = OpenLocal(global_dir_);
+  }
+
+  // A writable copy of fixture `name` for `region`; commits after `keep_to` are moved aside
+  // (RestoreCommits brings them back: the source "keeps receiving commits").
+  fs::path Region(const std::string& region, const std::string& name, int64_t keep_to = -1) {
+    fs::path dir = fs::path(tmp_.path()) / ("src-" + region);
+    CopyTree(fs::path(FixturesDir()) / name, dir);
+    if (keep_to >= 0) {
+      fs::create_directories(dir / "held");
+      for (int64_t v = keep_to + 1; fs::exists(dir / "_delta_log" / CommitName(v)); ++v) {
+        fs::rename(dir / "_delta_log" / CommitName(v), dir / "held" / CommitName(v));
+      }
+    }
+    dirs_[region] = dir;
+    return dir;
+  }
+  void RestoreCommits(const std::string& region) {
+    fs::path dir = dirs_[region];
+    for (auto& e : fs::directory_iterator(dir / "held")) {
+      fs::rename(e.path(), dir / "_delta_log" / e.path().filename());
+    }
+  }
+
+  Result<ConsolidationOutcome> Consolidate(const std::vector<std::string>& regions,
+                                           ConsolidationOptions options = {}) {
+    std::vector<std::unique_ptr<storage::LocalStorage>> storages;
+    std::vector<ConsolidationSource> sources;
+    for (const auto& r : regions) {
+      storages.push_back(
+          OpenLocal(dirs_.count(r) ? dirs_[r].string() : tmp_.path() + "/none-" + r));
+      sources.push_back(Source(r, storages.back().get()));
+    }
+    if (options.job.empty()) options.job = "global_sales";
+    TableLocation target{"global", global_.get(), ""};
+    return RunConsolidation(sources, target, options, observer_);
+  }
+
+  std::vector<std::pair<std::string, fs::path>> Dirs(const std::vector<std::string>& regions) {
+    std::vector<std::pair<std::string, fs::path>> out;
+    for (const auto& r : regions) out.emplace_back(r, dirs_[r]);
+    return out;
+  }
+
+  // Every live file of the global table has the bytes of its source file.
+  void ExpectSameBytes(const std::vector<std::string>& regions) {
+    for (const auto& r : regions) {
+      for (const auto& key : Keys(MiniLive(dirs_[r]))) {
+        std::string path = Unescape(key.substr(0, key.find('|')));
+        EXPECT_EQ(ReadFileBytes(fs::path(global_dir_) / ("source_region=" + r) / path),
+                  ReadFileBytes(dirs_[r] / path))
+            << r << " " << path;
+      }
+    }
+  }
+
+  storage::testing::TempDir tmp_;
+  std::string global_dir_;
+  std::unique_ptr<storage::LocalStorage> global_;
+  std::map<std::string, fs::path> dirs_;
+  RecordingObserver observer_;
+};
+
+TEST_F(ConsolidationTest, TwoRegionsCreateTheUnionAndARerunAddsNothing) {
+  SKIP_WITHOUT_FIXTURES();
+  Region("eastus", "simple_table");
+  Region("westus", "simple_table");
+  auto out = Consolidate({"eastus", "westus"});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_TRUE(out->ok());
+  EXPECT_TRUE(out->created);
+  EXPECT_EQ(out->end_version, 0);
+  ASSERT_EQ(out->regions.size(), 2u);
+  for (const auto& r : out->regions) {
+    EXPECT_EQ(r.start_version, -1);
+    EXPECT_EQ(r.end_version, 4);  // simple_table's head
+    EXPECT_EQ(r.commits, 5);
+    EXPECT_EQ(r.adds, 5);  // 5 live files at version 4 (delta_facts.py facts)
+    EXPECT_EQ(r.files, 5);
+    EXPECT_EQ(r.bytes, 1811);
+  }
+  EXPECT_EQ(Keys(MiniLive(global_dir_)), ExpectedGlobal(Dirs({"eastus", "westus"})));
+  ExpectSameBytes({"eastus", "westus"});
+
+  std::string v0 = Commit(global_dir_, 0);
+  EXPECT_THAT(v0, HasSubstr(R"({"protocol":{"minReaderVersion":1,"minWriterVersion":2}})"));
+  EXPECT_THAT(v0, HasSubstr(R"("partitionColumns":["source_region"])"));
+  EXPECT_THAT(v0,
+              HasSubstr(R"({\"name\":\"id\",\"type\":\"long\",\"nullable\":true,\"metadata\":{}},)"
+                        R"({\"name\":\"source_region\",\"type\":\"string\",\"nullable\":false,)"
+                        R"(\"metadata\":{}}]})"));
+  EXPECT_THAT(v0, HasSubstr(R"({"txn":{"appId":"lakesync:global_sales:eastus","version":4,)"));
+  EXPECT_THAT(v0, HasSubstr(R"({"txn":{"appId":"lakesync:global_sales:westus","version":4,)"));
+  EXPECT_THAT(v0, HasSubstr(R"("partitionValues":{"source_region":"westus"})"));
+
+  auto again = Consolidate({"eastus", "westus"});
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_FALSE(again->published);
+  EXPECT_EQ(again->end_version, 0);
+  EXPECT_FALSE(fs::exists(fs::path(global_dir_) / "_delta_log" / CommitName(1)));
+  for (const auto& r : again->regions) EXPECT_EQ(r.files, 0);
+}
+
+TEST_F(ConsolidationTest, ThreeRegionsOfAPartitionedTable) {
+  SKIP_WITHOUT_FIXTURES();
+  for (const char* r : {"eastus", "westeu", "apac"}) Region(r, "delta-0.8.0-partitioned");
+  auto out = Consolidate({"eastus", "westeu", "apac"});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_TRUE(out->ok());
+  EXPECT_EQ(Keys(MiniLive(global_dir_)), ExpectedGlobal(Dirs({"eastus", "westeu", "apac"})));
+  EXPECT_EQ(Keys(MiniLive(global_dir_)).size(), 18u);
+  ExpectSameBytes({"eastus", "westeu", "apac"});
+  std::string v0 = Commit(global_dir_, 0);
+  EXPECT_THAT(v0, HasSubstr(R"("partitionColumns":["source_region","year","month","day"])"));
+  EXPECT_THAT(v0,
+              HasSubstr(R"({"add":{"path":"source_region=apac/year=2020/month=1/day=1/part-00000-)"
+                        R"(8eafa330-3be9-4a39-ad78-fd13c2027c7e.c000.snappy.parquet",)"
+                        R"("partitionValues":{"day":"1","month":"1","source_region":"apac",)"
+                        R"("year":"2020"})"));
+}
+
+TEST_F(ConsolidationTest, SourcesThatKeepChangingAddAndRemoveInLaterRuns) {
+  SKIP_WITHOUT_FIXTURES();
+  Region("eastus", "simple_table", /*keep_to=*/1);
+  Region("westus", "simple_table", /*keep_to=*/3);
+  auto first = Consolidate({"eastus", "westus"});
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->regions[0].end_version, 1);
+  EXPECT_EQ(first->regions[0].adds, 22);  // live at version 1
+  EXPECT_EQ(first->regions[1].end_version, 3);
+  EXPECT_EQ(Keys(MiniLive(global_dir_)), ExpectedGlobal(Dirs({"eastus", "westus"})));
+
+  // Lag of each region: eastus is 3 versions behind once its commits arrive, and its oldest
+  // unconsolidated commit (2) says timestamp 1587968604143.
+  RestoreCommits("eastus");
+  RestoreCommits("westus");
+  {
+    auto a = OpenLocal(dirs_["eastus"].string());
+    auto b = OpenLocal(dirs_["westus"].string());
+    TableLocation target{"global", global_.get(), ""};
+    auto lag = ConsolidationLag({Source("eastus", a.get()), Source("westus", b.get())}, target,
+                                "global_sales", FromUnixMillis(1587968604143 + 5000));
+    ASSERT_EQ(lag.size(), 2u);
+    EXPECT_TRUE(lag[0].status.ok()) << lag[0].status;
+    EXPECT_EQ(lag[0].consolidated_version, 1);
+    EXPECT_EQ(lag[0].source_version, 4);
+    EXPECT_EQ(lag[0].versions, 3);
+    EXPECT_DOUBLE_EQ(lag[0].seconds, 5.0);
+    EXPECT_EQ(lag[1].consolidated_version, 3);
+    EXPECT_EQ(lag[1].versions, 1);
+  }
+
+  auto second = Consolidate({"eastus", "westus"});
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->end_version, 1);
+  EXPECT_EQ(second->regions[0].start_version, 1);
+  EXPECT_EQ(second->regions[0].end_version, 4);
+  EXPECT_EQ(second->regions[0].commits, 3);
+  // 22 live at 1, 5 live at 4, none in common: every one of the 22 is removed, 5 added.
+  EXPECT_EQ(second->regions[0].removes, 22);
+  EXPECT_EQ(second->regions[0].adds, 5);
+  EXPECT_EQ(second->regions[1].removes, 2);  // version 4 removes two files, adds one
+  EXPECT_EQ(second->regions[1].adds, 1);
+  EXPECT_EQ(Keys(MiniLive(global_dir_)), ExpectedGlobal(Dirs({"eastus", "westus"})));
+  ExpectSameBytes({"eastus", "westus"});
+  std::string v1 = Commit(global_dir_, 1);
+  EXPECT_THAT(
+      v1, HasSubstr(R"({"remove":{"path":"source_region=westus/part-00001-bb70d2ba-c196-4df2-)"
+                    R"(9c85-f34969ad3aa9-c000.snappy.parquet","deletionTimestamp":1587968626536,)"
+                    R"("dataChange":true,"extendedFileMetadata":true,)"
+                    R"("partitionValues":{"source_region":"westus"},"size":429)"));
+}
+
+TEST_F(ConsolidationTest, DeletionVectorUpdateTranslatesThePairAndCopiesTheDvFile) {
+  SKIP_WITHOUT_FIXTURES();
+  Region("eastus", "table-with-dv-small", /*keep_to=*/0);
+  Region("westus", "table-with-dv-small");
+  auto first = Consolidate({"eastus", "westus"});
+  ASSERT_TRUE(first.ok()) << first.status();
+  std::string v0 = Commit(global_dir_, 0);
+  EXPECT_THAT(v0, HasSubstr(R"({"protocol":{"minReaderVersion":3,"minWriterVersion":7,)"
+                            R"("readerFeatures":["deletionVectors"],)"
+                            R"("writerFeatures":["deletionVectors"]}})"));
+  EXPECT_THAT(v0, HasSubstr(R"("deletionVector":{"storageType":"u",)"
+                            R"("pathOrInlineDv":"source_region=westusvBn[lx{q8@P<9BNH/isA",)"
+                            R"("offset":1,"sizeInBytes":36,"cardinality":2})"));
+  const std::string dv_file = "deletion_vector_61d16c75-6994-46b7-a15b-8b538852e50e.bin";
+  EXPECT_EQ(ReadFileBytes(fs::path(global_dir_) / "source_region=westus" / dv_file),
+            ReadFileBytes(dirs_["westus"] / dv_file));
+  EXPECT_FALSE(fs::exists(fs::path(global_dir_) / "source_region=eastus" / dv_file));
+
+  RestoreCommits("eastus");
+  auto second = Consolidate({"eastus", "westus"});
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->regions[0].removes, 1);
+  EXPECT_EQ(second->regions[0].adds, 1);
+  std::string v1 = Commit(global_dir_, 1);
+  const std::string data = "part-00000-fae5310a-a37d-4e51-827b-c3d5516560ca-c000.snappy.parquet";
+  // The remove reproduces the global add it removes (no DV), the add carries the new DV.
+  EXPECT_THAT(v1, HasSubstr(R"({"remove":{"path":"source_region=eastus/)" + data +
+                            R"(","deletionTimestamp":1677811194426,"dataChange":true,)"
+                            R"("extendedFileMetadata":true,)"
+                            R"("partitionValues":{"source_region":"eastus"},"size":635,"tags")"));
+  std::string remove_line = v1.substr(v1.find(R"({"remove":)"));
+  remove_line = remove_line.substr(0, remove_line.find('\n'));
+  EXPECT_THAT(remove_line, Not(HasSubstr("deletionVector")));
+  EXPECT_THAT(v1, HasSubstr(R"("pathOrInlineDv":"source_region=eastusvBn[lx{q8@P<9BNH/isA")"));
+  EXPECT_EQ(ReadFileBytes(fs::path(global_dir_) / "source_region=eastus" / dv_file),
+            ReadFileBytes(dirs_["eastus"] / dv_file));
+  EXPECT_EQ(Keys(MiniLive(global_dir_)), ExpectedGlobal(Dirs({"eastus", "westus"})));
+}
+
+TEST_F(ConsolidationTest, SchemaMismatchFailsNamingTheColumnsAndCreatesNothing) {
+  SKIP_WITHOUT_FIXTURES();
+  Region("eastus", "simple_table");
+  Region("westus", "table-with-dv-small");
+  auto out = Consolidate({"eastus", "westus"});
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().message(),
+            "the sources' schemas differ: column `value`: in westus, not in eastus; column `id`: "
+            "in eastus, not in westus. Make the regional tables' schemas agree or write "
+            "`schema: union` in the job to add nullable columns that only some sources have");
+  EXPECT_FALSE(fs::exists(fs::path(global_dir_) / "_delta_log"));
+}
+
+TEST_F(ConsolidationTest, UnionSchemaAddsMissingNullableColumns) {
+  SKIP_WITHOUT_FIXTURES();
+  Region("eastus", "simple_table");
+  Region("westus", "table-with-dv-small");
+  ConsolidationOptions options;
+  options.union_schema = true;
+  auto out = Consolidate({"eastus", "westus"}, options);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_TRUE(out->ok());
+  EXPECT_THAT(Commit(global_dir_, 0),
+              HasSubstr(R"({\"name\":\"id\",\"type\":\"long\",\"nullable\":true,)"
+                        R"(\"metadata\":{}},{\"name\":\"value\",\"type\":\"integer\",)"
+                        R"(\"nullable\":true,\"metadata\":{}},{\"name\":\"source_region\")"));
+  EXPECT_EQ(Keys(MiniLive(global_dir_)), ExpectedGlobal(Dirs({"eastus", "westus"})));
+}
+
+TEST_F(ConsolidationTest, TypeMismatchNamesBothTypes) {
+  SKIP_WITHOUT_FIXTURES();
+  Region("eastus", "simple_table");
+  fs::path west = Region("westus", "simple_table");
+  std::string v0 = Commit(west, 0);
+  const std::string from = R"(\"type\":\"long\")";
+  v0.replace(v0.find(from), from.size(), R"(\"type\":\"string\")");
+  WriteFileBytes(west / "_delta_log" / CommitName(0), v0);
+  auto out = Consolidate({"eastus", "westus"});
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().message(),
+            "the sources' schemas differ: column `id`: eastus has long, westus has string. Make "
+            "the regional tables' schemas agree or write `schema: union` in the job to add "
+            "nullable columns that only some sources have");
+}
+
+TEST_F(ConsolidationTest, PartitioningMismatchIsRefused) {
+  SKIP_WITHOUT_FIXTURES();
+  Region("eastus", "simple_table");
+  Region("westus", "delta-0.8.0-partitioned");
+  auto out = Consolidate({"eastus", "westus"});
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().message(),
+            "the sources are partitioned differently: eastus by [], westus by [year, month, "
+            "day]; consolidation needs the same partition columns in every source");
+}
+
+TEST_F(ConsolidationTest, ColumnMappingWithTheSamePhysicalNamesIsKept) {
+  SKIP_WITHOUT_FIXTURES();
+  Region("eastus", "table_with_column_mapping");
+  Region("westus", "table_with_column_mapping");
+  auto out = Consolidate({"eastus", "westus"});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_TRUE(out->ok()) << out->regions[0].status;
+  std::string v0 = Commit(global_dir_, 0);
+  EXPECT_THAT(v0, HasSubstr(R"({"protocol":{"minReaderVersion":2,"minWriterVersion":5}})"));
+  EXPECT_THAT(v0, HasSubstr(R"({\"name\":\"source_region\",\"type\":\"string\",)"
+                            R"(\"nullable\":false,\"metadata\":{\"delta.columnMapping.id\":3,)"
+                            R"(\"delta.columnMapping.physicalName\":\"source_region\"}})"));
+  EXPECT_THAT(v0, HasSubstr(R"("delta.columnMapping.maxColumnId":"3")"));
+  EXPECT_THAT(v0, HasSubstr(R"("partitionColumns":["source_region","Company Very Short"])"));
+  EXPECT_EQ(Keys(MiniLive(global_dir_)), ExpectedGlobal(Dirs({"eastus", "westus"})));
+  ExpectSameBytes({"eastus", "westus"});
+}
+
+TEST_F(ConsolidationTest, ColumnMappingWithDifferentPhysicalNamesIsRefusedNamingTheFeature) {
+  SKIP_WITHOUT_FIXTURES();
+  Region("eastus", "table_with_column_mapping");
+  fs::path west = Region("westus", "table_with_column_mapping");
+  std::string v0 = Commit(west, 0);
+  const std::string from = "col-3877fd94-0973-4941-ac6b-646849a1ff65";
+  size_t at = v0.find(from);
+  ASSERT_NE(at, std::string::npos);
+  v0.replace(at, from.size(), "col-00000000-0000-0000-0000-000000000000");
+  WriteFileBytes(west / "_delta_log" / CommitName(0), v0);
+  auto out = Consolidate({"eastus", "westus"});
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().code(), StatusCode::kUnsupported);
+  EXPECT_EQ(out.status().message(),
+            "feature columnMapping: column `Super Name` has physical name "
+            "col-3877fd94-0973-4941-ac6b-646849a1ff65 (id 2) in eastus but "
+            "col-00000000-0000-0000-0000-000000000000 (id 2) in westus; file-level consolidation "
+            "cannot preserve column mapping with differing physical names (the data files use "
+            "them) — consolidate tables that share their column mapping (one created as a clone "
+            "of the other), or rewrite a source without column mapping");
+  EXPECT_FALSE(fs::exists(fs::path(global_dir_) / "_delta_log"));
+}
+
+TEST_F(ConsolidationTest, RefusedFeatureFailsThatRegionOnlyNamingIt) {
+  SKIP_WITHOUT_FIXTURES();
+  Region("eastus", "simple_table");
+  Region("westus", "table_with_liquid_clustering");
+  auto out = Consolidate({"eastus", "westus"});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_FALSE(out->ok());
+  EXPECT_TRUE(out->regions[0].status.ok());
+  EXPECT_EQ(out->regions[0].end_version, 4);
+  EXPECT_EQ(out->regions[1].status.code(), StatusCode::kUnsupported);
+  EXPECT_EQ(out->regions[1].status.message(),
+            "region westus: file-level consolidation cannot preserve table feature rowTracking "
+            "(row ids of different regions would collide in one table); consolidate a copy of "
+            "the table without that feature, or leave this region out");
+  EXPECT_EQ(out->regions[1].end_version, -1);
+  EXPECT_EQ(Keys(MiniLive(global_dir_)), ExpectedGlobal(Dirs({"eastus"})));
+}
+
+TEST_F(ConsolidationTest, UnreadableRegionIsLeftOutAndJoinsLater) {
+  SKIP_WITHOUT_FIXTURES();
+  Region("eastus", "simple_table");
+  auto out = Consolidate({"eastus", "westus"});  // westus: no table yet
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_TRUE(out->regions[0].status.ok());
+  EXPECT_EQ(out->regions[1].status.code(), StatusCode::kNotFound);
+  EXPECT_EQ(out->regions[1].status.message(),
+            "region westus: no Delta table at file://" + tmp_.path() +
+                "/none-westus; check the source's URL in the job");
+  EXPECT_THAT(Commit(global_dir_, 0), Not(HasSubstr("lakesync:global_sales:westus")));
+
+  Region("westus", "simple_table", /*keep_to=*/2);
+  auto later = Consolidate({"eastus", "westus"});
+  ASSERT_TRUE(later.ok()) << later.status();
+  EXPECT_TRUE(later->ok());
+  EXPECT_EQ(later->end_version, 1);
+  EXPECT_EQ(later->regions[0].commits, 0);
+  EXPECT_EQ(later->regions[1].end_version, 2);
+  std::string v1 = Commit(global_dir_, 1);
+  // Every commit carries a txn of every region consolidated so far.
+  EXPECT_THAT(v1, HasSubstr(R"({"txn":{"appId":"lakesync:global_sales:eastus","version":4,)"));
+  EXPECT_THAT(v1, HasSubstr(R"({"txn":{"appId":"lakesync:global_sales:westus","version":2,)"));
+  EXPECT_EQ(Keys(MiniLive(global_dir_)), ExpectedGlobal(Dirs({"eastus", "westus"})));
+}
+
+TEST_F(ConsolidationTest, EscapedAndNullPartitionPathsStayCorrect) {
+  // Hand-made source: value "A/A" lives in directory `x=A%2FA/`, which the log writes escaped
+  // once more (`x=A%252FA/`, DELTA_NOTES §2); a null value lives in
+  // `x=__HIVE_DEFAULT_PARTITION__/`.
+  fs::path src = fs::path(tmp_.path()) / "src-eastus";
+  WriteFileBytes(src / "x=A%2FA" / "part-0.parquet", "slash-bytes");
+  WriteFileBytes(src / "x=__HIVE_DEFAULT_PARTITION__" / "part-1.parquet", "null-bytes!");
+  WriteFileBytes(
+      src / "_delta_log" / CommitName(0),
+      R"({"protocol":{"minReaderVersion":1,"minWriterVersion":2}})"
+      "\n"
+      R"({"metaData":{"id":"t","format":{"provider":"parquet","options":{}},"schemaString":)"
+      R"("{\"type\":\"struct\",\"fields\":[{\"name\":\"v\",\"type\":\"long\",\"nullable\":true,)"
+      R"(\"metadata\":{}},{\"name\":\"x\",\"type\":\"string\",\"nullable\":true,\"metadata\":)"
+      R"({}}]}","partitionColumns":["x"],"configuration":{}}})"
+      "\n"
+      R"({"add":{"path":"x=A%252FA/part-0.parquet","partitionValues":{"x":"A/A"},"size":11,)"
+      R"("modificationTime":1,"dataChange":true}})"
+      "\n"
+      R"({"add":{"path":"x=__HIVE_DEFAULT_PARTITION__/part-1.parquet","partitionValues":)"
+      R"({"x":null},"size":11,"modificationTime":1,"dataChange":true}})"
+      "\n");
+  dirs_["eastus"] = src;
+  auto out = Consolidate({"eastus"});
+  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_TRUE(out->ok()) << out->regions[0].status;
+  std::string v0 = Commit(global_dir_, 0);
+  EXPECT_THAT(v0, HasSubstr(R"({"add":{"path":"source_region=eastus/x=A%252FA/part-0.parquet",)"
+                            R"("partitionValues":{"source_region":"eastus","x":"A/A"})"));
+  EXPECT_THAT(v0, HasSubstr(R"({"add":{"path":"source_region=eastus/x=__HIVE_DEFAULT_PARTITION__/)"
+                            R"(part-1.parquet","partitionValues":{"source_region":"eastus",)"
+                            R"("x":null})"));
+  EXPECT_EQ(
+      ReadFileBytes(fs::path(global_dir_) / "source_region=eastus" / "x=A%2FA" / "part-0.parquet"),
+      "slash-bytes");
+  EXPECT_EQ(ReadFileBytes(fs::path(global_dir_) / "source_region=eastus" /
+                          "x=__HIVE_DEFAULT_PARTITION__" / "part-1.parquet"),
+            "null-bytes!");
+}
+
+// Another writer publishes the version first: the run re-reads and commits the next one.
+class RacingObserver : public RecordingObserver {
+ public:
+  explicit RacingObserver(std::string dir) : dir_(std::move(dir)) {}
+  Status BeforePublish(const std::string& target, int64_t version) override {
+    if (raced_) return Status::OK();
+    raced_ = true;
+    WriteFileBytes(fs::path(dir_) / "_delta_log" / CommitName(version),
+                   R"({"commitInfo":{"timestamp":1,"operation":"OTHER WRITER"}})"
+                   "\n");
+    return Status::OK();
+  }
+
+ private:
+  std::string dir_;
+  bool raced_ = false;
+};
+
+TEST_F(ConsolidationTest, CommitConflictRereadsAndRetries) {
+  SKIP_WITHOUT_FIXTURES();
+  Region("eastus", "simple_table", /*keep_to=*/2);
+  ASSERT_TRUE(Consolidate({"eastus"}).ok());
+  RestoreCommits("eastus");
+  RacingObserver racing(global_dir_);
+  auto storage = OpenLocal(dirs_["eastus"].string());
+  ConsolidationOptions options;
+  options.job = "global_sales";
+  auto out = RunConsolidation({Source("eastus", storage.get())}, {"global", global_.get(), ""},
+                              options, racing);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->attempts, 2);
+  EXPECT_EQ(out->end_version, 2);
+  EXPECT_THAT(Commit(global_dir_, 1), HasSubstr("OTHER WRITER"));
+  EXPECT_THAT(Commit(global_dir_, 2),
+              HasSubstr(R"({"txn":{"appId":"lakesync:global_sales:eastus","version":4,)"));
+  EXPECT_EQ(Keys(MiniLive(global_dir_)), ExpectedGlobal(Dirs({"eastus"})));
+}
+
+TEST_F(ConsolidationTest, CancellationPublishesNothing) {
+  SKIP_WITHOUT_FIXTURES();
+  Region("eastus", "simple_table");
+  observer_.cancel_after_checks = 2;
+  auto out = Consolidate({"eastus"});
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().code(), StatusCode::kCancelled);
+  EXPECT_FALSE(fs::exists(fs::path(global_dir_) / "_delta_log" / CommitName(0)));
+  observer_.cancel_after_checks = -1;
+  auto rerun = Consolidate({"eastus"});
+  ASSERT_TRUE(rerun.ok()) << rerun.status();
+  EXPECT_EQ(Keys(MiniLive(global_dir_)), ExpectedGlobal(Dirs({"eastus"})));
+}
+
+TEST_F(ConsolidationTest, ChangeDataFilesAreCopiedWhenEveryCommitHasThem) {
+  SKIP_WITHOUT_FIXTURES();
+  // cdf-table: version 0 writes, versions 1-3 carry _change_data files (partitioned by
+  // birthday, so the copied paths keep their `birthday=…` directories).
+  Region("eastus", "cdf-table", /*keep_to=*/0);
+  ASSERT_TRUE(Consolidate({"eastus"}).ok());
+  RestoreCommits("eastus");
+  auto out = Consolidate({"eastus"});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_TRUE(out->ok()) << out->regions[0].status;
+  static const std::regex kCdc(R"re("cdc":\{"path":"([^"]*)")re");
+  std::set<std::string> want, got;
+  for (int64_t v = 1; v <= 3; ++v) {
+    std::string c = Commit(dirs_["eastus"], v);
+    for (auto it = std::sregex_iterator(c.begin(), c.end(), kCdc); it != std::sregex_iterator();
+         ++it) {
+      want.insert("source_region=eastus/" + (*it)[1].str());
+    }
+  }
+  std::string v1 = Commit(global_dir_, 1);
+  for (auto it = std::sregex_iterator(v1.begin(), v1.end(), kCdc); it != std::sregex_iterator();
+       ++it) {
+    got.insert((*it)[1].str());
+  }
+  EXPECT_FALSE(want.empty());
+  EXPECT_EQ(got, want);
+  for (const auto& p : got) {
+    EXPECT_TRUE(fs::exists(fs::path(global_dir_) / Unescape(p))) << p;
+  }
+  EXPECT_EQ(Keys(MiniLive(global_dir_)), ExpectedGlobal(Dirs({"eastus"})));
+}
+
+}  // namespace
+}  // namespace lakesync::jobs
