@@ -37,20 +37,6 @@ bool ConsolidationOutcome::ok() const {
 
 namespace {
 
-std::string Prefix(const TableLocation& t) {
-  std::string p = t.prefix;
-  while (!p.empty() && p.back() == '/') p.pop_back();
-  return p;
-}
-
-std::string Where(const TableLocation& t) {
-  std::string root = t.storage->Describe();
-  std::string p = Prefix(t);
-  if (p.empty()) return root;
-  if (!root.empty() && root.back() != '/') root += '/';
-  return root + p;
-}
-
 // A version-4 UUID for the global table's metaData.id.
 std::string RandomUuid() {
   std::random_device rd;
@@ -119,15 +105,16 @@ RegionPlan PlanRegion(const ConsolidationSource& source, int64_t prev) {
     return std::move(plan);
   };
   if (!source.unavailable.ok()) return fail(source.unavailable);
-  auto head = TableHead(*source.table.storage, Prefix(source.table));
+  auto head = TableHead(*source.table.storage, TablePrefix(source.table));
   if (!head.ok()) {
-    return fail(head.status().WithContext("region " + region + ": reading " + Where(source.table)));
+    return fail(
+        head.status().WithContext("region " + region + ": reading " + DescribeTable(source.table)));
   }
   plan.head = *head;
   if (plan.head < 0) {
     return fail(Status::NotFound(
         fmt::format("region {}: no Delta table at {}; check the source's URL in the job", region,
-                    Where(source.table))));
+                    DescribeTable(source.table))));
   }
   if (plan.head < prev) {
     return fail(Status::Corruption(fmt::format(
@@ -137,7 +124,7 @@ RegionPlan PlanRegion(const ConsolidationSource& source, int64_t prev) {
   }
   if (plan.head == prev) return plan;
 
-  delta::DeltaLog log(*source.table.storage, Prefix(source.table));
+  delta::DeltaLog log(*source.table.storage, TablePrefix(source.table));
   if (prev < 0) {
     auto state = log.Load(plan.head);
     if (!state.ok()) return fail(state.status().WithContext("region " + region));
@@ -160,8 +147,8 @@ RegionPlan PlanRegion(const ConsolidationSource& source, int64_t prev) {
   for (int64_t v = prev + 1; v <= plan.head; ++v) {
     auto commit = log.ReadCommit(v);
     if (!commit.ok()) {
-      return fail(commit.status().WithContext(
-          fmt::format("region {}: reading version {} of {}", region, v, Where(source.table))));
+      return fail(commit.status().WithContext(fmt::format("region {}: reading version {} of {}",
+                                                          region, v, DescribeTable(source.table))));
     }
     bool changes = false, has_cdc = false;
     for (auto& action : commit->actions) {
@@ -200,9 +187,9 @@ struct GlobalView {
 
 Result<GlobalView> LoadGlobal(const TableLocation& target, const std::string& region_column) {
   GlobalView g;
-  LAKESYNC_ASSIGN_OR_RETURN(g.head, TableHead(*target.storage, Prefix(target)));
+  LAKESYNC_ASSIGN_OR_RETURN(g.head, TableHead(*target.storage, TablePrefix(target)));
   if (g.head < 0) return g;
-  delta::DeltaLog log(*target.storage, Prefix(target));
+  delta::DeltaLog log(*target.storage, TablePrefix(target));
   LAKESYNC_ASSIGN_OR_RETURN(g.snapshot, log.LoadSnapshot(g.head));
   LAKESYNC_RETURN_IF_ERROR(delta::CheckReadable(g.snapshot->protocol()));
   const auto& parts = g.snapshot->metadata().partition_columns;
@@ -210,7 +197,8 @@ Result<GlobalView> LoadGlobal(const TableLocation& target, const std::string& re
     return Status::InvalidArgument(fmt::format(
         "the target {} is a Delta table not partitioned first by {} (its partition columns: "
         "{}); it is not this job's global table — point the job at a new location",
-        Where(target), region_column, parts.empty() ? "none" : fmt::format("{}", parts.front())));
+        DescribeTable(target), region_column,
+        parts.empty() ? "none" : fmt::format("{}", parts.front())));
   }
   for (const auto& f : g.snapshot->files()) {
     g.live.emplace(delta::LogicalFileKey(f.add.decoded_path, f.add.deletion_vector), &f);
@@ -384,8 +372,8 @@ class Run {
 
 Status Run::CopyOne(CopyTask& task) {
   const ConsolidationSource& src = sources_[task.region];
-  const std::string from = TableKey(Prefix(src.table), task.from);
-  const std::string to = TableKey(Prefix(target_), task.to);
+  const std::string from = TableKey(TablePrefix(src.table), task.from);
+  const std::string to = TableKey(TablePrefix(target_), task.to);
   // Resume: copies are atomic, so a present file of the right size is a whole one.
   auto existing = target_.storage->Stat(to);
   if (existing.ok() && RightSize(task, existing->size)) {
@@ -402,7 +390,7 @@ Status Run::CopyOne(CopyTask& task) {
       return Status::NotFound(fmt::format(
           "region {}: {} {} is live in the source's log but missing from {}; the source table "
           "is incomplete — restore the file (or repair the table) and rerun",
-          src.region, FileRoleName(task.role), task.from, Where(src.table)));
+          src.region, FileRoleName(task.role), task.from, DescribeTable(src.table)));
     }
     return copied.status().WithContext(
         fmt::format("region {}: copying {} {}", src.region, FileRoleName(task.role), task.from));
@@ -450,7 +438,7 @@ Status Run::Attempt(ConsolidationOutcome& outcome) {
   const int64_t now_ms = ToUnixMillis(options_.clock->Now());
   auto global_or = LoadGlobal(target_, column);
   if (!global_or.ok()) {
-    return global_or.status().WithContext("reading the global table " + Where(target_));
+    return global_or.status().WithContext("reading the global table " + DescribeTable(target_));
   }
   GlobalView global = std::move(global_or).value();
   const bool creating = global.head < 0;
@@ -660,7 +648,7 @@ Status Run::Attempt(ConsolidationOutcome& outcome) {
   const int64_t version = global.head + 1;
   LAKESYNC_RETURN_IF_ERROR(observer_.BeforePublish(target_.name, version));
   LAKESYNC_FAILPOINT("consolidation.before_commit_publish");
-  Status published = delta::WriteCommit(*target_.storage, Prefix(target_), version, commit);
+  Status published = delta::WriteCommit(*target_.storage, TablePrefix(target_), version, commit);
   if (!published.ok()) {
     if (published.IsConflict()) return published;
     return published.WithContext("publishing version " + std::to_string(version) +
@@ -688,7 +676,7 @@ Result<ConsolidationOutcome> Run::Execute() {
   return Status::Conflict(fmt::format(
       "the global table {} kept changing: {} commit attempts lost to other writers; rerun the "
       "job (and check that only one lakesync consolidates into it)",
-      Where(target_), attempts));
+      DescribeTable(target_), attempts));
 }
 
 // The commit time of `version` of the table read by `log` (DELTA_NOTES §3), as ComputeLag.
@@ -738,12 +726,12 @@ std::vector<RegionLag> ConsolidationLag(const std::vector<ConsolidationSource>& 
     missing.emplace(ConsolidationAppId(job, sources[i].region), i);
   }
   Status target_status;
-  auto head = target.storage ? TableHead(*target.storage, Prefix(target))
+  auto head = target.storage ? TableHead(*target.storage, TablePrefix(target))
                              : Result<int64_t>(Status::InvalidArgument("no target storage"));
   if (!head.ok()) {
     target_status = head.status().WithContext("reading the global table");
   } else {
-    delta::DeltaLog log(*target.storage, Prefix(target));
+    delta::DeltaLog log(*target.storage, TablePrefix(target));
     for (int64_t v = *head; v >= 0 && !missing.empty(); --v) {
       auto commit = log.ReadCommit(v);
       if (!commit.ok()) {
@@ -772,16 +760,16 @@ std::vector<RegionLag> ConsolidationLag(const std::vector<ConsolidationSource>& 
       lag.status = sources[i].unavailable;
       continue;
     }
-    auto source_head = TableHead(*src.storage, Prefix(src));
+    auto source_head = TableHead(*src.storage, TablePrefix(src));
     if (!source_head.ok() || *source_head < 0) {
-      lag.status = source_head.ok() ? Status::NotFound("no Delta table at " + Where(src))
+      lag.status = source_head.ok() ? Status::NotFound("no Delta table at " + DescribeTable(src))
                                     : source_head.status().WithContext("region " + lag.region);
       continue;
     }
     lag.source_version = *source_head;
     lag.versions = std::max<int64_t>(0, lag.source_version - lag.consolidated_version);
     if (lag.versions == 0) continue;
-    delta::DeltaLog log(*src.storage, Prefix(src));
+    delta::DeltaLog log(*src.storage, TablePrefix(src));
     auto age = CommitAge(log, lag.consolidated_version + 1, now);
     if (age.ok()) {
       lag.seconds = *age;

@@ -27,6 +27,20 @@ bool IncrementalOutcome::ok() const {
                      [](const TargetOutcome& t) { return t.status.ok(); });
 }
 
+std::string TablePrefix(const TableLocation& t) {
+  std::string p = t.prefix;
+  while (!p.empty() && p.back() == '/') p.pop_back();
+  return p;
+}
+
+std::string DescribeTable(const TableLocation& t) {
+  std::string root = t.storage->Describe();
+  std::string p = TablePrefix(t);
+  if (p.empty()) return root;
+  if (!root.empty() && root.back() != '/') root += '/';
+  return root + p;
+}
+
 namespace {
 
 // A batch of commits whose files are copied together (in parallel) before the batch's
@@ -67,20 +81,6 @@ struct TargetPlan {
   std::optional<int64_t> seed_checkpoint;
 };
 
-std::string Prefix(const TableLocation& t) {
-  std::string p = t.prefix;
-  while (!p.empty() && p.back() == '/') p.pop_back();
-  return p;
-}
-
-std::string Where(const TableLocation& t) {
-  std::string root = t.storage->Describe();
-  std::string p = Prefix(t);
-  if (p.empty()) return root;
-  if (!root.empty() && root.back() != '/') root += '/';
-  return root + p;
-}
-
 // Parses "version" out of `_last_checkpoint` (a hint: anything odd reads as absent). A tiny
 // scanner rather than a JSON library: jobs/ needs this one number only.
 std::optional<int64_t> LastCheckpointVersion(std::string_view bytes) {
@@ -102,7 +102,7 @@ std::optional<int64_t> LastCheckpointVersion(std::string_view bytes) {
 
 // The target's head: -1 when it holds no table yet.
 Result<int64_t> TargetHead(const TableLocation& target) {
-  return TableHead(*target.storage, Prefix(target));
+  return TableHead(*target.storage, TablePrefix(target));
 }
 
 struct FileTask {
@@ -142,7 +142,7 @@ class TargetRun {
   Status SyncLastCheckpoint();
 
   std::string LogKey(const TableLocation& t, std::string_view name) const {
-    return delta::LogFileKey(Prefix(t), name);
+    return delta::LogFileKey(TablePrefix(t), name);
   }
 
   SourceView& src_;
@@ -224,8 +224,8 @@ Status SizeError(const FileTask& task, uint64_t got) {
 
 Status TargetRun::CopyOne(FileTask& task) {
   const FileRef& ref = task.ref;
-  const std::string from = TableKey(Prefix(source_), ref.path);
-  const std::string to = TableKey(Prefix(target_), ref.path);
+  const std::string from = TableKey(TablePrefix(source_), ref.path);
+  const std::string to = TableKey(TablePrefix(target_), ref.path);
   auto right_size = [&](uint64_t size) { return RightSize(ref, size); };
   auto size_error = [&](uint64_t got) { return SizeError(task, got); };
   auto same_checksum = [&]() -> Result<bool> {
@@ -264,7 +264,7 @@ Status TargetRun::CopyOne(FileTask& task) {
               "{} {} (referenced by version {}) is missing from the source {} but is live at "
               "version {}; the source table is incomplete — restore the file in the source (or "
               "repair the table) and rerun; nothing past version {} was published",
-              FileRoleName(ref.role), ref.path, task.version, Where(source_), plan_end_,
+              FileRoleName(ref.role), ref.path, task.version, DescribeTable(source_), plan_end_,
               task.version - 1));
         }
         // Vacuumed history: time travel to that version fails on the source too.
@@ -326,8 +326,8 @@ Status TargetRun::CopyFiles(std::vector<FileTask>& tasks, size_t begin, size_t e
 Status TargetRun::CopyLogFile(const storage::FileInfo& source_file, uint64_t* copied) {
   *copied = 0;
   const std::string rel =
-      source_file.path.substr(Prefix(source_).empty() ? 0 : Prefix(source_).size() + 1);
-  const std::string to = TableKey(Prefix(target_), rel);
+      source_file.path.substr(TablePrefix(source_).empty() ? 0 : TablePrefix(source_).size() + 1);
+  const std::string to = TableKey(TablePrefix(target_), rel);
   auto existing = target_.storage->Stat(to);
   if (existing.ok() && existing->size == source_file.size) return Status::OK();
   auto n = target_.storage->CopyFrom(*source_.storage, source_file.path, to);
@@ -423,7 +423,7 @@ Status TargetRun::SyncLastCheckpoint() {
   auto there = target_.storage->Read(key);
   if (there.ok() && *there == *src_.last_checkpoint) return Status::OK();
   if (!there.ok() && !there.status().IsNotFound()) return there.status();
-  delta::DeltaLog log(*target_.storage, Prefix(target_));
+  delta::DeltaLog log(*target_.storage, TablePrefix(target_));
   LAKESYNC_ASSIGN_OR_RETURN(auto listing, log.ListFromVersion(*version));
   bool present = std::any_of(listing.checkpoints.begin(), listing.checkpoints.end(),
                              [&](const delta::CheckpointRef& c) { return c.version == *version; });
@@ -487,10 +487,10 @@ Status TargetRun::Run(const TargetPlan& plan) {
   std::vector<FileTask> seed;
   if (plan.seed_checkpoint) {
     storage::ListOptions opts;
-    opts.prefix = Prefix(source_).empty() ? "" : Prefix(source_) + "/";
+    opts.prefix = TablePrefix(source_).empty() ? "" : TablePrefix(source_) + "/";
     opts.recursive = true;
     LAKESYNC_ASSIGN_OR_RETURN(auto listed, source_.storage->List(opts));
-    const std::string log_dir = delta::LogDirKey(Prefix(source_));
+    const std::string log_dir = delta::LogDirKey(TablePrefix(source_));
     for (auto& info : listed) {
       if (info.path.compare(0, log_dir.size(), log_dir) == 0) continue;
       std::string rel = info.path.substr(opts.prefix.size());
@@ -580,7 +580,7 @@ Result<size_t> TargetRun::PublishableCount(const std::vector<int64_t>& versions,
   Status bad_status;
   for (const auto& task : tasks) {
     if (task.ref.absolute) continue;
-    auto st = source_.storage->Stat(TableKey(Prefix(source_), task.ref.path));
+    auto st = source_.storage->Stat(TableKey(TablePrefix(source_), task.ref.path));
     if (st.ok()) {
       if (!RightSize(task.ref, st->size) && bad == nullptr) {
         bad = &task;
@@ -598,7 +598,8 @@ Result<size_t> TargetRun::PublishableCount(const std::vector<int64_t>& versions,
           "{} {} (referenced by version {}) is missing from the source {} but is live at "
           "version {}; the source table is incomplete — restore the file in the source (or "
           "repair the table) and rerun",
-          FileRoleName(task.ref.role), task.ref.path, task.version, Where(source_), plan_end_));
+          FileRoleName(task.ref.role), task.ref.path, task.version, DescribeTable(source_),
+          plan_end_));
     }
   }
   if (missing.empty() && bad == nullptr) return versions.size();
@@ -704,18 +705,18 @@ Status ReadSourceCommits(SourceView& src, int64_t from, int64_t to,
     const int64_t v = it->first;
     LAKESYNC_ASSIGN_OR_RETURN(std::string bytes, source.storage->Read(it->second.info.path));
     auto parsed = delta::ParseCommit(v, bytes);
-    if (!parsed.ok()) return parsed.status().WithContext("source " + Where(source));
+    if (!parsed.ok()) return parsed.status().WithContext("source " + DescribeTable(source));
     for (const auto& action : parsed->actions) {
       if (const auto* protocol = std::get_if<delta::Protocol>(&action)) {
         Status readable = delta::CheckReadable(*protocol);
         if (!readable.ok()) {
           return readable.WithContext(
-              fmt::format("source {} version {} cannot be replicated", Where(source), v));
+              fmt::format("source {} version {} cannot be replicated", DescribeTable(source), v));
         }
       }
     }
     auto files = ExtractCommitFiles(*parsed);
-    if (!files.ok()) return files.status().WithContext("source " + Where(source));
+    if (!files.ok()) return files.status().WithContext("source " + DescribeTable(source));
     if (!options.allow_absolute_paths) {
       for (const auto& ref : files->files) {
         if (ref.absolute) {
@@ -724,7 +725,7 @@ Status ReadSourceCommits(SourceView& src, int64_t from, int64_t to,
               "or a 'p' deletion vector); lakesync copies only files inside the table, so the "
               "replica would depend on that location — set allow_absolute_paths to replicate "
               "the log without copying such files",
-              Where(source), v, FileRoleName(ref.role), ref.path));
+              DescribeTable(source), v, FileRoleName(ref.role), ref.path));
         }
       }
     }
@@ -780,7 +781,7 @@ Result<IncrementalOutcome> RunIncremental(const TableLocation& source,
   // (the oldest commits and every checkpoint).
   SourceView src;
   src.location = &source;
-  delta::DeltaLog source_log(*source.storage, Prefix(source));
+  delta::DeltaLog source_log(*source.storage, TablePrefix(source));
   LAKESYNC_ASSIGN_OR_RETURN(
       auto listing, first_sync ? source_log.ListFromVersion(list_from)
                                : source_log.ProbeFromVersion(list_from, kMaxProbedVersions));

@@ -43,6 +43,11 @@ struct TableLocation {
   std::string prefix;
 };
 
+// The table's key prefix without trailing slashes ("" = the storage root).
+std::string TablePrefix(const TableLocation& t);
+// Where the table is, for messages: the storage's description joined with the prefix.
+std::string DescribeTable(const TableLocation& t);
+
 enum class StartMode { kAuto, kEarliest, kLatestCheckpoint };
 
 struct IncrementalOptions {

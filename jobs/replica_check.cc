@@ -19,13 +19,9 @@
 namespace lakesync::jobs {
 namespace {
 
-std::string Prefix(const TableLocation& t) {
-  std::string p = t.prefix;
-  while (!p.empty() && p.back() == '/') p.pop_back();
-  return p;
+Result<int64_t> HeadOrEmpty(const TableLocation& t) {
+  return TableHead(*t.storage, TablePrefix(t));
 }
-
-Result<int64_t> HeadOrEmpty(const TableLocation& t) { return TableHead(*t.storage, Prefix(t)); }
 
 }  // namespace
 
@@ -37,7 +33,7 @@ Result<Lag> ComputeLag(const TableLocation& source, const TableLocation& target,
   LAKESYNC_ASSIGN_OR_RETURN(lag.replicated_version, HeadOrEmpty(target));
   // Only the tail after the replicated version is listed: the cost does not grow with the
   // table's history.
-  delta::DeltaLog log(*source.storage, Prefix(source));
+  delta::DeltaLog log(*source.storage, TablePrefix(source));
   LAKESYNC_ASSIGN_OR_RETURN(auto tail, log.ListFromVersion(lag.replicated_version + 1));
   int64_t head = tail.MaxVersion();
   if (head < 0) {
@@ -73,8 +69,8 @@ Result<VerifyReport> VerifyReplica(const TableLocation& source, const TableLocat
   }
   VerifyReport report;
   report.target = target.name;
-  delta::DeltaLog source_log(*source.storage, Prefix(source));
-  delta::DeltaLog target_log(*target.storage, Prefix(target));
+  delta::DeltaLog source_log(*source.storage, TablePrefix(source));
+  delta::DeltaLog target_log(*target.storage, TablePrefix(target));
   LAKESYNC_ASSIGN_OR_RETURN(report.source_version, source_log.HeadVersion());
   LAKESYNC_ASSIGN_OR_RETURN(auto target_listing, target_log.List());
   report.target_version = target_listing.MaxVersion();
@@ -100,7 +96,7 @@ Result<VerifyReport> VerifyReplica(const TableLocation& source, const TableLocat
     ++report.commits_checked;
     LAKESYNC_ASSIGN_OR_RETURN(std::string target_bytes, target.storage->Read(entry.info.path));
     auto source_bytes =
-        source.storage->Read(delta::LogFileKey(Prefix(source), delta::CommitFileName(v)));
+        source.storage->Read(delta::LogFileKey(TablePrefix(source), delta::CommitFileName(v)));
     if (source_bytes.ok()) {
       if (*source_bytes != target_bytes) {
         problems.push_back(fmt::format(
@@ -142,8 +138,8 @@ Result<VerifyReport> VerifyReplica(const TableLocation& source, const TableLocat
       const std::string rule = is_live ? "R2" : "R3";
       const std::string what =
           fmt::format("{} {} (version {})", FileRoleName(ref.role), ref.path, c->version);
-      const std::string from = TableKey(Prefix(source), ref.path);
-      const std::string to = TableKey(Prefix(target), ref.path);
+      const std::string from = TableKey(TablePrefix(source), ref.path);
+      const std::string to = TableKey(TablePrefix(target), ref.path);
       auto in_source = source.storage->Stat(from);
       if (!in_source.ok() && !in_source.status().IsNotFound()) return in_source.status();
       if (!in_source.ok() && !is_live) continue;  // vacuumed history: nothing to compare

@@ -18,12 +18,9 @@ namespace lakesync::runner {
 int CmdRun(const GlobalOptions& g, const RunOptions& o, std::ostream& out, std::ostream& err) {
   Result<Config> config = LoadGlobalConfig(g);
   if (!config.ok()) return ReportError(config.status(), err, kExitUsage);
-  const JobConfig* job = config->FindJob(o.job);
-  if (job == nullptr) {
-    err << "lakesync: no job named \"" << o.job << "\" in " << g.config_path
-        << "; `lakesync status` lists the configured jobs\n";
-    return kExitUsage;
-  }
+  auto found = FindConfiguredJob(*config, g, o.job);
+  if (!found.ok()) return ReportError(found.status(), err, kExitUsage);
+  const JobConfig* job = *found;
   auto store = OpenStateStore(&*config);
   if (!store.ok()) {
     return ReportError(

@@ -21,12 +21,9 @@ int CmdSnapshots(const GlobalOptions& g, const std::string& job_name, std::ostre
                  std::ostream& err) {
   Result<Config> config = LoadGlobalConfig(g);
   if (!config.ok()) return ReportError(config.status(), err, kExitUsage);
-  const JobConfig* job = config->FindJob(job_name);
-  if (job == nullptr) {
-    err << "lakesync: no job named \"" << job_name << "\" in " << g.config_path
-        << "; `lakesync status` lists the configured jobs\n";
-    return kExitUsage;
-  }
+  auto found = FindConfiguredJob(*config, g, job_name);
+  if (!found.ok()) return ReportError(found.status(), err, kExitUsage);
+  const JobConfig* job = *found;
   if (job->kind != JobKind::kSnapshot) {
     err << "lakesync: snapshots lists the snapshots of snapshot jobs; " << job->name << " is a "
         << JobKindName(job->kind) << " job\n";

@@ -192,10 +192,8 @@ int CmdHistory(const GlobalOptions& g, const std::string& job, int limit, std::o
                std::ostream& err) {
   Result<Config> config = LoadGlobalConfig(g);
   if (!config.ok()) return ReportError(config.status(), err, kExitUsage);
-  if (config->FindJob(job) == nullptr) {
-    err << "lakesync: no job named \"" << job << "\" in " << g.config_path
-        << "; `lakesync status` lists the configured jobs\n";
-    return kExitUsage;
+  if (auto found = FindConfiguredJob(*config, g, job); !found.ok()) {
+    return ReportError(found.status(), err, kExitUsage);
   }
   auto store = OpenStateStore(&*config);
   if (!store.ok()) return ReportError(store.status(), err, kExitStateStore);

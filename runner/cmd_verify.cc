@@ -13,12 +13,9 @@ int CmdVerify(const GlobalOptions& g, const std::string& job_name, bool checksum
               std::ostream& err) {
   Result<Config> config = LoadGlobalConfig(g);
   if (!config.ok()) return ReportError(config.status(), err, kExitUsage);
-  const JobConfig* job = config->FindJob(job_name);
-  if (job == nullptr) {
-    err << "lakesync: no job named \"" << job_name << "\" in " << g.config_path
-        << "; `lakesync status` lists the configured jobs\n";
-    return kExitUsage;
-  }
+  auto found = FindConfiguredJob(*config, g, job_name);
+  if (!found.ok()) return ReportError(found.status(), err, kExitUsage);
+  const JobConfig* job = *found;
   if (job->kind != JobKind::kIncremental) {
     err << "lakesync: verify checks incremental jobs; " << job->name << " is a "
         << JobKindName(job->kind) << " job\n";

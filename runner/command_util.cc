@@ -21,6 +21,16 @@ Result<Config> LoadGlobalConfig(const GlobalOptions& g) {
   return LoadConfigFile(g.config_path);
 }
 
+Result<const JobConfig*> FindConfiguredJob(const Config& config, const GlobalOptions& g,
+                                           const std::string& name) {
+  const JobConfig* job = config.FindJob(name);
+  if (job == nullptr) {
+    return Status::InvalidArgument("no job named \"" + name + "\" in " + g.config_path +
+                                   "; `lakesync status` lists the configured jobs");
+  }
+  return job;
+}
+
 std::string FormatOptionalTime(const std::optional<TimePoint>& t) {
   return t ? FormatTimestamp(*t) : "-";
 }

@@ -20,6 +20,11 @@ int ReportError(const Status& s, std::ostream& err, int otherwise);
 // Loads the -c/LAKESYNC_CONFIG file; InvalidArgument when none was given.
 Result<Config> LoadGlobalConfig(const GlobalOptions& g);
 
+// The job called `name`; InvalidArgument (exit 2) naming the file and pointing at `status`
+// when there is none.
+Result<const JobConfig*> FindConfiguredJob(const Config& config, const GlobalOptions& g,
+                                           const std::string& name);
+
 // "2026-11-22T02:00:00Z", or "-" for nullopt.
 std::string FormatOptionalTime(const std::optional<TimePoint>& t);
 
