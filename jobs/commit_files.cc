@@ -1,5 +1,6 @@
 #include "jobs/commit_files.h"
 
+#include <algorithm>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -7,6 +8,7 @@
 #include "delta/log_names.h"
 #include "delta/log_reader.h"
 #include "delta/snapshot.h"
+#include "delta/timestamps.h"
 
 namespace lakesync::jobs {
 
@@ -134,6 +136,18 @@ std::string TableKey(std::string_view table_prefix, std::string_view relative) {
   key += '/';
   key += relative;
   return key;
+}
+
+Result<double> CommitAgeSeconds(const delta::Commit& commit, TimePoint modification_time,
+                                TimePoint now) {
+  delta::CommitTimeInput input = delta::CommitTimeInputOf(commit, modification_time);
+  std::optional<int64_t> ict;
+  if (input.in_commit_timestamp) ict = input.version;
+  LAKESYNC_ASSIGN_OR_RETURN(
+      auto times,
+      delta::ComputeCommitTimestamps(std::span<const delta::CommitTimeInput>(&input, 1), ict));
+  if (times.empty()) return 0.0;
+  return std::max(0.0, std::chrono::duration<double>(now - times.front().timestamp).count());
 }
 
 }  // namespace lakesync::jobs

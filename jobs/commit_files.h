@@ -16,6 +16,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/status.h"
 #include "delta/actions.h"
 #include "storage/storage.h"
@@ -78,5 +79,12 @@ Result<int64_t> TableHead(storage::Storage& storage, std::string_view table_pref
 
 // The storage key of `relative` inside the table at `table_prefix` ("" = storage root).
 std::string TableKey(std::string_view table_prefix, std::string_view relative);
+
+// Seconds from the commit time of `commit` (DELTA_NOTES §3) to `now`, never negative. Only this
+// commit is read, so the table's ICT enablement is unknown: a commit carrying an
+// inCommitTimestamp is timed by it (ICT commits always carry one), others by commitInfo or the
+// file's `modification_time`.
+Result<double> CommitAgeSeconds(const delta::Commit& commit, TimePoint modification_time,
+                                TimePoint now);
 
 }  // namespace lakesync::jobs

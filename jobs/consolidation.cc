@@ -685,14 +685,7 @@ Result<double> CommitAge(const delta::DeltaLog& log, int64_t version, TimePoint 
       log.storage().Stat(delta::LogFileKey(log.table_prefix(), delta::CommitFileName(version)));
   if (!st.ok()) return st.status();
   LAKESYNC_ASSIGN_OR_RETURN(delta::Commit commit, log.ReadCommit(version));
-  delta::CommitTimeInput input = delta::CommitTimeInputOf(commit, st->modification_time);
-  std::optional<int64_t> ict;
-  if (input.in_commit_timestamp) ict = input.version;
-  LAKESYNC_ASSIGN_OR_RETURN(
-      auto times,
-      delta::ComputeCommitTimestamps(std::span<const delta::CommitTimeInput>(&input, 1), ict));
-  if (times.empty()) return 0.0;
-  return std::max(0.0, std::chrono::duration<double>(now - times.front().timestamp).count());
+  return CommitAgeSeconds(commit, st->modification_time, now);
 }
 
 }  // namespace

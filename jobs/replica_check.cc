@@ -46,19 +46,8 @@ Result<Lag> ComputeLag(const TableLocation& source, const TableLocation& target,
   // The oldest unreplicated commit (the first listed one at or after replicated + 1).
   const delta::LogEntry& oldest = tail.commits.front();
   LAKESYNC_ASSIGN_OR_RETURN(delta::Commit commit, log.ReadCommit(oldest));
-  delta::CommitTimeInput input = delta::CommitTimeInputOf(commit, oldest.info.modification_time);
-  // Only the tail is read, so the table's ICT enablement is unknown: a commit carrying an
-  // inCommitTimestamp is timed by it (ICT commits always carry one), others by commitInfo or
-  // the file's modification time.
-  std::optional<int64_t> ict;
-  if (input.in_commit_timestamp) ict = input.version;
-  LAKESYNC_ASSIGN_OR_RETURN(
-      auto times,
-      delta::ComputeCommitTimestamps(std::span<const delta::CommitTimeInput>(&input, 1), ict));
-  if (!times.empty()) {
-    auto age = std::chrono::duration<double>(now - times.front().timestamp).count();
-    lag.seconds = std::max(0.0, age);
-  }
+  LAKESYNC_ASSIGN_OR_RETURN(lag.seconds,
+                            CommitAgeSeconds(commit, oldest.info.modification_time, now));
   return lag;
 }
 

@@ -725,16 +725,7 @@ Result<SnapshotLag> ComputeSnapshotLag(const TableLocation& source, const TableL
   auto info = source.storage->Stat(key);
   if (!info.ok()) return lag;  // removed by log cleanup: the age is unknown, not an error
   LAKESYNC_ASSIGN_OR_RETURN(delta::Commit commit, log.ReadCommit(first_missing));
-  delta::CommitTimeInput input = delta::CommitTimeInputOf(commit, info->modification_time);
-  std::optional<int64_t> ict;
-  if (input.in_commit_timestamp) ict = input.version;
-  LAKESYNC_ASSIGN_OR_RETURN(
-      auto times,
-      delta::ComputeCommitTimestamps(std::span<const delta::CommitTimeInput>(&input, 1), ict));
-  if (!times.empty()) {
-    lag.seconds =
-        std::max(0.0, std::chrono::duration<double>(now - times.front().timestamp).count());
-  }
+  LAKESYNC_ASSIGN_OR_RETURN(lag.seconds, CommitAgeSeconds(commit, info->modification_time, now));
   return lag;
 }
 
