@@ -199,7 +199,8 @@ Result<int64_t> Coordination::InsertRequest(std::string_view job, std::string_vi
 }
 
 Result<std::vector<RunRequest>> Coordination::ClaimRequests(const std::vector<std::string>& jobs,
-                                                            std::string_view claimer) {
+                                                            std::string_view claimer,
+                                                            Duration claim_ttl) {
   std::vector<RunRequest> out;
   if (jobs.empty()) return out;
   std::lock_guard lock(mu_);
@@ -207,10 +208,11 @@ Result<std::vector<RunRequest>> Coordination::ClaimRequests(const std::vector<st
   LAKESYNC_ASSIGN_OR_RETURN(
       pg::Rows rows,
       conn->Query("UPDATE run_requests SET status = 'claimed', claimed_by = $2, claimed_at = "
-                  "clock_timestamp() WHERE id IN (SELECT id FROM run_requests WHERE status = "
-                  "'pending' AND job = ANY($1::text[]) ORDER BY id FOR UPDATE SKIP LOCKED) "
-                  "RETURNING " LAKESYNC_REQUEST_COLUMNS,
-                  TextArray(jobs), claimer));
+                  "clock_timestamp() WHERE id IN (SELECT id FROM run_requests WHERE (status = "
+                  "'pending' OR (status = 'claimed' AND claimed_at < clock_timestamp() - "
+                  "$3::bigint * interval '1 millisecond')) AND job = ANY($1::text[]) ORDER BY id "
+                  "FOR UPDATE SKIP LOCKED) RETURNING " LAKESYNC_REQUEST_COLUMNS,
+                  TextArray(jobs), claimer, Millis(claim_ttl)));
   for (int r = 0; r < rows.size(); ++r) {
     LAKESYNC_ASSIGN_OR_RETURN(RunRequest req, RequestFromRow(rows, r));
     out.push_back(std::move(req));
@@ -220,39 +222,59 @@ Result<std::vector<RunRequest>> Coordination::ClaimRequests(const std::vector<st
   return out;
 }
 
-Status Coordination::CompleteRequests(const std::vector<int64_t>& ids,
-                                      std::optional<int64_t> run_id) {
+template <typename... Args>
+Status Coordination::UpdateRequests(const std::vector<int64_t>& ids, std::string_view sql,
+                                    const Args&... args) {
   if (ids.empty()) return Status::OK();
   std::lock_guard lock(mu_);
   LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
-  return conn
-      ->Query(
-          "UPDATE run_requests SET status = 'done', run_id = $2 WHERE id = ANY($1::bigint[]) "
-          "AND status = 'claimed'",
-          IdArray(ids), run_id)
-      .status();
+  return conn->Query(sql, IdArray(ids), args...).status();
+}
+
+Status Coordination::RefreshClaims(const std::vector<int64_t>& ids, std::string_view claimer) {
+  return UpdateRequests(
+      ids,
+      "UPDATE run_requests SET claimed_at = clock_timestamp() WHERE id = ANY($1::bigint[]) AND "
+      "status = 'claimed' AND claimed_by = $2",
+      claimer);
+}
+
+Status Coordination::LinkRequests(const std::vector<int64_t>& ids, std::string_view claimer,
+                                  int64_t run_id) {
+  return UpdateRequests(ids,
+                        "UPDATE run_requests SET run_id = $3 WHERE id = ANY($1::bigint[]) AND "
+                        "status = 'claimed' AND claimed_by = $2",
+                        claimer, run_id);
+}
+
+Status Coordination::CompleteRequests(const std::vector<int64_t>& ids,
+                                      std::optional<int64_t> run_id) {
+  return UpdateRequests(ids,
+                        "UPDATE run_requests SET status = 'done', run_id = $2 WHERE id = "
+                        "ANY($1::bigint[]) AND status = 'claimed'",
+                        run_id);
 }
 
 Status Coordination::UnclaimRequests(const std::vector<int64_t>& ids) {
-  if (ids.empty()) return Status::OK();
-  std::lock_guard lock(mu_);
-  LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
-  return conn
-      ->Query(
-          "WITH r AS (UPDATE run_requests SET status = 'pending', claimed_by = NULL, "
-          "claimed_at = NULL WHERE id = ANY($1::bigint[]) AND status = 'claimed' RETURNING "
-          "job) SELECT pg_notify($2, job)::text FROM r",
-          IdArray(ids), kRequestChannel)
-      .status();
+  return UpdateRequests(ids,
+                        "WITH r AS (UPDATE run_requests SET status = 'pending', claimed_by = NULL, "
+                        "claimed_at = NULL WHERE id = ANY($1::bigint[]) AND status = 'claimed' "
+                        "RETURNING job) SELECT pg_notify($2, job)::text FROM r",
+                        kRequestChannel);
 }
 
-Result<bool> Coordination::CancelPendingRequest(int64_t id) {
+Result<bool> Coordination::CancelPendingRequest(int64_t id, std::optional<Duration> expired_claim) {
   std::lock_guard lock(mu_);
   LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
+  // Without expired_claim, $2 is NULL and only a pending request matches.
+  std::optional<int64_t> expired_ms;
+  if (expired_claim) expired_ms = Millis(*expired_claim);
   LAKESYNC_ASSIGN_OR_RETURN(
-      pg::Rows rows, conn->Query("UPDATE run_requests SET status = 'cancelled' WHERE id = $1 AND "
-                                 "status = 'pending' RETURNING id",
-                                 id));
+      pg::Rows rows,
+      conn->Query("UPDATE run_requests SET status = 'cancelled' WHERE id = $1 AND (status = "
+                  "'pending' OR (status = 'claimed' AND claimed_at < clock_timestamp() - "
+                  "$2::bigint * interval '1 millisecond')) RETURNING id",
+                  id, expired_ms));
   return rows.size() == 1;
 }
 
@@ -263,13 +285,16 @@ Result<RunRequest> Coordination::GetRequest(int64_t id) {
       pg::Rows rows,
       conn->Query("SELECT q.id, q.job, q.status, q.claimed_by, q.run_id, "
                   "(extract(epoch from q.requested_at) * 1000)::bigint, "
-                  "(extract(epoch from q.claimed_at) * 1000)::bigint, r.status, r.error "
-                  "FROM run_requests q LEFT JOIN runs r ON r.id = q.run_id WHERE q.id = $1",
+                  "(extract(epoch from q.claimed_at) * 1000)::bigint, r.status, r.error, "
+                  "coalesce((extract(epoch from clock_timestamp() - q.claimed_at) * 1000)::bigint, "
+                  "0) FROM run_requests q LEFT JOIN runs r ON r.id = q.run_id WHERE q.id = $1",
                   id));
   if (rows.size() == 0) return Status::NotFound(fmt::format("no run request {}", id));
   LAKESYNC_ASSIGN_OR_RETURN(RunRequest req, RequestFromRow(rows, 0));
   if (!rows.IsNull(0, 7)) req.run_status = std::string(rows.Text(0, 7));
   if (!rows.IsNull(0, 8)) req.run_error = std::string(rows.Text(0, 8));
+  LAKESYNC_ASSIGN_OR_RETURN(int64_t age_ms, rows.Int64(0, 9));
+  req.claim_age = Duration(std::max<int64_t>(age_ms, 0));
   return req;
 }
 

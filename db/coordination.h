@@ -17,7 +17,10 @@
 // Requests (table `run_requests`): InsertRequest adds a pending row and NOTIFYs channel
 // kRequestChannel in the same transaction (the payload is the job name). Daemons LISTEN
 // (NotificationListener) and claim pending rows for their jobs with ClaimRequests (FOR UPDATE
-// SKIP LOCKED: each request goes to exactly one daemon).
+// SKIP LOCKED: each request goes to exactly one daemon). A claim expires like a lease: its
+// holder refreshes claimed_at (RefreshClaims) until it completes the request, and a claim not
+// refreshed for the claim TTL (the claimer was killed or frozen) is taken over by the next
+// ClaimRequests, so a request never stays `claimed` by a dead daemon.
 //
 // Errors: Unavailable (retryable) when PostgreSQL cannot be reached (the next call reconnects);
 // InvalidArgument telling to run `lakesync db migrate` when the schema is missing. Messages never
@@ -67,6 +70,8 @@ struct RunRequest {
   std::optional<int64_t> run_id;
   TimePoint requested_at;
   std::optional<TimePoint> claimed_at;
+  // GetRequest only: how long ago claimed_at was, by the database's clock (0 when unclaimed).
+  Duration claim_age{0};
   // GetRequest only: the linked run's status name and error ("" while there is none).
   std::string run_status;
   std::string run_error;
@@ -107,22 +112,37 @@ class Coordination {
 
   // Inserts a pending request and NOTIFYs kRequestChannel; returns its id.
   [[nodiscard]] Result<int64_t> InsertRequest(std::string_view job, std::string_view requested_by);
-  // Claims every pending request for one of `jobs` for `claimer` (oldest first).
+  // Claims for `claimer` (oldest first) every request for one of `jobs` that is pending, or
+  // claimed (by anyone) with a claimed_at older than `claim_ttl` (an expired claim: its
+  // claimer stopped refreshing it). A taken-over request keeps its run_id until relinked.
   [[nodiscard]] Result<std::vector<RunRequest>> ClaimRequests(const std::vector<std::string>& jobs,
-                                                              std::string_view claimer);
+                                                              std::string_view claimer,
+                                                              Duration claim_ttl);
+  // Sets claimed_at to now for those of `ids` still claimed by `claimer` (the claim heartbeat).
+  [[nodiscard]] Status RefreshClaims(const std::vector<int64_t>& ids, std::string_view claimer);
+  // Links those of `ids` still claimed by `claimer` to the run that started for them, so
+  // `trigger --wait` can show it while it runs.
+  [[nodiscard]] Status LinkRequests(const std::vector<int64_t>& ids, std::string_view claimer,
+                                    int64_t run_id);
   // Marks claimed requests done, linking them to `run_id` (nullopt: the run was not recorded).
   [[nodiscard]] Status CompleteRequests(const std::vector<int64_t>& ids,
                                         std::optional<int64_t> run_id);
   // Puts claimed requests back to pending (a daemon stopping before running them) and NOTIFYs.
   [[nodiscard]] Status UnclaimRequests(const std::vector<int64_t>& ids);
-  // Cancels a request that is still pending; true when it was (false: already claimed).
-  [[nodiscard]] Result<bool> CancelPendingRequest(int64_t id);
+  // Cancels a request that is still pending; true when it was (false: already claimed). With
+  // `expired_claim`, also cancels a request whose claim is older than that (nobody refreshed
+  // it: its claimer died and no daemon took it over).
+  [[nodiscard]] Result<bool> CancelPendingRequest(
+      int64_t id, std::optional<Duration> expired_claim = std::nullopt);
   // NotFound for an unknown id.
   [[nodiscard]] Result<RunRequest> GetRequest(int64_t id);
 
  private:
   explicit Coordination(std::unique_ptr<pg::Connection> conn);
   Result<pg::Connection*> ConnLocked();
+  // Runs `sql` with $1 = `ids` as a bigint[] and $2... = `args`; OK at once for no ids.
+  template <typename... Args>
+  Status UpdateRequests(const std::vector<int64_t>& ids, std::string_view sql, const Args&... args);
 
   std::mutex mu_;
   std::unique_ptr<pg::Connection> conn_;

@@ -179,15 +179,15 @@ TEST_F(CoordinationTest, RequestsNotifyAndAreClaimedOnce) {
   EXPECT_EQ(req->job, "job1");
 
   // Only requests of the claimer's jobs; each claimed once.
-  auto other = b->ClaimRequests({"job2"}, "b");
+  auto other = b->ClaimRequests({"job2"}, "b", 30s);
   ASSERT_TRUE(other.ok());
   EXPECT_TRUE(other->empty());
-  auto claimed = b->ClaimRequests({"job1", "job2"}, "b");
+  auto claimed = b->ClaimRequests({"job1", "job2"}, "b", 30s);
   ASSERT_TRUE(claimed.ok()) << claimed.status().ToString();
   ASSERT_EQ(claimed->size(), 1u);
   EXPECT_EQ((*claimed)[0].id, *id);
   EXPECT_EQ((*claimed)[0].claimed_by, "b");
-  EXPECT_TRUE(a->ClaimRequests({"job1"}, "a")->empty());
+  EXPECT_TRUE(a->ClaimRequests({"job1"}, "a", 30s)->empty());
   EXPECT_FALSE(*a->CancelPendingRequest(*id));
 
   // Unclaiming puts it back and notifies again.
@@ -195,7 +195,7 @@ TEST_F(CoordinationTest, RequestsNotifyAndAreClaimedOnce) {
   got = (*listener)->Wait(2s);
   ASSERT_TRUE(got.ok());
   EXPECT_EQ(got->size(), 1u);
-  claimed = a->ClaimRequests({"job1"}, "a");
+  claimed = a->ClaimRequests({"job1"}, "a", 30s);
   ASSERT_EQ(claimed->size(), 1u);
   ASSERT_TRUE(a->CompleteRequests({*id}, std::nullopt).ok());
   req = a->GetRequest(*id);
@@ -207,8 +207,64 @@ TEST_F(CoordinationTest, RequestsNotifyAndAreClaimedOnce) {
   ASSERT_TRUE(id2.ok());
   EXPECT_TRUE(*a->CancelPendingRequest(*id2));
   EXPECT_EQ(a->GetRequest(*id2)->status, "cancelled");
-  EXPECT_TRUE(a->ClaimRequests({"job1"}, "a")->empty());
+  EXPECT_TRUE(a->ClaimRequests({"job1"}, "a", 30s)->empty());
   EXPECT_EQ(a->GetRequest(999999).status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(CoordinationTest, ClaimsExpireUnlessRefreshedAndRequestsLinkToTheirRun) {
+  auto a = Open();
+  auto b = Open();
+  ASSERT_TRUE(a && b);
+  auto id = a->InsertRequest("job1", "tester");
+  ASSERT_TRUE(id.ok());
+  ASSERT_EQ(a->ClaimRequests({"job1"}, "a", 30s)->size(), 1u);
+  // A fresh claim is not taken over; a refreshed one neither.
+  EXPECT_TRUE(b->ClaimRequests({"job1"}, "b", 1s)->empty());
+  std::this_thread::sleep_for(600ms);
+  ASSERT_TRUE(a->RefreshClaims({*id}, "a").ok());
+  std::this_thread::sleep_for(600ms);  // 1.2 s since the claim, 0.6 s since the refresh
+  EXPECT_TRUE(b->ClaimRequests({"job1"}, "b", 1s)->empty());
+  auto req = a->GetRequest(*id);
+  ASSERT_TRUE(req.ok());
+  EXPECT_GE(req->claim_age, 500ms);
+  EXPECT_LT(req->claim_age, 1s);
+  // Not refreshed for longer than the TTL: the claimer is presumed dead and b takes it over.
+  EXPECT_FALSE(*a->CancelPendingRequest(*id, 5s));  // not expired by 5 s
+  std::this_thread::sleep_for(700ms);
+  auto taken = b->ClaimRequests({"job1"}, "b", 1s);
+  ASSERT_TRUE(taken.ok()) << taken.status().ToString();
+  ASSERT_EQ(taken->size(), 1u);
+  EXPECT_EQ((*taken)[0].claimed_by, "b");
+  // The old claimer's refresh and link no longer touch it.
+  ASSERT_TRUE(a->RefreshClaims({*id}, "a").ok());
+  auto store = PgStateStore::Connect(db_->url());
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE((*store)->SyncJobs({{"job1", "incremental"}}).ok());
+  RunStart start;
+  start.job = "job1";
+  start.kind = "incremental";
+  start.trigger = Trigger::kManual;
+  start.runner_id = "b";
+  start.started_at = SystemClock::Instance().Now();
+  auto run_a = (*store)->StartRun(start);
+  auto run_b = (*store)->StartRun(start);
+  ASSERT_TRUE(run_a.ok() && run_b.ok());
+  ASSERT_TRUE(a->LinkRequests({*id}, "a", *run_a).ok());
+  EXPECT_FALSE(a->GetRequest(*id)->run_id.has_value());
+  ASSERT_TRUE(b->LinkRequests({*id}, "b", *run_b).ok());
+  req = a->GetRequest(*id);
+  EXPECT_EQ(req->status, "claimed");
+  EXPECT_EQ(req->claimed_by, "b");
+  EXPECT_EQ(req->run_id, std::optional<int64_t>(*run_b));
+  EXPECT_EQ(req->run_status, "running");
+
+  // An expired claim nobody took over can be cancelled (trigger --wait giving up).
+  auto id2 = a->InsertRequest("job2", "tester");
+  ASSERT_EQ(a->ClaimRequests({"job2"}, "a", 30s)->size(), 1u);
+  std::this_thread::sleep_for(300ms);
+  EXPECT_FALSE(*b->CancelPendingRequest(*id2));  // claimed: not pending
+  EXPECT_TRUE(*b->CancelPendingRequest(*id2, 200ms));
+  EXPECT_EQ(a->GetRequest(*id2)->status, "cancelled");
 }
 
 }  // namespace

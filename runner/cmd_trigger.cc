@@ -41,9 +41,14 @@ int CmdTrigger(const GlobalOptions& g, const TriggerOptions& o, std::ostream& ou
   auto id = (*coord)->InsertRequest(o.job, "trigger@" + DefaultRunnerId());
   if (!id.ok()) return ReportError(id.status(), err, kExitStateStore);
 
-  // Follow the request: claimed by a daemon, then done with a run.
+  // Follow the request: claimed by a daemon, then done with a run. A claim its daemon stopped
+  // renewing for runner.lease_ttl is taken over by another daemon; when none did within
+  // kClaimWait more, the request is cancelled.
+  const Duration expired_claim = config->runner.lease_ttl + kClaimWait;
   auto pending_since = std::chrono::steady_clock::now();
   bool announced = false;
+  std::string claimer;
+  int64_t shown_run = 0;  // the run id last shown (ids start at 1)
   for (;;) {
     auto req = (*coord)->GetRequest(*id);
     if (!req.ok()) return ReportError(req.status(), err, kExitStateStore);
@@ -69,7 +74,35 @@ int CmdTrigger(const GlobalOptions& g, const TriggerOptions& o, std::ostream& ou
             << req->claimed_by << " took it\n";
         out.flush();
         announced = true;
+        claimer = req->claimed_by;
         if (!o.wait) return kExitOk;
+      }
+      if (req->status == "claimed") {
+        if (req->claimed_by != claimer) {
+          out << "daemon " << req->claimed_by << " took the request over (daemon " << claimer
+              << " stopped renewing its claim)\n";
+          claimer = req->claimed_by;
+          shown_run = 0;
+        }
+        if (req->run_id && *req->run_id != shown_run) {
+          out << "run " << *req->run_id << " of " << o.job << " started\n";
+          shown_run = *req->run_id;
+        }
+        out.flush();
+        if (req->claim_age >= expired_claim) {
+          auto cancelled = (*coord)->CancelPendingRequest(*id, expired_claim);
+          if (!cancelled.ok()) return ReportError(cancelled.status(), err, kExitStateStore);
+          if (*cancelled) {
+            err << "lakesync: daemon " << req->claimed_by << " took request " << *id
+                << " but stopped renewing its claim " << FormatDuration(req->claim_age)
+                << " ago (killed or cut off from the database), and no other daemon took it "
+                   "over; the request is cancelled: start a daemon with this job in its "
+                   "configuration, or run the job with `lakesync run "
+                << o.job << "`\n";
+            return kExitJobFailed;
+          }
+          continue;  // renewed or taken over just now
+        }
       }
       if (req->status == "done") {
         if (!req->run_id) {

@@ -175,6 +175,7 @@ struct Daemon::Impl {
     std::optional<TimePoint> deadline;
     std::vector<int64_t> request_ids;  // manual requests this run satisfies
     std::atomic<bool> timed_out{false};
+    std::atomic<int64_t> run_id{0};  // the recorded run, once started (0: not yet)
     std::thread thread;
   };
   struct FinishedRun {
@@ -238,8 +239,11 @@ struct Daemon::Impl {
   std::atomic<bool> threads_stop{false};
   std::thread listener_thread;
   std::thread lag_thread;
+  std::thread keepalive_thread;
 
   void Listen();
+  void KeepAlive();
+  void SeedScheduler(const Config& cfg);
   void ProbeLag();
   void ProbeJob(const JobConfig& job);
   void Work(std::shared_ptr<ActiveRun> run);
@@ -281,7 +285,12 @@ void Daemon::Impl::Listen() {
       std::lock_guard lock(mu);
       if (stopping) continue;
     }
-    auto claimed = coord->ClaimRequests(JobNames(), runner_id);
+    Duration claim_ttl{0};
+    {
+      std::lock_guard lock(mu);
+      claim_ttl = config->runner.lease_ttl;
+    }
+    auto claimed = coord->ClaimRequests(JobNames(), runner_id, claim_ttl);
     if (!claimed.ok()) {
       spdlog::warn("run requests: claiming: {}", claimed.status().message());
       continue;
@@ -296,10 +305,63 @@ void Daemon::Impl::Listen() {
         continue;
       }
       spdlog::info("{}: manual run requested (request {})", req.job, req.id);
-      pending_requests[req.job].push_back(req.id);
+      auto& ids = pending_requests[req.job];
+      if (std::find(ids.begin(), ids.end(), req.id) == ids.end()) ids.push_back(req.id);
     }
     manual_requested = true;
     cv.notify_all();
+  }
+}
+
+void Daemon::Impl::KeepAlive() {
+  std::unique_lock lock(mu);
+  while (!threads_stop) {
+    cv.wait_for(lock, config->runner.heartbeat_interval, [&] { return threads_stop.load(); });
+    if (threads_stop) break;
+    // Claimed requests not completed yet (waiting, running, or finished but not yet marked
+    // done) and the runs in progress.
+    std::vector<int64_t> requests;
+    std::vector<std::pair<std::string, int64_t>> runs;
+    for (const auto& [job, ids] : pending_requests) {
+      requests.insert(requests.end(), ids.begin(), ids.end());
+    }
+    for (const auto& [job, run] : active) {
+      requests.insert(requests.end(), run->request_ids.begin(), run->request_ids.end());
+      if (int64_t id = run->run_id.load(); id > 0) runs.emplace_back(job, id);
+    }
+    for (const FinishedRun& f : finished) {
+      requests.insert(requests.end(), f.run->request_ids.begin(), f.run->request_ids.end());
+    }
+    lock.unlock();
+    if (Status s = coord->RefreshClaims(requests, runner_id); !s.ok()) {
+      spdlog::warn("run requests: renewing {} claim(s): {}", requests.size(), s.message());
+    }
+    const TimePoint now = SystemClock::Instance().Now();
+    for (const auto& [job, id] : runs) {
+      Status s = store->HeartbeatRun(id, now);
+      if (!s.ok() && !s.IsConflict()) {  // Conflict: it finished meanwhile
+        spdlog::warn("{}: run {} heartbeat: {}", job, id, s.message());
+      }
+    }
+    lock.lock();
+  }
+}
+
+void Daemon::Impl::SeedScheduler(const Config& cfg) {
+  const TimePoint now = SystemClock::Instance().Now();
+  for (const JobConfig& job : cfg.jobs) {
+    auto last = store->LastRun(job.name);
+    if (!last.ok()) {
+      spdlog::warn("{}: reading its last run: {}", job.name, last.status().message());
+      continue;
+    }
+    if (!last->has_value()) continue;
+    if (Status s = scheduler->SeedLastStart(job.name, (*last)->start.started_at); !s.ok()) continue;
+    std::optional<TimePoint> next = scheduler->NextRun(job.name);
+    if (job.schedule.kind == Schedule::kEvery && next && *next > now) {
+      spdlog::info("{}: last run started at {}; next scheduled run at {}", job.name,
+                   FormatTimestamp((*last)->start.started_at), FormatTimestamp(*next));
+    }
   }
 }
 
@@ -393,6 +455,12 @@ void Daemon::Impl::Work(std::shared_ptr<ActiveRun> run) {
   options.attempt = run->order.attempt;
   options.runner_id = runner_id;
   options.timed_out = [r = run.get()] { return r->timed_out.load(); };
+  options.on_started = [this, r = run.get()](int64_t run_id) {
+    r->run_id = run_id;
+    if (Status s = coord->LinkRequests(r->request_ids, runner_id, run_id); !s.ok()) {
+      spdlog::warn("{}: linking run requests to run {}: {}", r->order.job, run_id, s.message());
+    }
+  };
   Observer observer(*this, *run, lease);
   const TimePoint started = SystemClock::Instance().Now();
   Result<ExecuteResult> result = ExecuteJob(cfg, *job, options, *store, observer);
@@ -519,6 +587,7 @@ void Daemon::Impl::DoReload() {
   if (Status s = store->SyncJobs(JobKinds(next)); !s.ok()) {
     spdlog::warn("reload: recording the jobs: {}", s.message());
   }
+  SeedScheduler(next);  // added jobs (and kept ones that never started here)
   notifier->Reconfigure(next.notifications);
   metrics->ConfigureJobs(JobKinds(next));
   const TimePoint now = SystemClock::Instance().Now();
@@ -634,6 +703,7 @@ Daemon::~Daemon() {
   impl_->cv.notify_all();
   if (impl_->listener_thread.joinable()) impl_->listener_thread.join();
   if (impl_->lag_thread.joinable()) impl_->lag_thread.join();
+  if (impl_->keepalive_thread.joinable()) impl_->keepalive_thread.join();
   impl_->http.reset();
   // REQUIRES: Run returned OK (every run finished), or Run was never called.
 }
@@ -654,6 +724,9 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(Config config, DaemonOptions opti
   LAKESYNC_ASSIGN_OR_RETURN(
       impl->scheduler,
       Scheduler::Create(JobSchedules(config), std::move(sched), SystemClock::Instance()));
+
+  // A restarted daemon keeps each job's rhythm instead of running every job at once.
+  impl->SeedScheduler(config);
 
   impl->notifier = std::make_unique<Notifier>(config.notifications);
   impl->metrics = std::make_unique<metrics::Metrics>(impl->runner_id, impl->options.version);
@@ -708,11 +781,13 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(Config config, DaemonOptions opti
 Status Daemon::Run() {
   impl_->listener_thread = std::thread([d = impl_.get()] { d->Listen(); });
   impl_->lag_thread = std::thread([d = impl_.get()] { d->ProbeLag(); });
+  impl_->keepalive_thread = std::thread([d = impl_.get()] { d->KeepAlive(); });
   Status s = impl_->Loop();
   impl_->threads_stop = true;
   impl_->cv.notify_all();
   if (impl_->listener_thread.joinable()) impl_->listener_thread.join();
   if (impl_->lag_thread.joinable()) impl_->lag_thread.join();
+  if (impl_->keepalive_thread.joinable()) impl_->keepalive_thread.join();
   // Requests claimed while stopping (the listener's last claim) go back too.
   {
     std::lock_guard lock(impl_->mu);

@@ -5,9 +5,16 @@
 // the same PostgreSQL through job leases.
 //
 // Threads: the loop thread (Run) owns the Scheduler; one worker thread per run in progress
-// (at most runner.max_concurrent_runs); a heartbeat thread renewing the leases of runs in
-// progress; a listener thread (LISTEN for run requests, claiming them); an HTTP server
-// (/healthz, /readyz, /metrics); the notifier's delivery thread.
+// (at most runner.max_concurrent_runs), each with a heartbeat thread renewing its job's lease;
+// a keep-alive thread that every runner.heartbeat_interval renews the claims of the manual
+// requests this daemon has not completed (a claim not renewed for runner.lease_ttl is taken
+// over by another daemon, so a killed daemon's requests still run) and records a heartbeat for
+// each run in progress (runs.heartbeat_at); a listener thread (LISTEN for run requests,
+// claiming them); an HTTP server (/healthz, /readyz, /metrics); the notifier's delivery thread.
+//
+// Start-up: the scheduler is seeded with each job's newest run in the state store
+// (Scheduler::SeedLastStart), so a restarted daemon runs an `every` job at its last start + the
+// interval rather than at once. A manual request is linked to its run as soon as the run starts.
 //
 // Leases and fencing (db/coordination.h): a worker takes the job's lease before starting the
 // run; a job whose lease another runner holds is not run here (a scheduled or retry run is

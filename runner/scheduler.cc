@@ -199,6 +199,18 @@ std::vector<RunOrder> Scheduler::Due() const {
   return due;
 }
 
+Status Scheduler::SeedLastStart(std::string_view job, TimePoint last_start) {
+  Entry* entry = Find(job);
+  if (entry == nullptr || !entry->configured) return UnknownJob(job);
+  if (entry->running || entry->last_start) return Status::OK();  // it started here: keep that
+  const TimePoint now = clock_.Now();
+  entry->last_start = std::min(last_start, now);
+  if (entry->job.schedule.kind == Schedule::kEvery) {
+    entry->next_due = std::max(*entry->last_start + entry->job.schedule.every, now);
+  }
+  return Status::OK();
+}
+
 Status Scheduler::Started(const RunOrder& order) {
   Entry* entry = Find(order.job);
   if (entry == nullptr || !entry->configured) return UnknownJob(order.job);

@@ -197,6 +197,16 @@ class Scheduler {
   // Create. Errors as in Create (and the previous list stays in force).
   [[nodiscard]] Status Reconfigure(std::vector<JobSchedule> jobs);
 
+  // Records that the job last started at `last_start` before this scheduler existed (the
+  // newest run in the state store), so a restarted daemon keeps the job's rhythm instead of
+  // running every job at once. For an `every: d` job that has not started in this scheduler,
+  // the next scheduled run becomes max(last_start + d, now) (a start more than d ago: due now,
+  // once). Other schedules keep their first run (cron: the first fire after creation; continuous:
+  // now); the time is kept as the job's last start, which Reconfigure uses when the schedule
+  // becomes `every`. A `last_start` after now (clock skew between runners) counts as now. A job
+  // that already started in this scheduler keeps its state. Errors: NotFound for an unknown job.
+  [[nodiscard]] Status SeedLastStart(std::string_view job, TimePoint last_start);
+
   // Every configured job, in list order.
   std::vector<JobStatus> Describe() const;
   // NotFound for an unknown job.

@@ -183,6 +183,33 @@ TEST_F(SchedulerTest, EveryRunsAtStartThenStartToStart) {
   EXPECT_EQ(StartDue(), "a:schedule:1");
 }
 
+TEST_F(SchedulerTest, SeededLastStartDelaysTheFirstEveryRunAfterARestart) {
+  Make({Job("recent", Every(minutes(5))), Job("stale", Every(minutes(5))),
+        Job("never", Every(minutes(5))), Job("cron", Cron("30 10 * * *")),
+        Job("future", Every(minutes(5)))});
+  // The previous daemon started `recent` at 9:58 and `stale` at 9:50.
+  ASSERT_TRUE(scheduler_->SeedLastStart("recent", T("2026-01-01T09:58:00Z")).ok());
+  ASSERT_TRUE(scheduler_->SeedLastStart("stale", T("2026-01-01T09:50:00Z")).ok());
+  ASSERT_TRUE(scheduler_->SeedLastStart("cron", T("2026-01-01T09:59:00Z")).ok());
+  // A start in the future (another runner's clock is ahead) counts as now.
+  ASSERT_TRUE(scheduler_->SeedLastStart("future", T("2026-01-01T11:00:00Z")).ok());
+  EXPECT_TRUE(scheduler_->SeedLastStart("nope", T("2026-01-01T09:58:00Z")).IsNotFound());
+  EXPECT_EQ(Next("recent"), "2026-01-01T10:03:00Z");  // 9:58 + 5m
+  EXPECT_EQ(Next("stale"), "2026-01-01T10:00:00Z");   // 9:55 passed: due now, once
+  EXPECT_EQ(Next("never"), "2026-01-01T10:00:00Z");   // never ran: due now
+  EXPECT_EQ(Next("cron"), "2026-01-01T10:30:00Z");    // cron keeps its next fire
+  EXPECT_EQ(Next("future"), "2026-01-01T10:05:00Z");
+  EXPECT_EQ(StartDue(), "stale:schedule:1 never:schedule:1");
+  At("2026-01-01T10:02:59.999Z");
+  EXPECT_EQ(StartDue(), "");
+  At("2026-01-01T10:03:00Z");
+  EXPECT_EQ(StartDue(), "recent:schedule:1");
+  // A job that started in this scheduler ignores a later seed.
+  ASSERT_TRUE(scheduler_->SeedLastStart("recent", T("2026-01-01T09:00:00Z")).ok());
+  Finish("recent", kOk);
+  EXPECT_EQ(Next("recent"), "2026-01-01T10:08:00Z");
+}
+
 TEST_F(SchedulerTest, TicksMissedWhileRunningCollapseIntoOneRun) {
   Make({Job("a", Every(minutes(1)))});
   EXPECT_EQ(StartDue(), "a:schedule:1");

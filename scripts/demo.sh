@@ -77,6 +77,18 @@ step "$ls" run sales_nightly -c examples/demo.yaml
 step "$ls" snapshots sales_nightly -c examples/demo.yaml
 
 echo
+echo "== consolidation: two regional tables merged into one global table partitioned by region"
+for region in eastus westus; do
+  "$gen" --table "$LAKESYNC_DEMO_ROOT/$region/delta/regional_sales" --commits 3 --files-per-commit 2 \
+    --file-size 16384 >/dev/null
+done
+step "$ls" run global_sales -c examples/demo.yaml
+"$gen" --table "$LAKESYNC_DEMO_ROOT/westus/delta/regional_sales" --commits 2 --files-per-commit 2 \
+  --file-size 16384 --remove-every 2 >/dev/null
+step "$ls" run global_sales -c examples/demo.yaml
+step "$ls" inspect "$LAKESYNC_DEMO_ROOT/global/delta/global_sales"
+
+echo
 echo "== the daemon: runs jobs on their schedules, takes manual triggers, serves /metrics"
 daemon_log=$root/.lakesync/demo-daemon.log
 "$ls" daemon -c examples/demo.yaml >"$daemon_log" 2>&1 &

@@ -16,13 +16,11 @@
 #include <Poco/Net/HTTPResponse.h>
 #include <Poco/URI.h>
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <simdjson.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -55,13 +53,6 @@ const std::string kSourceDir = LAKESYNC_SOURCE_DIR;
 const std::string kFixtures = fs::weakly_canonical(LAKESYNC_FIXTURES_DIR).string();
 const std::string kPrometheus = "/usr/bin/prometheus";
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // `text` with every `from` replaced by `to`.
 std::string ReplaceAll(std::string text, const std::string& from, const std::string& to) {
   for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
@@ -69,62 +60,6 @@ std::string ReplaceAll(std::string text, const std::string& from, const std::str
   }
   return text;
 }
-
-// A child process (prometheus, lakesync daemon) with stdout and stderr in a log file; killed
-// when the object dies.
-class Child {
- public:
-  Child(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
-        std::string log)
-      : log_(std::move(log)) {
-    pid_ = fork();
-    if (pid_ == 0) {
-      int fd = open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      dup2(fd, 1);
-      dup2(fd, 2);
-      for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
-      std::vector<char*> args;
-      for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      execv(args[0], args.data());
-      _exit(127);
-    }
-  }
-  ~Child() { Stop(SIGKILL, 10s); }
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-
-  std::string Log() const { return ReadFile(log_); }
-  bool Running() {
-    if (exited_) return false;
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) exited_ = true;
-    return !exited_;
-  }
-  // Sends `sig` and waits for the exit; true when it exited within `timeout`.
-  bool Stop(int sig, std::chrono::milliseconds timeout) {
-    if (pid_ <= 0 || exited_) return true;
-    kill(pid_, sig);
-    auto end = SteadyClock::now() + timeout;
-    while (SteadyClock::now() < end) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        exited_ = true;
-        return true;
-      }
-      std::this_thread::sleep_for(20ms);
-    }
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-    exited_ = true;
-    return false;
-  }
-
- private:
-  std::string log_;
-  pid_t pid_ = -1;
-  bool exited_ = false;
-};
 
 // Polls `done` every 100 ms; false after `timeout`.
 bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
@@ -318,8 +253,8 @@ class MetricsE2ETest : public ::testing::Test {
   std::unique_ptr<ScratchDatabase> db_;
   std::map<std::string, std::string> env_;
   TempDir dir_;
-  std::unique_ptr<Child> daemon_;
-  std::unique_ptr<Child> prometheus_;
+  std::unique_ptr<BackgroundProcess> daemon_;
+  std::unique_ptr<BackgroundProcess> prometheus_;
 };
 
 TEST_F(MetricsE2ETest, PrometheusScrapesTheDaemonAndTheDashboardAndRulesWork) {
@@ -368,8 +303,8 @@ jobs:
   config = ReplaceAll(ReplaceAll(config, "$D", d), "$F", kFixtures);
   const std::string config_path = dir_.WriteFile("lakesync.yaml", config);
 
-  daemon_ = std::make_unique<Child>(std::vector<std::string>{kBinary, "-c", config_path, "daemon"},
-                                    env_, d + "/daemon.log");
+  daemon_ = std::make_unique<BackgroundProcess>(
+      std::vector<std::string>{kBinary, "-c", config_path, "daemon"}, env_, d + "/daemon.log");
   const int daemon_port = DaemonPort();
   ASSERT_NE(daemon_port, 0) << "the daemon did not report its HTTP port";
 
@@ -390,7 +325,7 @@ scrape_configs:
 )",
                                                          "$S", kSourceDir),
                                               "$P", std::to_string(daemon_port)));
-  prometheus_ = std::make_unique<Child>(
+  prometheus_ = std::make_unique<BackgroundProcess>(
       std::vector<std::string>{kPrometheus, "--config.file=" + d + "/prometheus.yml",
                                "--storage.tsdb.path=" + d + "/prometheus-data",
                                "--web.listen-address=127.0.0.1:" + std::to_string(prom_port),

@@ -30,6 +30,82 @@ std::string ReadAll(const std::string& path) {
 
 }  // namespace
 
+BackgroundProcess::BackgroundProcess(const std::vector<std::string>& argv,
+                                     const std::map<std::string, std::string>& env, std::string log)
+    : log_(std::move(log)) {
+  // Everything the child needs is prepared before fork: only exec-safe calls after it.
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_ = fork();
+  if (pid_ == 0) {
+    int fd = open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    for (const auto& [k, v] : env) {
+      if (v.empty()) {
+        unsetenv(k.c_str());
+      } else {
+        setenv(k.c_str(), v.c_str(), 1);
+      }
+    }
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  if (pid_ < 0) exited_ = true;
+}
+
+BackgroundProcess::~BackgroundProcess() {
+  if (pid_ > 0 && !exited_) {
+    kill(pid_, SIGCONT);  // a stopped child could not die
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+}
+
+void BackgroundProcess::Signal(int sig) const {
+  if (pid_ > 0 && !exited_) kill(pid_, sig);
+}
+
+std::string BackgroundProcess::Log() const { return ReadAll(log_); }
+
+bool BackgroundProcess::WaitForLog(const std::string& text,
+                                   std::chrono::milliseconds timeout) const {
+  auto end = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (Log().find(text) != std::string::npos) return true;
+    if (std::chrono::steady_clock::now() >= end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+bool BackgroundProcess::Running() { return !Wait(std::chrono::milliseconds(0)).has_value(); }
+
+std::optional<int> BackgroundProcess::Wait(std::chrono::milliseconds timeout) {
+  if (exited_) return code_;
+  auto end = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      exited_ = true;
+      code_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      return code_;
+    }
+    if (std::chrono::steady_clock::now() >= end) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+bool BackgroundProcess::Stop(int sig, std::chrono::milliseconds timeout) {
+  if (exited_) return true;
+  kill(pid_, sig);
+  if (Wait(timeout).has_value()) return true;
+  kill(pid_, SIGCONT);
+  kill(pid_, SIGKILL);
+  (void)Wait(std::chrono::seconds(30));
+  return false;
+}
+
 TempDir::TempDir() {
   char tmpl[] = "/tmp/lakesync-test-XXXXXX";
   if (mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,39 @@ ProcessResult RunProcessKilledAfter(const std::vector<std::string>& argv,
                                     const std::map<std::string, std::string>& env,
                                     std::chrono::milliseconds kill_after, bool* killed,
                                     const std::function<bool()>& start_clock_when = nullptr);
+
+// A child process running in the background (a daemon, a server) with stdout and stderr
+// going to the file `log` (truncated), and the current environment plus `env` (a value of ""
+// unsets the variable). The destructor kills a child that still runs (SIGCONT, then SIGKILL)
+// and reaps it. Not thread-safe.
+class BackgroundProcess {
+ public:
+  BackgroundProcess(const std::vector<std::string>& argv,
+                    const std::map<std::string, std::string>& env, std::string log);
+  ~BackgroundProcess();
+  BackgroundProcess(const BackgroundProcess&) = delete;
+  BackgroundProcess& operator=(const BackgroundProcess&) = delete;
+
+  int pid() const { return pid_; }
+  void Signal(int sig) const;
+  // The log so far.
+  std::string Log() const;
+  // Waits until the log holds `text`; false after `timeout`.
+  bool WaitForLog(const std::string& text, std::chrono::milliseconds timeout) const;
+  // False once the child exited (reaping it).
+  bool Running();
+  // The exit code (-1 when killed by a signal), or nullopt when it still runs after `timeout`.
+  std::optional<int> Wait(std::chrono::milliseconds timeout);
+  // Sends `sig` and waits up to `timeout` for the exit; then SIGKILLs it. True when it exited
+  // (or had exited) within `timeout`.
+  bool Stop(int sig, std::chrono::milliseconds timeout);
+
+ private:
+  std::string log_;
+  int pid_ = -1;
+  bool exited_ = false;
+  int code_ = -1;
+};
 
 // A fresh temporary directory, removed (recursively) when the object dies.
 class TempDir {
