@@ -586,8 +586,15 @@ TEST_F(DaemonTest, ReloadsHealthNotificationsAndDrainsOnSigterm) {
       << d->Log();
   EXPECT_THAT(Q("SELECT error FROM runs WHERE job = 'slow' ORDER BY id LIMIT 1"),
               HasSubstr("timed out"));
-  ProcessResult slow_check = RunProcess({Python(), kChecker, "check", Src("big"), Dst("slow")});
-  EXPECT_EQ(slow_check.exit_code, 0) << Dump(slow_check);
+  // Whatever the attempts published is a consistent replica (R1-R3). On a loaded machine both
+  // attempts can time out before the first commit lands; then nothing at all was published.
+  if (std::filesystem::exists(Dst("slow") + "/_delta_log")) {
+    ProcessResult slow_check = RunProcess({Python(), kChecker, "check", Src("big"), Dst("slow")});
+    EXPECT_EQ(slow_check.exit_code, 0) << Dump(slow_check);
+  } else {
+    EXPECT_EQ(Q("SELECT count(*) FROM runs WHERE job = 'slow' AND status = 'succeeded'"), "0");
+    EXPECT_EQ(Q("SELECT count(*) FROM target_versions WHERE job = 'slow'"), "0");
+  }
 
   // SIGHUP with a broken file: logged, the old configuration keeps running.
   const std::string good_yaml = ReadFile(config);
