@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/e2e_util.h"
 #include "tests/pg_fixture.h"
 #include "tests/process.h"
 
@@ -41,30 +42,6 @@ const std::string kDeltaGen = DELTA_GEN_BINARY;
 const std::string kSourceDir = LAKESYNC_SOURCE_DIR;
 const std::string kFixtures = LAKESYNC_FIXTURES_DIR;
 const std::string kJudge = kSourceDir + "/tests/tools/global_facts.py";
-
-std::string Python() {
-  for (const char* p : {"/usr/bin/python3", "/usr/local/bin/python3", "/bin/python3"}) {
-    if (fs::exists(p)) return p;
-  }
-  return "/usr/bin/python3";
-}
-
-std::string CommitName(int64_t v) {
-  std::string digits = std::to_string(v);
-  return std::string(20 - digits.size(), '0') + digits + ".json";
-}
-
-// The highest v such that commits 0..v all exist; -1 without commit 0.
-int64_t ContiguousHead(const std::string& table) {
-  int64_t head = -1;
-  while (fs::exists(table + "/_delta_log/" + CommitName(head + 1))) ++head;
-  return head;
-}
-
-void CopyFixture(const std::string& name, const std::string& to) {
-  fs::create_directories(to);
-  fs::copy(kFixtures + "/" + name, to, fs::copy_options::recursive);
-}
 
 struct Region {
   std::string name;
@@ -237,11 +214,13 @@ class ConsolidationE2ETest : public ::testing::Test {
 
 TEST_F(ConsolidationE2ETest, FixtureRegionsConsolidateToTheirUnionAndInspectReadsIt) {
   REQUIRE_FIXTURES();
-  for (const char* r : {"east_simple", "west_simple"}) CopyFixture("simple_table", RegionDir(r));
+  for (const char* r : {"east_simple", "west_simple"})
+    CopyFixture(kFixtures, "simple_table", RegionDir(r));
   for (const char* r : {"a_part", "b_part", "c_part"}) {
-    CopyFixture("delta-0.8.0-partitioned", RegionDir(r));
+    CopyFixture(kFixtures, "delta-0.8.0-partitioned", RegionDir(r));
   }
-  for (const char* r : {"east_dv", "west_dv"}) CopyFixture("table-with-dv-small", RegionDir(r));
+  for (const char* r : {"east_dv", "west_dv"})
+    CopyFixture(kFixtures, "table-with-dv-small", RegionDir(r));
   WriteConfig({{"two", {{"eastus", "east_simple"}, {"westus", "west_simple"}}, "two", ""},
                {"three",
                 {{"eastus", "a_part"}, {"westeu", "b_part"}, {"apac", "c_part"}},
@@ -452,9 +431,9 @@ TEST_F(ConsolidationE2ETest, RandomKillsNeverLeaveADuplicateOrALostFile) {
 
 TEST_F(ConsolidationE2ETest, SchemaMismatchAndUnsupportedFeaturesAreRefusedWithExactMessages) {
   REQUIRE_FIXTURES();
-  CopyFixture("simple_table", RegionDir("simple"));
-  CopyFixture("table-with-dv-small", RegionDir("dv"));
-  CopyFixture("table_with_liquid_clustering", RegionDir("liquid"));
+  CopyFixture(kFixtures, "simple_table", RegionDir("simple"));
+  CopyFixture(kFixtures, "table-with-dv-small", RegionDir("dv"));
+  CopyFixture(kFixtures, "table_with_liquid_clustering", RegionDir("liquid"));
   WriteConfig(
       {{"mismatch", {{"eastus", "simple"}, {"westus", "dv"}}, "mismatch", ""},
        {"unioned", {{"eastus", "simple"}, {"westus", "dv"}}, "unioned", "    schema: union\n"},
@@ -489,7 +468,7 @@ TEST_F(ConsolidationE2ETest, SchemaMismatchAndUnsupportedFeaturesAreRefusedWithE
 
 TEST_F(ConsolidationE2ETest, UnreadableRegionMakesThePartialRunAndItsLagKeepsGrowing) {
   REQUIRE_FIXTURES();
-  CopyFixture("simple_table", RegionDir("east"));
+  CopyFixture(kFixtures, "simple_table", RegionDir("east"));
   WriteConfig({{"part", {{"eastus", "east"}, {"westus", "west_missing"}}, "part", ""}});
   ProcessResult r = Run("part");
   EXPECT_EQ(r.exit_code, 1) << Dump(r);
@@ -507,7 +486,7 @@ TEST_F(ConsolidationE2ETest, UnreadableRegionMakesThePartialRunAndItsLagKeepsGro
 
   // The region appears with 5 commits: status shows it 5 versions behind; the next run
   // consolidates it.
-  CopyFixture("simple_table", RegionDir("west_missing"));
+  CopyFixture(kFixtures, "simple_table", RegionDir("west_missing"));
   auto behind = RegionStatuses("part");
   EXPECT_EQ(behind["westus"].lag_versions, 5);
   EXPECT_EQ(behind["westus"].replicated, -1);

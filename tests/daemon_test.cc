@@ -32,6 +32,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/e2e_util.h"
 #include "tests/pg_fixture.h"
 #include "tests/process.h"
 #include "tests/tools/notify_receivers.h"
@@ -48,20 +49,6 @@ const std::string kBinary = LAKESYNC_BINARY;
 const std::string kDeltaGen = DELTA_GEN_BINARY;
 const std::string kChecker = std::string(LAKESYNC_SOURCE_DIR) + "/tests/tools/delta_facts.py";
 
-std::string Python() {
-  for (const char* p : {"/usr/bin/python3", "/usr/local/bin/python3", "/bin/python3"}) {
-    if (std::filesystem::exists(p)) return p;
-  }
-  return "/usr/bin/python3";
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 std::vector<std::string> Lines(const std::string& text) {
   std::vector<std::string> out;
   std::istringstream in(text);
@@ -70,21 +57,6 @@ std::vector<std::string> Lines(const std::string& text) {
     if (!line.empty()) out.push_back(line);
   }
   return out;
-}
-
-// The highest version v such that commits 0..v are all present; -1 when there is none.
-int64_t ContiguousHead(const std::string& table) {
-  static const std::regex kCommit("^([0-9]{20})\\.json$");
-  std::set<int64_t> vs;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(table + "/_delta_log", ec)) {
-    std::smatch m;
-    std::string name = e.path().filename().string();
-    if (std::regex_match(name, m, kCommit)) vs.insert(std::stoll(m[1].str()));
-  }
-  int64_t head = -1;
-  while (vs.count(head + 1)) ++head;
-  return head;
 }
 
 // Files under `dir` (recursively) modified at or after `since`.

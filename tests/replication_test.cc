@@ -32,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/e2e_util.h"
 #include "tests/pg_fixture.h"
 #include "tests/process.h"
 
@@ -48,20 +49,6 @@ const std::string kFixtures = LAKESYNC_FIXTURES_DIR;
 const std::string kToolsDir = kSourceDir + "/tests/tools";
 const std::string kChecker = kToolsDir + "/delta_facts.py";
 
-std::string Python() {
-  for (const char* p : {"/usr/bin/python3", "/usr/local/bin/python3", "/bin/python3"}) {
-    if (fs::exists(p)) return p;
-  }
-  return "/usr/bin/python3";
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 void WriteFileBytes(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << bytes;
@@ -71,34 +58,6 @@ std::string Lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return s;
-}
-
-std::string CommitName(int64_t v) {
-  std::string digits = std::to_string(v);
-  return std::string(20 - digits.size(), '0') + digits + ".json";
-}
-
-// The versions of the commit files (`<20 digits>.json`) directly in `table`/_delta_log.
-std::set<int64_t> CommitVersions(const std::string& table) {
-  std::set<int64_t> out;
-  static const std::regex kCommit("^([0-9]{20})\\.json$");
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(table + "/_delta_log", ec)) {
-    std::smatch m;
-    std::string name = e.path().filename().string();
-    if (e.is_regular_file() && std::regex_match(name, m, kCommit)) {
-      out.insert(std::stoll(m[1].str()));
-    }
-  }
-  return out;
-}
-
-// The highest version v such that commits 0..v are all present; -1 when there is no commit 0.
-int64_t ContiguousHead(const std::string& table) {
-  std::set<int64_t> vs = CommitVersions(table);
-  int64_t head = -1;
-  while (vs.count(head + 1)) ++head;
-  return head;
 }
 
 struct CheckResult {

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/e2e_util.h"
 #include "tests/pg_fixture.h"
 #include "tests/process.h"
 
@@ -26,23 +27,11 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-std::string Python() {
-  for (const char* p : {"/usr/bin/python3", "/usr/local/bin/python3", "/bin/python3"}) {
-    if (fs::exists(p)) return p;
-  }
-  return "/usr/bin/python3";
-}
-
 const std::string kBinary = LAKESYNC_BINARY;
 const std::string kSourceDir = LAKESYNC_SOURCE_DIR;
 const std::string kFixtures = LAKESYNC_FIXTURES_DIR;
 const std::string kToolsDir = kSourceDir + "/tests/tools";
 const std::string kChecker = kToolsDir + "/delta_facts.py";
-
-std::string CommitName(int64_t v) {
-  std::string digits = std::to_string(v);
-  return std::string(20 - digits.size(), '0') + digits + ".json";
-}
 
 // Regular files below `dir`, relative and sorted (readdir, independent of lakesync).
 std::vector<std::string> FilesUnder(const std::string& dir) {
@@ -54,15 +43,6 @@ std::vector<std::string> FilesUnder(const std::string& dir) {
   }
   std::sort(out.begin(), out.end());
   return out;
-}
-
-// A fixture copied so that nothing can damage the shared one.
-void CopyFixture(const std::string& name, const std::string& to) {
-  fs::create_directories(to);
-  fs::copy(kFixtures + "/" + name, to, fs::copy_options::recursive);
-  for (auto& e : fs::recursive_directory_iterator(to)) {
-    fs::permissions(e.path(), fs::perms::owner_write, fs::perm_options::add);
-  }
 }
 
 // One snapshot as `lakesync snapshots --json` prints it (parsed with a regex per field: the
@@ -174,7 +154,7 @@ class SnapshotE2ETest : public ::testing::Test {
 
 // Snapshots, skip when unchanged, retention, the PostgreSQL records and the listing.
 TEST_F(SnapshotE2ETest, RunsSkipsRetainsAndRecords) {
-  CopyFixture("simple_table", Src("t"));
+  CopyFixture(kFixtures, "simple_table", Src("t"));
   WriteConfig("nightly", "t", "    retention: { keep_last: 2 }\n");
 
   ProcessResult r = Run("nightly");
@@ -238,7 +218,7 @@ TEST_F(SnapshotE2ETest, RunsSkipsRetainsAndRecords) {
 
 // SIGKILL right before the manifest: invisible, then cleaned up by the next run.
 TEST_F(SnapshotE2ETest, KilledBeforeManifestLeavesNothingThatCounts) {
-  CopyFixture("table-with-dv-small", Src("t"));
+  CopyFixture(kFixtures, "table-with-dv-small", Src("t"));
   WriteConfig("dv", "t");
   ProcessResult r = Run("dv", {{"LAKESYNC_FAILPOINTS", "snapshot.before_manifest"}});
   ASSERT_NE(r.exit_code, 0) << Dump(r);
@@ -261,7 +241,7 @@ TEST_F(SnapshotE2ETest, KilledBeforeManifestLeavesNothingThatCounts) {
 
 // SIGKILL in the middle of retention: the half-deleted snapshot is never listed as valid.
 TEST_F(SnapshotE2ETest, KilledMidRetentionNeverListsAHalfDeletedSnapshot) {
-  CopyFixture("simple_table", Src("t"));
+  CopyFixture(kFixtures, "simple_table", Src("t"));
   WriteConfig("keep1", "t", "    retention: { keep_last: 1 }\n    skip_unchanged: false\n");
   ProcessResult r = Run("keep1");
   ASSERT_EQ(r.exit_code, 0) << Dump(r);
@@ -288,7 +268,7 @@ TEST_F(SnapshotE2ETest, KilledMidRetentionNeverListsAHalfDeletedSnapshot) {
 
 // restore --snapshot: a copy the checker accepts; a non-empty destination is refused.
 TEST_F(SnapshotE2ETest, RestoreSnapshotToANewLocation) {
-  CopyFixture("delta-0.8.0-partitioned", Src("t"));
+  CopyFixture(kFixtures, "delta-0.8.0-partitioned", Src("t"));
   WriteConfig("parts", "t");
   ProcessResult r = Run("parts");
   ASSERT_EQ(r.exit_code, 0) << Dump(r);
@@ -310,7 +290,7 @@ TEST_F(SnapshotE2ETest, RestoreSnapshotToANewLocation) {
 // In place: one commit; the live files then equal those of the version restored (per the
 // independent checker); a vacuumed file refuses the restore and changes nothing.
 TEST_F(SnapshotE2ETest, RestoreInPlaceAndVacuumedRefusal) {
-  CopyFixture("simple_table", Src("t"));
+  CopyFixture(kFixtures, "simple_table", Src("t"));
   const std::string gone = "part-00000-a72b1fb3-f2df-41fe-a8f0-e65b746382dd-c000.snappy.parquet";
   fs::remove(Src("t") + "/" + gone);  // live at version 1 only ("vacuumed")
   ProcessResult r = Lakesync({"restore", Src("t"), "--to-version", "1"});
@@ -336,7 +316,7 @@ print("same" if live(5) == live(2) else "differ: %s vs %s" % (live(5), live(2)))
 
 // Fixtures missing data files on purpose: the run fails naming the file; nothing is listed.
 TEST_F(SnapshotE2ETest, MissingDataFileFailsNamingIt) {
-  CopyFixture("with_checkpoint_no_last_checkpoint", Src("t"));
+  CopyFixture(kFixtures, "with_checkpoint_no_last_checkpoint", Src("t"));
   WriteConfig("broken", "t");
   ProcessResult r = Run("broken");
   EXPECT_EQ(r.exit_code, 1) << Dump(r);
@@ -349,7 +329,7 @@ TEST_F(SnapshotE2ETest, MissingDataFileFailsNamingIt) {
 
 // mode: shallow copies nothing and points at the source's files.
 TEST_F(SnapshotE2ETest, ShallowSnapshotReferencesTheSource) {
-  CopyFixture("table-with-dv-small", Src("t"));
+  CopyFixture(kFixtures, "table-with-dv-small", Src("t"));
   WriteConfig("shallow", "t", "    mode: shallow\n");
   ProcessResult r = Run("shallow");
   ASSERT_EQ(r.exit_code, 0) << Dump(r);
