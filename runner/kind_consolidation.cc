@@ -13,32 +13,6 @@
 namespace lakesync::runner {
 namespace {
 
-struct ConsolidationTables {
-  OpenTable target;
-  std::vector<OpenTable> sources;  // in configuration order; storage null when unopenable
-  std::vector<jobs::ConsolidationSource> locations;
-};
-
-Result<ConsolidationTables> OpenConsolidationTables(const JobConfig& job) {
-  ConsolidationTables t;
-  LAKESYNC_ASSIGN_OR_RETURN(t.target, OpenTableRef(job.consolidation.target));
-  for (const auto& [region, ref] : job.consolidation.sources) {
-    jobs::ConsolidationSource s;
-    s.region = region;
-    auto opened = OpenTableRef(ref);
-    if (opened.ok()) {
-      t.sources.push_back(std::move(opened).value());
-      s.table = t.sources.back().location;
-    } else {
-      t.sources.emplace_back();
-      s.table.name = ref.text;
-      s.unavailable = opened.status().WithContext("region " + region);
-    }
-    t.locations.push_back(std::move(s));
-  }
-  return t;
-}
-
 // R6: the global table's txn actions are the truth. Says so when the state store remembers
 // other region versions (restored from a backup, or a run killed before recording).
 void ReconcileWithGlobal(db::StateStore& store, const JobConfig& job,

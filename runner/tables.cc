@@ -29,4 +29,24 @@ Result<IncrementalTables> OpenIncrementalTables(const JobConfig& job) {
   return tables;
 }
 
+Result<ConsolidationTables> OpenConsolidationTables(const JobConfig& job) {
+  ConsolidationTables t;
+  LAKESYNC_ASSIGN_OR_RETURN(t.target, OpenTableRef(job.consolidation.target));
+  for (const auto& [region, ref] : job.consolidation.sources) {
+    jobs::ConsolidationSource s;
+    s.region = region;
+    auto opened = OpenTableRef(ref);
+    if (opened.ok()) {
+      t.sources.push_back(std::move(opened).value());
+      s.table = t.sources.back().location;
+    } else {
+      t.sources.emplace_back();
+      s.table.name = ref.text;
+      s.unavailable = opened.status().WithContext("region " + region);
+    }
+    t.locations.push_back(std::move(s));
+  }
+  return t;
+}
+
 }  // namespace lakesync::runner

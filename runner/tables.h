@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "jobs/consolidation.h"
 #include "jobs/incremental.h"
 #include "runner/config.h"
 #include "storage/storage.h"
@@ -28,5 +29,14 @@ struct IncrementalTables {
   std::vector<jobs::TableLocation> TargetLocations() const;
 };
 Result<IncrementalTables> OpenIncrementalTables(const JobConfig& job);
+
+// The global target and the regional sources of a consolidation job. A source that cannot be
+// opened does not fail the call: its location carries `unavailable` (and a null storage).
+struct ConsolidationTables {
+  OpenTable target;
+  std::vector<OpenTable> sources;  // in configuration order; storage null when unopenable
+  std::vector<jobs::ConsolidationSource> locations;
+};
+Result<ConsolidationTables> OpenConsolidationTables(const JobConfig& job);
 
 }  // namespace lakesync::runner

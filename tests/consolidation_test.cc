@@ -320,6 +320,21 @@ TEST_F(ConsolidationE2ETest, GrowingRegionsStayConsolidatedRunAfterRun) {
   EXPECT_EQ(db_->Query("SELECT target || ':' || replicated_version FROM target_versions WHERE "
                        "job = 'grow' ORDER BY target"),
             "apac:12\neastus:16\nwestus:2");
+
+  // `verify` replays the global table (C2) and compares each region's txn with its source.
+  ProcessResult v = Lakesync({"verify", "grow", "-c", config_});
+  ASSERT_EQ(v.exit_code, 0) << Dump(v);
+  EXPECT_THAT(v.out, HasSubstr(": ok (version 3"));
+  EXPECT_THAT(v.out, HasSubstr("region eastus: source version 16 consolidated, source head 16"));
+  std::string victim;
+  for (auto& e : fs::recursive_directory_iterator(GlobalDir("grow") + "/source_region=westus")) {
+    if (e.is_regular_file() && e.path().extension() == ".parquet") victim = e.path().string();
+  }
+  ASSERT_FALSE(victim.empty());
+  fs::remove(victim);
+  v = Lakesync({"verify", "grow", "-c", config_, "--json"});
+  EXPECT_EQ(v.exit_code, 1) << Dump(v);
+  EXPECT_THAT(v.out, HasSubstr(fs::path(victim).filename().string() + " is missing"));
 }
 
 // ---------------------------------------------------------------------------------------------
