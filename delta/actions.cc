@@ -654,15 +654,52 @@ const CommitInfo* Commit::FindCommitInfo() const {
   return nullptr;
 }
 
-Result<Commit> ParseCommit(int64_t version, std::string_view bytes) {
+int64_t CountActions(std::string_view bytes) {
+  int64_t n = 0;
+  size_t pos = 0;
+  while (pos < bytes.size()) {
+    size_t nl = bytes.find('\n', pos);
+    size_t end = nl == std::string_view::npos ? bytes.size() : nl;
+    if (!IsBlank(bytes.substr(pos, end - pos))) ++n;
+    pos = end + 1;
+  }
+  return n;
+}
+
+namespace {
+// `what`: "is 12 bytes" / "has 12 actions"; `key`: the runner configuration key.
+Status OverLimit(std::string_view table, int64_t version, const std::string& what,
+                 std::string_view key, int64_t limit) {
+  return Status::InvalidArgument(fmt::format(
+      "commit {} of {} {}, more than runner.{} ({}); lakesync refuses commits this large to "
+      "keep its memory bounded — raise runner.{} in the configuration if this machine has the "
+      "memory for it",
+      version, table, what, key, limit, key));
+}
+}  // namespace
+
+Status CheckCommitBytes(std::string_view table, int64_t version, int64_t size,
+                        const CommitLimits& limits) {
+  if (size <= limits.max_bytes) return Status::OK();
+  return OverLimit(table, version, fmt::format("is {} bytes", size), "max_commit_bytes",
+                   limits.max_bytes);
+}
+
+Status CheckCommitActions(std::string_view table, int64_t version, std::string_view bytes,
+                          const CommitLimits& limits) {
+  // Counting is a scan for newlines: cheap next to parsing, and it bounds what parsing costs.
+  const int64_t n = CountActions(bytes);
+  if (n <= limits.max_actions) return Status::OK();
+  return OverLimit(table, version, fmt::format("has {} actions", n), "max_commit_actions",
+                   limits.max_actions);
+}
+
+Status ForEachAction(int64_t version, std::string_view bytes,
+                     const std::function<Status(Action&&)>& visit) {
   // One parser per thread: it keeps its buffers between calls, which matters when replaying
   // thousands of small commits. Each line is parsed (and copied into padded memory) on its
-  // own so that an error names its line.
+  // own so that an error names its line and memory stays that of one line.
   thread_local dom::parser parser;
-  Commit commit;
-  commit.version = version;
-  // Reserving avoids moving every (large) Action each time the vector grows.
-  commit.actions.reserve(static_cast<size_t>(std::count(bytes.begin(), bytes.end(), '\n')) + 1);
   size_t line_no = 0;
   size_t pos = 0;
   while (pos < bytes.size()) {
@@ -680,10 +717,23 @@ Result<Commit> ParseCommit(int64_t version, std::string_view bytes) {
                                   "copied or written partially",
                                   simdjson::error_message(err)));
     }
-    // Parsed in place; on error the whole commit is discarded, so no partial result leaks.
-    Action& action = commit.actions.emplace_back();
+    Action action;
     LAKESYNC_RETURN_IF_ERROR(ParseLine(ctx, doc, line, &action));
+    LAKESYNC_RETURN_IF_ERROR(visit(std::move(action)));
   }
+  return Status::OK();
+}
+
+Result<Commit> ParseCommit(int64_t version, std::string_view bytes) {
+  Commit commit;
+  commit.version = version;
+  // Reserving avoids moving every (large) Action each time the vector grows.
+  commit.actions.reserve(static_cast<size_t>(CountActions(bytes)));
+  // On error the whole commit is discarded, so no partial result leaks.
+  LAKESYNC_RETURN_IF_ERROR(ForEachAction(version, bytes, [&](Action&& action) {
+    commit.actions.push_back(std::move(action));
+    return Status::OK();
+  }));
   return commit;
 }
 

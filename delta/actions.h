@@ -16,6 +16,7 @@
 // Thread-safety: values.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -185,6 +186,36 @@ struct Commit {
   // The first commitInfo of the commit, if any.
   const CommitInfo* FindCommitInfo() const;
 };
+
+// The number of actions in a commit file: its non-blank lines. Cheap (no parsing), so a caller
+// can refuse an enormous commit before spending memory on it.
+int64_t CountActions(std::string_view bytes);
+
+// Limits on one commit file (configuration keys runner.max_commit_actions and
+// runner.max_commit_bytes). A commit over a limit is refused before it is parsed.
+struct CommitLimits {
+  static constexpr int64_t kDefaultMaxActions = 1'000'000;
+  static constexpr int64_t kDefaultMaxBytes = int64_t{1} << 30;  // 1 GiB
+  int64_t max_actions = kDefaultMaxActions;
+  int64_t max_bytes = kDefaultMaxBytes;
+};
+
+// InvalidArgument when a commit file of `size` bytes is over `limits.max_bytes`, naming `table`
+// (a description for messages), the version, the size, the limit and the key to raise.
+Status CheckCommitBytes(std::string_view table, int64_t version, int64_t size,
+                        const CommitLimits& limits);
+// InvalidArgument when `bytes` holds more than `limits.max_actions` actions, naming `table`, the
+// version, the count, the limit and the key to raise.
+Status CheckCommitActions(std::string_view table, int64_t version, std::string_view bytes,
+                          const CommitLimits& limits);
+
+// Streams the actions of one commit file to `visit`, in file order, one at a time: memory is
+// that of one action (plus whatever `visit` keeps), however large the commit. Parse errors are
+// those of ParseCommit; actions before the error have already been visited, so a caller must
+// discard what it gathered when this fails. A non-OK status from `visit` stops the walk and is
+// returned unchanged.
+Status ForEachAction(int64_t version, std::string_view bytes,
+                     const std::function<Status(Action&&)>& visit);
 
 // Parses one commit file: one JSON action per non-empty line (a last line without its
 // newline is fine). Errors (Corruption, naming the version and 1-based line number): a line

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include "common/clock.h"
+#include "delta/log_reader.h"
+#include "storage/memory_storage.h"
+
 namespace lakesync::delta {
 namespace {
 
@@ -202,6 +206,111 @@ TEST(ParseCommitTest, StructuralErrors) {
       R"({"add":{"path":"a","partitionValues":{},"size":1,"modificationTime":1,"dataChange":true,"stats":"{not json"}})");
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_FALSE(std::get<Add>(c->actions[0]).num_records.has_value());
+}
+
+TEST(CommitLimitsTest, CountActionsCountsNonBlankLines) {
+  EXPECT_EQ(CountActions(""), 0);
+  EXPECT_EQ(CountActions("\n\n \t\r\n"), 0);
+  EXPECT_EQ(CountActions("{\"a\":{}}"), 1);                      // no trailing newline
+  EXPECT_EQ(CountActions("{\"a\":{}}\n\n{\"b\":{}}\r\n\n"), 2);  // blank lines skipped
+}
+
+TEST(CommitLimitsTest, ChecksNameTheTableVersionCountAndKey) {
+  CommitLimits limits;
+  limits.max_actions = 2;
+  limits.max_bytes = 100;
+  EXPECT_TRUE(CheckCommitActions("t", 7, "{}\n{}\n\n", limits).ok());
+  Status over = CheckCommitActions("file:///x/t", 7, "{}\n{}\n{}", limits);
+  EXPECT_EQ(over.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(over.message(),
+            "commit 7 of file:///x/t has 3 actions, more than runner.max_commit_actions (2); "
+            "lakesync refuses commits this large to keep its memory bounded — raise "
+            "runner.max_commit_actions in the configuration if this machine has the memory for "
+            "it");
+  EXPECT_TRUE(CheckCommitBytes("t", 7, 100, limits).ok());
+  EXPECT_EQ(CheckCommitBytes("file:///x/t", 7, 101, limits).message(),
+            "commit 7 of file:///x/t is 101 bytes, more than runner.max_commit_bytes (100); "
+            "lakesync refuses commits this large to keep its memory bounded — raise "
+            "runner.max_commit_bytes in the configuration if this machine has the memory for "
+            "it");
+  EXPECT_EQ(CommitLimits{}.max_actions, 1000000);
+  EXPECT_EQ(CommitLimits{}.max_bytes, 1073741824);
+}
+
+TEST(ForEachActionTest, StreamsInOrderAndStopsAtTheVisitorsError) {
+  const std::string bytes =
+      "{\"commitInfo\":{\"timestamp\":5}}\n\n"
+      "{\"add\":{\"path\":\"a\",\"partitionValues\":{},\"size\":1,\"modificationTime\":1,"
+      "\"dataChange\":true}}\n"
+      "{\"remove\":{\"path\":\"b\",\"dataChange\":true}}\n";
+  std::vector<std::string> seen;
+  ASSERT_TRUE(ForEachAction(3, bytes, [&](Action&& a) {
+                seen.emplace_back(ActionTypeName(a));
+                return Status::OK();
+              }).ok());
+  EXPECT_EQ(seen, (std::vector<std::string>{"commitInfo", "add", "remove"}));
+  seen.clear();
+  Status stop = ForEachAction(3, bytes, [&](Action&& a) {
+    seen.emplace_back(ActionTypeName(a));
+    return seen.size() == 2 ? Status::Cancelled("enough") : Status::OK();
+  });
+  EXPECT_EQ(stop, Status::Cancelled("enough"));
+  EXPECT_EQ(seen.size(), 2u);
+  // A damaged line is reported with its line number (4: blank lines count) after the actions
+  // before it were visited.
+  seen.clear();
+  Status bad = ForEachAction(3, bytes + "{\"add\":{\"pa", [&](Action&& a) {
+    seen.emplace_back(ActionTypeName(a));
+    return Status::OK();
+  });
+  EXPECT_EQ(bad.code(), StatusCode::kCorruption);
+  EXPECT_NE(bad.message().find("commit 3 line 5"), std::string::npos) << bad;
+  EXPECT_EQ(seen.size(), 3u);
+}
+
+TEST(LogReaderLimitsTest, ReadCommitRefusesACommitOverTheLimits) {
+  ManualClock clock(FromUnixMillis(1700000000000));
+  storage::MemoryStorage storage(clock, "memory://m");
+  ASSERT_TRUE(storage.WriteAtomic("t/_delta_log/00000000000000000000.json", "{}\n{}\n{}\n").ok());
+  CommitLimits limits;
+  limits.max_actions = 2;
+  DeltaLog log(storage, "t", limits);
+  auto commit = log.ReadCommit(0);
+  ASSERT_FALSE(commit.ok());
+  EXPECT_EQ(commit.status().message().rfind("commit 0 of memory://m/t has 3 actions", 0), 0u)
+      << commit.status();
+  limits = CommitLimits{};
+  limits.max_bytes = 5;
+  auto listing = DeltaLog(storage, "t", limits).List();
+  ASSERT_TRUE(listing.ok());
+  auto big = DeltaLog(storage, "t", limits).ReadCommit(listing->commits.at(0));
+  ASSERT_FALSE(big.ok());
+  EXPECT_EQ(big.status().message().rfind("commit 0 of memory://m/t is 9 bytes", 0), 0u)
+      << big.status();
+}
+
+TEST(LogReaderLimitsTest, ReadCommitInfoStreamsPastTheActionLimit) {
+  ManualClock clock(FromUnixMillis(1700000000000));
+  storage::MemoryStorage storage(clock, "memory://m");
+  std::string bytes;
+  for (int i = 0; i < 5; ++i) {
+    bytes += "{\"remove\":{\"path\":\"f" + std::to_string(i) + "\",\"dataChange\":true}}\n";
+  }
+  bytes += "{\"commitInfo\":{\"timestamp\":42,\"operation\":\"DELETE\"}}\n";
+  bytes += "{\"commitInfo\":{\"timestamp\":43}}\n";
+  ASSERT_TRUE(storage.WriteAtomic("t/_delta_log/00000000000000000003.json", bytes).ok());
+  CommitLimits limits;
+  limits.max_actions = 2;  // the whole commit could not be read
+  DeltaLog log(storage, "t", limits);
+  auto listing = log.List();
+  ASSERT_TRUE(listing.ok());
+  ASSERT_FALSE(log.ReadCommit(listing->commits.at(0)).ok());
+  auto info = log.ReadCommitInfo(listing->commits.at(0));
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->version, 3);
+  ASSERT_EQ(info->actions.size(), 1u);
+  ASSERT_NE(info->FindCommitInfo(), nullptr);
+  EXPECT_EQ(info->FindCommitInfo()->timestamp, 42);
 }
 
 }  // namespace

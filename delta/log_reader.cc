@@ -75,8 +75,8 @@ int64_t LogListing::MaxVersion() const {
   return v;
 }
 
-DeltaLog::DeltaLog(storage::Storage& storage, std::string table_prefix)
-    : storage_(storage), table_prefix_(std::move(table_prefix)) {
+DeltaLog::DeltaLog(storage::Storage& storage, std::string table_prefix, CommitLimits limits)
+    : storage_(storage), table_prefix_(std::move(table_prefix)), limits_(limits) {
   while (!table_prefix_.empty() && table_prefix_.back() == '/') table_prefix_.pop_back();
 }
 
@@ -378,9 +378,35 @@ Result<LogSegment> DeltaLog::Segment(std::optional<int64_t> version) const {
 }
 
 Result<Commit> DeltaLog::ReadCommit(const LogEntry& entry) const {
-  LAKESYNC_ASSIGN_OR_RETURN(std::string bytes, storage_.Read(entry.info.path));
+  LAKESYNC_ASSIGN_OR_RETURN(std::string bytes, ReadCommitBytes(entry));
+  LAKESYNC_RETURN_IF_ERROR(CheckCommitActions(Describe(), entry.file.version, bytes, limits_));
   auto commit = ParseCommit(entry.file.version, bytes);
   if (!commit.ok()) return commit.status().WithContext(Describe());
+  return commit;
+}
+
+Result<std::string> DeltaLog::ReadCommitBytes(const LogEntry& entry) const {
+  // The listing's size (0 when the entry was not listed) spares reading an enormous file.
+  LAKESYNC_RETURN_IF_ERROR(CheckCommitBytes(Describe(), entry.file.version,
+                                            static_cast<int64_t>(entry.info.size), limits_));
+  LAKESYNC_ASSIGN_OR_RETURN(std::string bytes, storage_.Read(entry.info.path));
+  LAKESYNC_RETURN_IF_ERROR(CheckCommitBytes(Describe(), entry.file.version,
+                                            static_cast<int64_t>(bytes.size()), limits_));
+  return bytes;
+}
+
+Result<Commit> DeltaLog::ReadCommitInfo(const LogEntry& entry) const {
+  LAKESYNC_ASSIGN_OR_RETURN(std::string bytes, ReadCommitBytes(entry));
+  Commit commit;
+  commit.version = entry.file.version;
+  // Stops at the first commitInfo (with in-commit timestamps it is the first line).
+  const Status found = Status::Cancelled("found");
+  Status st = ForEachAction(entry.file.version, bytes, [&](Action&& action) {
+    if (!std::holds_alternative<CommitInfo>(action)) return Status::OK();
+    commit.actions.push_back(std::move(action));
+    return found;
+  });
+  if (!st.ok() && !(st == found)) return st.WithContext(Describe());
   return commit;
 }
 

@@ -69,7 +69,8 @@ struct TableState {
 class DeltaLog {
  public:
   // `table_prefix`: the table's key prefix in `storage` ("" for the root, "delta/sales").
-  DeltaLog(storage::Storage& storage, std::string table_prefix);
+  // `limits`: every commit read (ReadCommit, Load) is checked against them before it is parsed.
+  DeltaLog(storage::Storage& storage, std::string table_prefix, CommitLimits limits = {});
 
   // "file:///data/eastus/delta/sales", for messages.
   std::string Describe() const;
@@ -113,9 +114,16 @@ class DeltaLog {
   // Unsupported (needs a Parquet checkpoint).
   Result<LogSegment> Segment(std::optional<int64_t> version) const;
 
-  // Reads and parses one commit file (by its entry or by version).
+  // Reads and parses one commit file (by its entry or by version). InvalidArgument naming the
+  // version, the size or count and the key to raise when the commit is over the limits (a
+  // commit over max_bytes is not even read).
   Result<Commit> ReadCommit(const LogEntry& entry) const;
   Result<Commit> ReadCommit(int64_t version) const;
+
+  // The commit's first commitInfo only (a Commit holding that one action, or none), for its
+  // timestamps (CommitTimeInputOf): the actions are streamed and dropped, so memory is that of
+  // the file's bytes however many actions it has. Subject to max_bytes, not to max_actions.
+  Result<Commit> ReadCommitInfo(const LogEntry& entry) const;
 
   // Replays the segment of `version` (head when nullopt).
   Result<TableState> Load(std::optional<int64_t> version = std::nullopt) const;
@@ -124,11 +132,14 @@ class DeltaLog {
  private:
   Result<LogListing> ListFrom(const std::string& start_after) const;
   Result<std::optional<int64_t>> ReadLastCheckpointHint() const;
+  // The bytes of a commit file, refused (not read) over limits_.max_bytes.
+  Result<std::string> ReadCommitBytes(const LogEntry& entry) const;
   // Stat of one `_delta_log/` name: nullopt when absent.
   Result<std::optional<LogEntry>> StatLogFile(const std::string& name) const;
 
   storage::Storage& storage_;
   std::string table_prefix_;
+  CommitLimits limits_;
 };
 
 }  // namespace lakesync::delta

@@ -65,6 +65,10 @@ struct SourceView {
   std::map<int64_t, delta::LogEntry> crcs;
   std::map<int64_t, SourceCommit> commits;
   std::optional<std::string> last_checkpoint;  // the bytes of `_last_checkpoint`, if any
+  // The first commit over the configured limits (not read): no target goes past the version
+  // before it, and every target that would have is failed with `refused`.
+  std::optional<int64_t> refused_version;
+  Status refused;
 
   // Listed lazily, at most once per run.
   std::mutex mu;
@@ -105,10 +109,12 @@ Result<int64_t> TargetHead(const TableLocation& target) {
   return TableHead(*target.storage, TablePrefix(target));
 }
 
+// One file to copy. `ref` points into the run's CommitFiles (or the seed list), which outlive
+// the task: a commit with a million files must not hold a second copy of every path.
 struct FileTask {
-  FileRef ref;
+  const FileRef* ref = nullptr;
   int64_t version = 0;  // the first commit of the run referencing it (seed files: -1)
-  bool live = false;    // live at the target's end version: missing in the source = failure
+  bool seed = false;    // found by listing for a latest-checkpoint first sync: always live
   Status status;
 };
 
@@ -140,6 +146,10 @@ class TargetRun {
   Status CopyCheckpoint(const delta::CheckpointRef& cp);
   Status CopyLogFile(const storage::FileInfo& source_file, uint64_t* copied);
   Status SyncLastCheckpoint();
+  // Whether the task's file is live at the run's end version (missing in the source =
+  // failure). The set of live files costs memory per file, so it is built only when first
+  // needed: when some file is missing from the source.
+  bool Live(const FileTask& task);
 
   std::string LogKey(const TableLocation& t, std::string_view name) const {
     return delta::LogFileKey(TablePrefix(t), name);
@@ -151,7 +161,11 @@ class TargetRun {
   const IncrementalOptions& options_;
   RunObserver& observer_;
   TargetOutcome& out_;
-  int64_t plan_end_ = -1;  // the version this run brings the target to
+  int64_t plan_end_ = -1;                        // the version this run brings the target to
+  std::vector<const CommitFiles*> range_files_;  // the commits this run publishes, ascending
+
+  std::mutex live_mu_;
+  std::optional<std::unordered_set<std::string>> live_;  // Guarded by live_mu_.
 
   std::atomic<int64_t> files_{0};
   std::atomic<int64_t> bytes_{0};
@@ -213,7 +227,7 @@ bool RightSize(const FileRef& ref, uint64_t size) {
 }
 
 Status SizeError(const FileTask& task, uint64_t got) {
-  const FileRef& ref = task.ref;
+  const FileRef& ref = *task.ref;
   std::string want = ref.size >= 0 ? fmt::format("{} bytes", ref.size)
                                    : fmt::format("at least {} bytes", ref.min_size);
   return Status::Corruption(fmt::format(
@@ -223,7 +237,7 @@ Status SizeError(const FileTask& task, uint64_t got) {
 }
 
 Status TargetRun::CopyOne(FileTask& task) {
-  const FileRef& ref = task.ref;
+  const FileRef& ref = *task.ref;
   const std::string from = TableKey(TablePrefix(source_), ref.path);
   const std::string to = TableKey(TablePrefix(target_), ref.path);
   auto right_size = [&](uint64_t size) { return RightSize(ref, size); };
@@ -259,7 +273,7 @@ Status TargetRun::CopyOne(FileTask& task) {
     if (copied.status().IsNotFound()) {
       auto in_source = source_.storage->Stat(from);
       if (!in_source.ok() && in_source.status().IsNotFound()) {
-        if (task.live) {
+        if (Live(task)) {
           return Status::NotFound(fmt::format(
               "{} {} (referenced by version {}) is missing from the source {} but is live at "
               "version {}; the source table is incomplete — restore the file in the source (or "
@@ -296,7 +310,7 @@ Status TargetRun::CopyFiles(std::vector<FileTask>& tasks, size_t begin, size_t e
   ParallelFor(options_.copy_parallelism, end - begin, [&](size_t i) {
     FileTask& task = tasks[begin + i];
     if (stopped_.load()) {
-      task.status = Status::Cancelled("stopped before copying " + task.ref.path);
+      task.status = Status::Cancelled("stopped before copying " + task.ref->path);
       return;
     }
     if (task.version > first_failed_version_.load()) {
@@ -439,7 +453,7 @@ Status TargetRun::Run(const TargetPlan& plan) {
 
   // The commits to publish, in order; every one must be in the source's log.
   std::vector<int64_t> versions;
-  std::vector<const CommitFiles*> files;
+  std::vector<const CommitFiles*>& files = range_files_;
   for (int64_t v = plan.from; v <= plan.to; ++v) {
     auto it = src_.commits.find(v);
     if (it == src_.commits.end()) {
@@ -461,10 +475,9 @@ Status TargetRun::Run(const TargetPlan& plan) {
   }
 
   // Files: one task per distinct file, attributed to the first commit that references it.
-  const auto live = LiveAtEnd(files);
   std::vector<FileTask> tasks;
   std::vector<size_t> first_task_of(versions.size() + 1, 0);
-  std::unordered_set<std::string> seen;
+  std::unordered_set<std::string_view> seen;  // views of paths in src_.commits
   int64_t planned_bytes = 0;
   for (size_t i = 0; i < versions.size(); ++i) {
     first_task_of[i] = tasks.size();
@@ -472,9 +485,8 @@ Status TargetRun::Run(const TargetPlan& plan) {
       if (ref.absolute) continue;  // allowed by the options; never copied
       if (!seen.insert(ref.path).second) continue;
       FileTask task;
-      task.ref = ref;
+      task.ref = &ref;
       task.version = versions[i];
-      task.live = live.count(ref.path) > 0;
       planned_bytes += std::max<int64_t>(ref.size, 0);
       tasks.push_back(std::move(task));
     }
@@ -485,6 +497,7 @@ Status TargetRun::Run(const TargetPlan& plan) {
   // reading it (Parquet); every data file found by listing the source that no copied commit
   // references is copied, before the checkpoint is published.
   std::vector<FileTask> seed;
+  std::vector<FileRef> seed_refs;  // what the seed tasks point to; not resized once they do
   if (plan.seed_checkpoint) {
     storage::ListOptions opts;
     opts.prefix = TablePrefix(source_).empty() ? "" : TablePrefix(source_) + "/";
@@ -495,11 +508,15 @@ Status TargetRun::Run(const TargetPlan& plan) {
       if (info.path.compare(0, log_dir.size(), log_dir) == 0) continue;
       std::string rel = info.path.substr(opts.prefix.size());
       if (seen.count(rel) > 0) continue;
-      FileTask task;
-      task.ref = FileRef{rel, FileRole::kData, false, static_cast<int64_t>(info.size), 0};
-      task.version = *plan.seed_checkpoint;
-      task.live = true;
       planned_bytes += static_cast<int64_t>(info.size);
+      seed_refs.push_back(
+          FileRef{std::move(rel), FileRole::kData, false, static_cast<int64_t>(info.size), 0});
+    }
+    for (const auto& ref : seed_refs) {
+      FileTask task;
+      task.ref = &ref;
+      task.version = *plan.seed_checkpoint;
+      task.seed = true;
       seed.push_back(std::move(task));
     }
     out_.unattributed = static_cast<int64_t>(seed.size());
@@ -570,6 +587,13 @@ Status TargetRun::Run(const TargetPlan& plan) {
   return finish(preflight);
 }
 
+bool TargetRun::Live(const FileTask& task) {
+  if (task.seed) return true;
+  std::lock_guard<std::mutex> lock(live_mu_);
+  if (!live_) live_ = LiveAtEnd(range_files_);
+  return live_->count(task.ref->path) > 0;
+}
+
 Result<size_t> TargetRun::PublishableCount(const std::vector<int64_t>& versions,
                                            const std::vector<const CommitFiles*>& files,
                                            const std::vector<FileTask>& tasks) {
@@ -579,26 +603,26 @@ Result<size_t> TargetRun::PublishableCount(const std::vector<int64_t>& versions,
   const FileTask* bad = nullptr;
   Status bad_status;
   for (const auto& task : tasks) {
-    if (task.ref.absolute) continue;
-    auto st = source_.storage->Stat(TableKey(TablePrefix(source_), task.ref.path));
+    if (task.ref->absolute) continue;
+    auto st = source_.storage->Stat(TableKey(TablePrefix(source_), task.ref->path));
     if (st.ok()) {
-      if (!RightSize(task.ref, st->size) && bad == nullptr) {
+      if (!RightSize(*task.ref, st->size) && bad == nullptr) {
         bad = &task;
         bad_status = SizeError(task, st->size);
       }
       continue;
     }
     if (!st.status().IsNotFound()) {
-      return st.status().WithContext("checking " + task.ref.path + " in the source");
+      return st.status().WithContext("checking " + task.ref->path + " in the source");
     }
-    missing.insert(task.ref.path);
-    if (task.live && bad == nullptr) {
+    missing.insert(task.ref->path);
+    if (Live(task) && bad == nullptr) {
       bad = &task;
       bad_status = Status::NotFound(fmt::format(
           "{} {} (referenced by version {}) is missing from the source {} but is live at "
           "version {}; the source table is incomplete — restore the file in the source (or "
           "repair the table) and rerun",
-          FileRoleName(task.ref.role), task.ref.path, task.version, DescribeTable(source_),
+          FileRoleName(task.ref->role), task.ref->path, task.version, DescribeTable(source_),
           plan_end_));
     }
   }
@@ -696,29 +720,108 @@ Result<TargetPlan> PlanTarget(const SourceView& src, int64_t head, int64_t end_v
   return plan;
 }
 
-// Reads and checks every source commit in [from, to] that the listing holds.
+// Appends `chunk` (the files of later actions of the same commit) to `into`.
+void AppendChunk(CommitFiles& into, CommitFiles&& chunk) {
+  into.rows += chunk.rows;
+  into.adds += chunk.adds;
+  for (auto& f : chunk.files) into.files.push_back(std::move(f));
+  for (auto& a : chunk.actions) into.actions.push_back(std::move(a));
+}
+
+// Chunks each hold distinct paths; across chunks a path (a deletion-vector file shared by many
+// adds) may repeat. Merges repeats into the first occurrence, as ExtractCommitFiles does within
+// one chunk, keeping log order. Sorting indices costs 4 bytes per file, a hash map ~100.
+void MergeRepeatedPaths(std::vector<FileRef>& files) {
+  std::vector<uint32_t> order(files.size());
+  for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](uint32_t a, uint32_t b) { return files[a].path < files[b].path; });
+  std::vector<bool> drop(files.size(), false);
+  for (size_t i = 1; i < order.size(); ++i) {
+    FileRef& first = files[order[i - 1]];
+    FileRef& again = files[order[i]];
+    if (first.path != again.path) continue;
+    first.min_size = std::max(first.min_size, again.min_size);
+    if (first.size < 0) first.size = again.size;
+    drop[order[i]] = true;
+    order[i] = order[i - 1];  // later repeats merge into the same first occurrence
+  }
+  size_t out = 0;
+  for (size_t i = 0; i < files.size(); ++i) {
+    if (drop[i]) continue;
+    if (out != i) files[out] = std::move(files[i]);  // never self-move: it empties strings
+    ++out;
+  }
+  files.resize(out);
+}
+
+// Reduces one source commit to what the engine keeps of it, without ever holding all of its
+// parsed actions: they are streamed in chunks of kExtractChunk, each reduced by
+// ExtractCommitFiles. Refuses a protocol lakesync cannot read. `table` prefixes parse errors.
+constexpr size_t kExtractChunk = 4096;
+Result<CommitFiles> StreamCommitFiles(const TableLocation& source, const std::string& table,
+                                      int64_t version, std::string_view bytes) {
+  CommitFiles out;
+  out.version = version;
+  const auto actions = static_cast<size_t>(delta::CountActions(bytes));
+  out.actions.reserve(actions);
+  size_t chunks = 0;
+  delta::Commit chunk;
+  chunk.version = version;
+  auto flush = [&]() -> Status {
+    LAKESYNC_ASSIGN_OR_RETURN(CommitFiles files, ExtractCommitFiles(chunk));
+    AppendChunk(out, std::move(files));
+    chunk.actions.clear();
+    ++chunks;
+    return Status::OK();
+  };
+  Status refused;
+  Status st = delta::ForEachAction(version, bytes, [&](delta::Action&& action) -> Status {
+    if (const auto* protocol = std::get_if<delta::Protocol>(&action)) {
+      refused = delta::CheckReadable(*protocol);
+      if (!refused.ok()) {
+        refused = refused.WithContext(fmt::format("source {} version {} cannot be replicated",
+                                                  DescribeTable(source), version));
+        return refused;
+      }
+    }
+    chunk.actions.push_back(std::move(action));
+    if (chunk.actions.size() >= kExtractChunk) return flush();
+    return Status::OK();
+  });
+  if (!refused.ok()) return refused;
+  if (st.ok() && (!chunk.actions.empty() || chunks == 0)) st = flush();
+  LAKESYNC_RETURN_IF_ERROR_CTX(st, table);
+  if (chunks > 1) MergeRepeatedPaths(out.files);
+  return out;
+}
+
+// Reads and checks every source commit in [from, to] that the listing holds. A commit over
+// the configured limits is not parsed (nor even read when the listing shows its size is over):
+// reading stops there and src.refused_version / src.refused say why.
 Status ReadSourceCommits(SourceView& src, int64_t from, int64_t to,
                          const IncrementalOptions& options) {
   const TableLocation& source = *src.location;
+  const std::string table = "source " + DescribeTable(source);
+  auto refuse = [&](int64_t v, Status why) {
+    src.refused_version = v;
+    src.refused = std::move(why);
+    return Status::OK();
+  };
   for (auto it = src.commit_entries.lower_bound(from);
        it != src.commit_entries.end() && it->first <= to; ++it) {
     const int64_t v = it->first;
+    const auto& limits = options.commit_limits;
+    Status fits =
+        delta::CheckCommitBytes(table, v, static_cast<int64_t>(it->second.info.size), limits);
+    if (!fits.ok()) return refuse(v, std::move(fits));
     LAKESYNC_ASSIGN_OR_RETURN(std::string bytes, source.storage->Read(it->second.info.path));
-    auto parsed = delta::ParseCommit(v, bytes);
-    if (!parsed.ok()) return parsed.status().WithContext("source " + DescribeTable(source));
-    for (const auto& action : parsed->actions) {
-      if (const auto* protocol = std::get_if<delta::Protocol>(&action)) {
-        Status readable = delta::CheckReadable(*protocol);
-        if (!readable.ok()) {
-          return readable.WithContext(
-              fmt::format("source {} version {} cannot be replicated", DescribeTable(source), v));
-        }
-      }
-    }
-    auto files = ExtractCommitFiles(*parsed);
-    if (!files.ok()) return files.status().WithContext("source " + DescribeTable(source));
+    fits = delta::CheckCommitBytes(table, v, static_cast<int64_t>(bytes.size()), limits);
+    if (fits.ok()) fits = delta::CheckCommitActions(table, v, bytes, limits);
+    if (!fits.ok()) return refuse(v, std::move(fits));
+    LAKESYNC_ASSIGN_OR_RETURN(CommitFiles files, StreamCommitFiles(source, table, v, bytes));
     if (!options.allow_absolute_paths) {
-      for (const auto& ref : files->files) {
+      for (const auto& ref : files.files) {
         if (ref.absolute) {
           return Status::Unsupported(fmt::format(
               "source {} version {} references the {} '{}' by absolute path (a shallow clone "
@@ -729,8 +832,8 @@ Status ReadSourceCommits(SourceView& src, int64_t from, int64_t to,
         }
       }
     }
-    src.commits.emplace(v, SourceCommit{std::move(bytes), it->second.info.modification_time,
-                                        std::move(files).value()});
+    src.commits.emplace(
+        v, SourceCommit{std::move(bytes), it->second.info.modification_time, std::move(files)});
   }
   return Status::OK();
 }
@@ -837,7 +940,18 @@ Result<IncrementalOutcome> RunIncremental(const TableLocation& source,
     if (!usable[i]) continue;
     TargetOutcome& out = outcome.targets[i];
     TargetRun run(src, targets[i], options, observer, out);
+    // Up to the version before a refused commit (its predecessors are fine to publish).
+    const bool stops_early = src.refused_version && plans[i].to >= *src.refused_version;
+    if (stops_early) plans[i].to = *src.refused_version - 1;
     out.status = run.Run(plans[i]);
+    if (out.status.ok() && stops_early) {
+      out.status =
+          Status(src.refused.code(),
+                 src.refused.message() +
+                     (out.end_version >= 0
+                          ? fmt::format("; nothing past version {} was published", out.end_version)
+                          : std::string("; nothing was published")));
+    }
     if (!out.status.ok()) {
       spdlog::warn("incremental: target {} stopped at version {}: {}", out.target, out.end_version,
                    out.status.ToString());

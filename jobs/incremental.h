@@ -20,6 +20,12 @@
 //    coordinated-commits tables are refused naming the feature; absolute paths in the log are
 //    refused unless allowed.
 //  * Targets advance independently: one failing target does not stop the others.
+//  * Enormous commits: a source commit over `commit_limits` (actions or bytes) is not parsed
+//    (nor read, when the listing shows its size is over); every target stops at the version
+//    before it and fails with InvalidArgument naming the table, version, count and key to raise.
+//    Commits under the limits are streamed through the parser action by action and kept only
+//    as their bytes and the files they name (paths, sizes, add/remove keys), so memory grows
+//    with the files of the commits being published, not with a parsed copy of their JSON.
 //
 // Ownership: borrows the storages for the duration of the call.
 // Thread-safety: one call uses up to `copy_parallelism` worker threads internally.
@@ -31,6 +37,7 @@
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "delta/actions.h"
 #include "jobs/run_observer.h"
 #include "storage/storage.h"
 
@@ -57,6 +64,8 @@ struct IncrementalOptions {
   bool verify_checksum = false;  // also compare xxh3 of source and target bytes
   int copy_parallelism = 8;
   bool allow_absolute_paths = false;
+  // A source commit over these limits fails the run before anything is published.
+  delta::CommitLimits commit_limits;
   const Clock* clock = &SystemClock::Instance();
 };
 

@@ -600,6 +600,156 @@ TEST_F(IncrementalTest, MemoryStorageSourceAndTarget) {
   EXPECT_EQ(*copied, "aaa");
 }
 
+// --- Enormous commits: limits and streaming ---
+
+// A hand-written table in memory: version 0 (protocol, metadata, one add) and version 1 with
+// `adds` adds of one-byte files, all in `source`.
+class IncrementalBigCommitTest : public ::testing::Test {
+ protected:
+  static std::string Add(int i, const std::string& dv = "") {
+    return R"({"add":{"path":"d/f)" + std::to_string(i) +
+           R"(.parquet","partitionValues":{},"size":1,"modificationTime":1,"dataChange":true)" +
+           dv + "}}\n";
+  }
+  void WriteVersion0() {
+    std::string v0 = std::string(R"({"protocol":{"minReaderVersion":1,"minWriterVersion":2}})") +
+                     "\n" +
+                     R"({"metaData":{"id":"t","format":{"provider":"parquet","options":{}},)"
+                     R"("schemaString":"{\"type\":\"struct\",\"fields\":[]}",)"
+                     R"("partitionColumns":[],"configuration":{}}})" +
+                     "\n" + Add(0);
+    ASSERT_TRUE(source_.WriteAtomic("t/_delta_log/" + CommitName(0), v0).ok());
+    ASSERT_TRUE(source_.WriteAtomic("t/d/f0.parquet", "x").ok());
+  }
+  // Version 1: adds 1..n (blank lines between some, which are not actions).
+  std::string WriteVersion1(int n) {
+    std::string v1;
+    for (int i = 1; i <= n; ++i) {
+      v1 += Add(i);
+      if (i % 1000 == 0) v1 += "\n";
+      EXPECT_TRUE(source_.WriteAtomic("t/d/f" + std::to_string(i) + ".parquet", "x").ok());
+    }
+    EXPECT_TRUE(source_.WriteAtomic("t/_delta_log/" + CommitName(1), v1).ok());
+    return v1;
+  }
+  Result<IncrementalOutcome> Run(const delta::CommitLimits& limits) {
+    IncrementalOptions options;
+    options.commit_limits = limits;
+    return RunIncremental({"s", &source_, "t"}, {{"r", &target_, "r"}}, options, observer_);
+  }
+  std::set<std::string> TargetLog() {
+    std::set<std::string> names;
+    storage::ListOptions opts;
+    opts.prefix = "r/_delta_log/";
+    auto listed = target_.List(opts);
+    EXPECT_TRUE(listed.ok());
+    for (const auto& f : *listed) names.insert(f.path.substr(opts.prefix.size()));
+    return names;
+  }
+  size_t TargetDataFiles() {
+    storage::ListOptions opts;
+    opts.prefix = "r/d/";
+    opts.recursive = true;
+    auto listed = target_.List(opts);
+    return listed.ok() ? listed->size() : 0;
+  }
+
+  ManualClock clock_{FromUnixMillis(1700000000000)};
+  storage::MemoryStorage source_{clock_, "memory://src"};
+  storage::MemoryStorage target_{clock_, "memory://tgt"};
+  RecordingObserver observer_;
+};
+
+TEST_F(IncrementalBigCommitTest, CommitOverTheActionLimitFailsNamingItAndPublishesNothingOfIt) {
+  WriteVersion0();
+  auto first = Run({});
+  ASSERT_TRUE(first.ok() && first->ok());
+  ASSERT_EQ(TargetLog(), (std::set<std::string>{CommitName(0)}));
+  WriteVersion1(9000);  // 9000 actions (and 9 blank lines)
+
+  delta::CommitLimits limits;
+  limits.max_actions = 8999;
+  auto over = Run(limits);
+  ASSERT_TRUE(over.ok()) << over.status();
+  const TargetOutcome& t = over->targets[0];
+  EXPECT_EQ(t.status.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(t.status.message(),
+            "commit 1 of source memory://src/t has 9000 actions, more than "
+            "runner.max_commit_actions (8999); lakesync refuses commits this large to keep its "
+            "memory bounded — raise runner.max_commit_actions in the configuration if this "
+            "machine has the memory for it; nothing past version 0 was published");
+  EXPECT_EQ(t.end_version, 0);
+  EXPECT_EQ(t.commits, 0);
+  EXPECT_EQ(TargetLog(), (std::set<std::string>{CommitName(0)}));
+  EXPECT_EQ(TargetDataFiles(), 1u);  // f0 only: nothing of version 1 was copied
+
+  limits.max_actions = 9000;  // exactly at the limit: allowed
+  auto at = Run(limits);
+  ASSERT_TRUE(at.ok()) << at.status();
+  ASSERT_TRUE(at->ok()) << at->targets[0].status;
+  EXPECT_EQ(at->targets[0].end_version, 1);
+  EXPECT_EQ(at->targets[0].files, 9000);
+  EXPECT_EQ(TargetDataFiles(), 9001u);
+}
+
+TEST_F(IncrementalBigCommitTest, CommitOverTheByteLimitIsNotEvenRead) {
+  WriteVersion0();
+  const std::string v1 = WriteVersion1(50);
+  delta::CommitLimits limits;
+  limits.max_bytes = static_cast<int64_t>(v1.size()) - 1;
+  auto over = Run(limits);
+  ASSERT_TRUE(over.ok()) << over.status();
+  EXPECT_EQ(over->targets[0].status.message(),
+            "commit 1 of source memory://src/t is " + std::to_string(v1.size()) +
+                " bytes, more than runner.max_commit_bytes (" + std::to_string(v1.size() - 1) +
+                "); lakesync refuses commits this large to keep its memory bounded — raise "
+                "runner.max_commit_bytes in the configuration if this machine has the memory "
+                "for it; nothing past version 0 was published");
+  // The first sync publishes the versions before the refused one.
+  EXPECT_EQ(TargetLog(), (std::set<std::string>{CommitName(0)}));
+  EXPECT_EQ(TargetDataFiles(), 1u);
+  limits.max_bytes = static_cast<int64_t>(v1.size());
+  auto at = Run(limits);
+  ASSERT_TRUE(at.ok() && at->ok()) << (at.ok() ? at->targets[0].status : at.status());
+  EXPECT_EQ(at->targets[0].end_version, 1);
+}
+
+// A commit parsed in several chunks: 10,000 adds share one deletion-vector file; each needs a
+// different length of it, the largest (the last add's) decides the size the file must have.
+TEST_F(IncrementalBigCommitTest, ChunkedCommitMergesTheSharedDeletionVectorFile) {
+  WriteVersion0();
+  constexpr int kAdds = 10000;
+  std::string v1;
+  for (int i = 1; i <= kAdds; ++i) {
+    v1 += Add(i, R"(,"deletionVector":{"storageType":"u","pathOrInlineDv":"vBn[lx{q8@P<9BNH/isA",)"
+                 R"("offset":)" +
+                     std::to_string(1 + 10 * i) + R"(,"sizeInBytes":2,"cardinality":1})");
+    ASSERT_TRUE(source_.WriteAtomic("t/d/f" + std::to_string(i) + ".parquet", "x").ok());
+  }
+  ASSERT_TRUE(source_.WriteAtomic("t/_delta_log/" + CommitName(1), v1).ok());
+  const std::string dv = "t/deletion_vector_61d16c75-6994-46b7-a15b-8b538852e50e.bin";
+  const size_t needed = 1 + 10 * kAdds + 4 + 2 + 4;  // the last add's offset + 4 + size + 4
+
+  ASSERT_TRUE(source_.WriteAtomic(dv, std::string(needed - 1, 'v')).ok());
+  auto short_dv = Run({});
+  ASSERT_TRUE(short_dv.ok()) << short_dv.status();
+  EXPECT_EQ(short_dv->targets[0].status.code(), StatusCode::kCorruption);
+  EXPECT_NE(short_dv->targets[0].status.message().find(
+                "deletion-vector file deletion_vector_61d16c75-6994-46b7-a15b-8b538852e50e.bin "
+                "in the source has " +
+                std::to_string(needed - 1) + " bytes but version 1 of the log says at least " +
+                std::to_string(needed) + " bytes"),
+            std::string::npos)
+      << short_dv->targets[0].status;
+  EXPECT_EQ(short_dv->targets[0].end_version, 0);
+
+  ASSERT_TRUE(source_.WriteAtomic(dv, std::string(needed, 'v')).ok());
+  auto ok = Run({});
+  ASSERT_TRUE(ok.ok() && ok->ok()) << (ok.ok() ? ok->targets[0].status : ok.status());
+  EXPECT_EQ(ok->targets[0].end_version, 1);
+  EXPECT_EQ(ok->targets[0].files, kAdds + 1);  // every data file once, the DV file once
+}
+
 // --- Failpoints inside the engine (handler instead of a real kill) ---
 
 class IncrementalFailpointTest : public IncrementalTest {

@@ -45,7 +45,7 @@ Result<Lag> ComputeLag(const TableLocation& source, const TableLocation& target,
 
   // The oldest unreplicated commit (the first listed one at or after replicated + 1).
   const delta::LogEntry& oldest = tail.commits.front();
-  LAKESYNC_ASSIGN_OR_RETURN(delta::Commit commit, log.ReadCommit(oldest));
+  LAKESYNC_ASSIGN_OR_RETURN(delta::Commit commit, log.ReadCommitInfo(oldest));
   LAKESYNC_ASSIGN_OR_RETURN(lag.seconds,
                             CommitAgeSeconds(commit, oldest.info.modification_time, now));
   return lag;

@@ -122,9 +122,16 @@ bool ValidHostPort(std::string_view s) {
 
 constexpr std::string_view kTopKeys[] = {"state", "runner", "locations", "notifications", "jobs"};
 constexpr std::string_view kStateKeys[] = {"postgres"};
-constexpr std::string_view kRunnerKeys[] = {
-    "listen",    "max_concurrent_runs", "copy_parallelism", "lag_probe_interval",
-    "lease_ttl", "heartbeat_interval",  "shutdown_grace",   "runner_id"};
+constexpr std::string_view kRunnerKeys[] = {"listen",
+                                            "max_concurrent_runs",
+                                            "copy_parallelism",
+                                            "lag_probe_interval",
+                                            "lease_ttl",
+                                            "heartbeat_interval",
+                                            "shutdown_grace",
+                                            "runner_id",
+                                            "max_commit_actions",
+                                            "max_commit_bytes"};
 constexpr std::string_view kNotificationKeys[] = {"webhook", "email", "on", "jobs"};
 constexpr std::string_view kEmailKeys[] = {"smtp", "from", "to"};
 constexpr std::string_view kScheduleKeys[] = {"every", "cron", "timezone", "continuous"};
@@ -461,6 +468,10 @@ void Loader::LoadRunner(const Entry& e, RunnerConfig& out) {
       heartbeat_pos = k.pos;
     } else if (k.key == "shutdown_grace") {
       if (auto d = GetDuration(k, Duration(0))) out.shutdown_grace = *d;
+    } else if (k.key == "max_commit_actions") {
+      if (auto v = GetInt(k, 1, 1'000'000'000)) out.max_commit_actions = *v;
+    } else if (k.key == "max_commit_bytes") {
+      if (auto v = GetInt(k, 1024, int64_t{1} << 40)) out.max_commit_bytes = *v;
     } else if (k.key == "runner_id") {
       if (auto s = GetScalar(k, "runner-1")) {
         if (AllOf(s->value, "_.:-") && s->value.size() <= 128) {

@@ -57,6 +57,10 @@ struct RunnerConfig {
   Duration heartbeat_interval = std::chrono::seconds(10);  // > 0 and < lease_ttl
   Duration shutdown_grace = std::chrono::seconds(30);      // >= 0
   std::string runner_id;  // [A-Za-z0-9_.:-]{1,128}; empty = hostname-pid chosen by the daemon
+  // A source commit with more actions (lines) or bytes fails the run, naming the key to raise,
+  // before it is parsed: what one commit may cost in memory is bounded.
+  int64_t max_commit_actions = 1'000'000;       // 1..1e9
+  int64_t max_commit_bytes = int64_t{1} << 30;  // 1 KiB..1 TiB (bytes)
 };
 
 // One entry of `notifications:`: exactly one of `webhook:` or `email:`.

@@ -254,6 +254,8 @@ jobs:
   EXPECT_EQ(c.runner.heartbeat_interval, seconds(10));
   EXPECT_EQ(c.runner.shutdown_grace, seconds(30));
   EXPECT_EQ(c.runner.runner_id, "");
+  EXPECT_EQ(c.runner.max_commit_actions, 1000000);
+  EXPECT_EQ(c.runner.max_commit_bytes, 1073741824);
   EXPECT_TRUE(c.locations.empty());
   EXPECT_TRUE(c.notifications.empty());
   ASSERT_EQ(c.jobs.size(), 3u);
@@ -452,6 +454,27 @@ jobs:
             "location:/path/to/snapshots\n"
             "jobs.yaml:5:5: key \"targets\" does not apply to snapshot jobs; did you mean "
             "\"target\"?");
+}
+
+TEST(ConfigTest, CommitLimits) {
+  auto config = Load(R"(
+runner:
+  max_commit_actions: 40000
+  max_commit_bytes: 2048
+jobs: []
+)");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->runner.max_commit_actions, 40000);
+  EXPECT_EQ(config->runner.max_commit_bytes, 2048);
+  EXPECT_EQ(Errors(R"(
+runner:
+  max_commit_actions: 0
+  max_commit_bytes: 1000
+jobs: []
+)"),
+            "jobs.yaml:2:23: max_commit_actions is \"0\" but must be from 1 to 1000000000\n"
+            "jobs.yaml:3:21: max_commit_bytes is \"1000\" but must be from 1024 to "
+            "1099511627776");
 }
 
 TEST(ConfigTest, WrongTypes) {

@@ -74,6 +74,8 @@ Result<JobOutcome> RunIncrementalJob(const Config& config, const JobConfig& job,
   engine.start = ToStartMode(job.incremental.start);
   engine.verify_checksum = job.incremental.verify == IncrementalSpec::kChecksum;
   engine.copy_parallelism = config.runner.copy_parallelism;
+  engine.commit_limits.max_actions = config.runner.max_commit_actions;
+  engine.commit_limits.max_bytes = config.runner.max_commit_bytes;
   engine.clock = options.clock;
 
   auto outcome =
