@@ -1,5 +1,6 @@
 #include "db/pg.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include <fmt/format.h>
@@ -69,6 +70,16 @@ void LogNotice(void* arg, const char* message) {
   spdlog::debug("state store notice: {}", RedactAll(OneLine(message), *secrets));
 }
 
+// True for a postgresql:// URL whose authority (before the first '/' or '?' after "://") holds
+// more than one '@'.
+bool HasSeveralAtSigns(std::string_view conninfo) {
+  size_t scheme_end = conninfo.find("://");
+  if (scheme_end == std::string_view::npos) return false;
+  std::string_view rest = conninfo.substr(scheme_end + 3);
+  std::string_view authority = rest.substr(0, rest.find_first_of("/?"));
+  return std::count(authority.begin(), authority.end(), '@') > 1;
+}
+
 }  // namespace
 
 void ConnDeleter::operator()(pg_conn* conn) const { PQfinish(conn); }
@@ -136,6 +147,14 @@ Result<std::unique_ptr<Connection>> Connection::Open(std::string_view conninfo,
         fmt::format("no state store is configured; set state.postgres in the configuration or "
                     "LAKESYNC_DATABASE_URL to a PostgreSQL URL such as "
                     "postgresql://user:password@host:5432/lakesync"));
+  }
+  if (HasSeveralAtSigns(conninfo)) {
+    // libpq would split the credentials at the first '@' and try to resolve the rest of the
+    // password as a host name, echoing it in its error. The redacted form masks up to the last.
+    return Status::InvalidArgument(fmt::format(
+        "invalid state store URL {}: its user name or password contains '@'; percent-encode "
+        "each '@' in them as %40 (postgresql://user:p%40ss@host:port/database)",
+        redacted));
   }
   std::string conninfo_str(conninfo);
 

@@ -29,9 +29,7 @@ int CmdDaemon(const GlobalOptions& g, std::ostream& out, std::ostream& err) {
   options.version = LAKESYNC_VERSION;
   auto daemon = Daemon::Create(std::move(*config), options);
   if (!daemon.ok()) {
-    return ReportError(
-        daemon.status(), err,
-        daemon.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitStateStore);
+    return ReportStoreOpenError(daemon.status(), err);
   }
   Daemon* d = daemon->get();
   std::thread waiter([d, signals] {

@@ -18,9 +18,7 @@ int CmdDbMigrate(const GlobalOptions& g, std::ostream& out, std::ostream& err) {
   }
   auto store = OpenStateStore(config ? &*config : nullptr, /*require_schema=*/false);
   if (!store.ok()) {
-    return ReportError(
-        store.status(), err,
-        store.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitStateStore);
+    return ReportStoreOpenError(store.status(), err);
   }
   auto report = (*store)->Migrate();
   if (!report.ok()) return ReportError(report.status(), err, kExitStateStore);

@@ -13,6 +13,11 @@ int ReportError(const Status& s, std::ostream& err, int otherwise) {
   return otherwise;
 }
 
+int ReportStoreOpenError(const Status& s, std::ostream& err) {
+  return ReportError(s, err,
+                     s.code() == StatusCode::kInvalidArgument ? kExitUsage : kExitStateStore);
+}
+
 Result<Config> LoadGlobalConfig(const GlobalOptions& g) {
   if (g.config_path.empty()) {
     return Status::InvalidArgument(

@@ -16,6 +16,9 @@ namespace lakesync::runner {
 // Unavailable → 3 (state store), InvalidArgument/NotFound while loading configuration → 2,
 // anything else → `otherwise`.
 int ReportError(const Status& s, std::ostream& err, int otherwise);
+// For a state store that could not be opened: a rejected login, a missing database or a bad
+// URL is a configuration error (exit 2), anything else an unusable state store (exit 3).
+int ReportStoreOpenError(const Status& s, std::ostream& err);
 
 // Loads the -c/LAKESYNC_CONFIG file; InvalidArgument when none was given.
 Result<Config> LoadGlobalConfig(const GlobalOptions& g);
