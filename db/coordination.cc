@@ -62,7 +62,9 @@ Result<RunRequest> RequestFromRow(const pg::Rows& rows, int r) {
 
 }  // namespace
 
-Coordination::Coordination(std::unique_ptr<pg::Connection> conn) : conn_(std::move(conn)) {}
+Coordination::Coordination(std::unique_ptr<pg::Connection> conn)
+    : own_conn_(std::move(conn)), mu_(&own_mu_), conn_(own_conn_.get()) {}
+Coordination::Coordination(std::mutex& mu, pg::Connection& conn) : mu_(&mu), conn_(&conn) {}
 Coordination::~Coordination() = default;
 
 Result<std::unique_ptr<Coordination>> Coordination::Connect(std::string_view conninfo,
@@ -71,17 +73,21 @@ Result<std::unique_ptr<Coordination>> Coordination::Connect(std::string_view con
   return std::unique_ptr<Coordination>(new Coordination(std::move(conn)));
 }
 
+std::unique_ptr<Coordination> Coordination::Borrow(std::mutex& mu, pg::Connection& conn) {
+  return std::unique_ptr<Coordination>(new Coordination(mu, conn));
+}
+
 Result<pg::Connection*> Coordination::ConnLocked() {
   if (conn_->broken()) {
     spdlog::warn("coordination: connection to {} was lost; reconnecting",
                  conn_->redacted_conninfo());
     LAKESYNC_RETURN_IF_ERROR(conn_->Reset());
   }
-  return conn_.get();
+  return conn_;
 }
 
 bool Coordination::Ping() {
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(*mu_);
   auto conn = ConnLocked();
   if (!conn.ok()) return false;
   return (*conn)->Query("SELECT 1").ok();
@@ -89,7 +95,7 @@ bool Coordination::Ping() {
 
 Result<std::optional<int64_t>> Coordination::AcquireLease(std::string_view job,
                                                           std::string_view holder, Duration ttl) {
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(*mu_);
   LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
   // A concurrent acquirer of a new job waits for the inserter's row lock, then re-checks the
   // WHERE against the inserted (live) row and updates nothing.
@@ -111,7 +117,7 @@ Result<std::optional<int64_t>> Coordination::AcquireLease(std::string_view job,
 Status Coordination::RenewLease(std::string_view job, std::string_view holder, int64_t token,
                                 Duration ttl) {
   {
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(*mu_);
     LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
     LAKESYNC_ASSIGN_OR_RETURN(
         pg::Rows rows,
@@ -126,7 +132,7 @@ Status Coordination::RenewLease(std::string_view job, std::string_view holder, i
 
 Status Coordination::CheckLease(std::string_view job, std::string_view holder, int64_t token,
                                 Duration* remaining) {
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(*mu_);
   LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
   LAKESYNC_ASSIGN_OR_RETURN(
       pg::Rows rows,
@@ -154,7 +160,7 @@ Status Coordination::CheckLease(std::string_view job, std::string_view holder, i
 }
 
 Status Coordination::ReleaseLease(std::string_view job, std::string_view holder, int64_t token) {
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(*mu_);
   LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
   return conn
       ->Query(
@@ -165,7 +171,7 @@ Status Coordination::ReleaseLease(std::string_view job, std::string_view holder,
 }
 
 Result<std::optional<LeaseInfo>> Coordination::GetLease(std::string_view job) {
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(*mu_);
   LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
   LAKESYNC_ASSIGN_OR_RETURN(
       pg::Rows rows,
@@ -186,7 +192,7 @@ Result<std::optional<LeaseInfo>> Coordination::GetLease(std::string_view job) {
 }
 
 Result<int64_t> Coordination::InsertRequest(std::string_view job, std::string_view requested_by) {
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(*mu_);
   LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
   // One statement, so the row and its notification commit together.
   LAKESYNC_ASSIGN_OR_RETURN(
@@ -203,7 +209,7 @@ Result<std::vector<RunRequest>> Coordination::ClaimRequests(const std::vector<st
                                                             Duration claim_ttl) {
   std::vector<RunRequest> out;
   if (jobs.empty()) return out;
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(*mu_);
   LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
   LAKESYNC_ASSIGN_OR_RETURN(
       pg::Rows rows,
@@ -226,7 +232,7 @@ template <typename... Args>
 Status Coordination::UpdateRequests(const std::vector<int64_t>& ids, std::string_view sql,
                                     const Args&... args) {
   if (ids.empty()) return Status::OK();
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(*mu_);
   LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
   return conn->Query(sql, IdArray(ids), args...).status();
 }
@@ -264,7 +270,7 @@ Status Coordination::UnclaimRequests(const std::vector<int64_t>& ids) {
 }
 
 Result<bool> Coordination::CancelPendingRequest(int64_t id, std::optional<Duration> expired_claim) {
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(*mu_);
   LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
   // Without expired_claim, $2 is NULL and only a pending request matches.
   std::optional<int64_t> expired_ms;
@@ -279,7 +285,7 @@ Result<bool> Coordination::CancelPendingRequest(int64_t id, std::optional<Durati
 }
 
 Result<RunRequest> Coordination::GetRequest(int64_t id) {
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(*mu_);
   LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
   LAKESYNC_ASSIGN_OR_RETURN(
       pg::Rows rows,

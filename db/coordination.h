@@ -26,7 +26,8 @@
 // InvalidArgument telling to run `lakesync db migrate` when the schema is missing. Messages never
 // hold the password.
 //
-// Thread-safety: Coordination is thread-safe (one connection behind a mutex).
+// Thread-safety: Coordination is thread-safe (one connection behind a mutex; with Borrow, the
+// mutex of the connection's owner).
 // NotificationListener is not: one thread owns it.
 
 #include <cstdint>
@@ -82,6 +83,10 @@ class Coordination {
   // Connects (see pg::Connection::Open for the errors).
   [[nodiscard]] static Result<std::unique_ptr<Coordination>> Connect(
       std::string_view conninfo, Duration connect_timeout = std::chrono::seconds(5));
+  // A Coordination over a connection another object owns, so a process that needs both opens
+  // one connection (PgStateStore::BorrowCoordination; `lakesync run`). Every call locks `mu`.
+  // REQUIRES: `mu` and `conn` outlive the result, and every other user of `conn` holds `mu`.
+  [[nodiscard]] static std::unique_ptr<Coordination> Borrow(std::mutex& mu, pg::Connection& conn);
   ~Coordination();
   Coordination(const Coordination&) = delete;
   Coordination& operator=(const Coordination&) = delete;
@@ -139,13 +144,17 @@ class Coordination {
 
  private:
   explicit Coordination(std::unique_ptr<pg::Connection> conn);
+  Coordination(std::mutex& mu, pg::Connection& conn);
+  // REQUIRES: *mu_ held.
   Result<pg::Connection*> ConnLocked();
   // Runs `sql` with $1 = `ids` as a bigint[] and $2... = `args`; OK at once for no ids.
   template <typename... Args>
   Status UpdateRequests(const std::vector<int64_t>& ids, std::string_view sql, const Args&... args);
 
-  std::mutex mu_;
-  std::unique_ptr<pg::Connection> conn_;
+  std::mutex own_mu_;                         // used when the connection is our own
+  std::unique_ptr<pg::Connection> own_conn_;  // null when borrowed
+  std::mutex* mu_;                            // &own_mu_, or the lender's
+  pg::Connection* conn_;                      // guarded by *mu_
 };
 
 // A connection that LISTENs on one channel.

@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "common/json_writer.h"
+#include "db/coordination.h"
 #include "db/migrations.h"
 #include "db/pg.h"
 
@@ -201,14 +203,25 @@ Result<MigrateReport> PgStateStore::Migrate() {
 Result<int> PgStateStore::SchemaVersion() {
   std::lock_guard lock(mu_);
   LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
-  LAKESYNC_ASSIGN_OR_RETURN(
-      pg::Rows exists, conn->Query("SELECT to_regclass('lakesync_schema_migrations') IS NOT NULL"));
-  if (exists.Text(0, 0) != "t") return 0;
-  LAKESYNC_ASSIGN_OR_RETURN(
-      pg::Rows rows,
-      conn->Query("SELECT coalesce(max(version), 0) FROM lakesync_schema_migrations"));
-  LAKESYNC_ASSIGN_OR_RETURN(int64_t version, rows.Int64(0, 0));
+  // One round trip for a migrated database (every `lakesync run` asks). The table is missing
+  // only before the first migration: that query fails (InvalidArgument, undefined table) and
+  // the check below tells it apart from other failures.
+  Result<pg::Rows> rows =
+      conn->Query("SELECT coalesce(max(version), 0) FROM lakesync_schema_migrations");
+  if (!rows.ok()) {
+    if (rows.status().code() != StatusCode::kInvalidArgument) return rows.status();
+    LAKESYNC_ASSIGN_OR_RETURN(
+        pg::Rows exists,
+        conn->Query("SELECT to_regclass('lakesync_schema_migrations') IS NOT NULL"));
+    if (exists.Text(0, 0) != "t") return 0;
+    return rows.status();
+  }
+  LAKESYNC_ASSIGN_OR_RETURN(int64_t version, rows->Int64(0, 0));
   return static_cast<int>(version);
+}
+
+std::unique_ptr<Coordination> PgStateStore::BorrowCoordination() {
+  return Coordination::Borrow(mu_, *conn_);
 }
 
 Result<bool> PgStateStore::Ping() {
@@ -233,21 +246,27 @@ Status PgStateStore::SyncJobs(
       return Status::InvalidArgument("cannot record a job without a name; name every job");
     }
   }
+  // One statement (one round trip, atomic). Sorted by name, so concurrent syncs lock the rows in
+  // the same order; a name listed twice keeps its last kind, as one upsert after another would.
+  std::map<std::string_view, std::string_view> jobs;
+  for (const auto& [name, kind] : name_and_kind) jobs[name] = kind;
+  JsonWriter json;
+  json.BeginArray();
+  for (const auto& [name, kind] : jobs) {
+    json.BeginObject().Key("name").String(name).Key("kind").String(kind).EndObject();
+  }
+  json.EndArray();
   std::lock_guard lock(mu_);
   LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
   return conn
-      ->InTransaction([&]() -> Status {
-        for (const auto& [name, kind] : name_and_kind) {
-          LAKESYNC_RETURN_IF_ERROR(
-              conn->Query("INSERT INTO jobs (name, kind, first_seen, last_seen) "
-                          "VALUES ($1, $2, now(), now()) "
-                          "ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, "
-                          "last_seen = excluded.last_seen",
-                          name, kind)
-                  .status());
-        }
-        return Status::OK();
-      })
+      ->Query(
+          "INSERT INTO jobs (name, kind, first_seen, last_seen) "
+          "SELECT name, kind, now(), now() FROM json_to_recordset($1::json) "
+          "AS t(name text, kind text) ORDER BY name "
+          "ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, "
+          "last_seen = excluded.last_seen",
+          json.str())
+      .status()
       .WithContext("recording the configured jobs");
 }
 
@@ -281,37 +300,37 @@ Status PgStateStore::HeartbeatRun(int64_t run_id, TimePoint now) {
 
 Status PgStateStore::FinishRun(int64_t run_id, const RunFinish& finish) {
   LAKESYNC_RETURN_IF_ERROR(ValidateRunFinish(run_id, finish));
+  JsonWriter targets;
+  targets.BeginArray();
+  for (size_t i = 0; i < finish.targets.size(); ++i) {
+    const TargetResult& t = finish.targets[i];
+    targets.BeginObject().Key("position").Int(static_cast<int64_t>(i));
+    WriteTargetResultFields(targets, t);
+    targets.EndObject();
+  }
+  targets.EndArray();
   std::lock_guard lock(mu_);
   LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
-  return conn
-      ->InTransaction([&]() -> Status {
-        LAKESYNC_ASSIGN_OR_RETURN(
-            pg::Rows updated,
-            conn->Query(
-                "UPDATE runs SET status = $2, finished_at = " LAKESYNC_TS(
-                    "$3") ", "
-                          "source_version = $4, target_version = $5, commits = $6, files = $7, "
-                          "bytes = $8, rows = $9, error = $10 "
-                          "WHERE id = $1 AND status = 'running' RETURNING id",
-                run_id, RunStatusName(finish.status), finish.finished_at, finish.source_version,
-                finish.target_version, finish.commits, finish.files, finish.bytes, finish.rows,
-                finish.error));
-        // The row lock taken by UPDATE makes a concurrent second FinishRun wait, then match
-        // nothing and report Conflict here.
-        if (updated.size() != 1) return NotRunning(*conn, run_id);
-        for (size_t i = 0; i < finish.targets.size(); ++i) {
-          const TargetResult& t = finish.targets[i];
-          LAKESYNC_RETURN_IF_ERROR(
-              conn->Query("INSERT INTO run_targets (run_id, target, position, start_version, "
-                          "end_version, commits, files, bytes, rows, status, error) "
-                          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                          run_id, t.target, static_cast<int64_t>(i), t.start_version, t.end_version,
-                          t.commits, t.files, t.bytes, t.rows, RunStatusName(t.status), t.error)
-                  .status());
-        }
-        return Status::OK();
-      })
-      .WithContext(fmt::format("recording the end of run {}", run_id));
+  // One statement (one round trip, atomic): the targets are inserted only when the update
+  // matched. The row lock taken by UPDATE makes a concurrent second FinishRun wait, then match
+  // nothing and report Conflict below.
+  Result<pg::Rows> updated = conn->Query(
+      "WITH u AS (UPDATE runs SET status = $2, finished_at = " LAKESYNC_TS("$3") ", "
+      "source_version = $4, target_version = $5, commits = $6, files = $7, bytes = $8, "
+      "rows = $9, error = $10 WHERE id = $1 AND status = 'running' RETURNING id), "
+      "t AS (INSERT INTO run_targets (run_id, target, position, start_version, end_version, "
+      "commits, files, bytes, rows, status, error) SELECT u.id, x.target, x.position, "
+      "x.start_version, x.end_version, x.commits, x.files, x.bytes, x.rows, x.status, x.error "
+      "FROM u, json_to_recordset($11::json) AS x(target text, position integer, "
+      "start_version bigint, end_version bigint, commits bigint, files bigint, bytes bigint, "
+      "rows bigint, status text, error text)) "
+      "SELECT id FROM u",
+      run_id, RunStatusName(finish.status), finish.finished_at, finish.source_version,
+      finish.target_version, finish.commits, finish.files, finish.bytes, finish.rows,
+      finish.error, targets.str());
+  Status status = updated.status();
+  if (status.ok() && updated->size() != 1) status = NotRunning(*conn, run_id);
+  return status.WithContext(fmt::format("recording the end of run {}", run_id));
 }
 
 Result<std::vector<RunRecord>> PgStateStore::RunsLocked(std::string_view job, int limit) {

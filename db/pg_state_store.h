@@ -31,6 +31,7 @@ namespace lakesync::db {
 namespace pg {
 class Connection;
 }
+class Coordination;
 
 struct MigrateReport {
   int from_version = 0;      // schema version before (0 for an empty database)
@@ -59,8 +60,15 @@ class PgStateStore final : public StateStore {
   // earlier ones stay).
   [[nodiscard]] Result<MigrateReport> Migrate();
 
-  // The highest applied migration; 0 for a database lakesync never migrated.
+  // The highest applied migration; 0 for a database lakesync never migrated. One round trip
+  // for a migrated database.
   [[nodiscard]] Result<int> SchemaVersion();
+
+  // Leases and run requests (db/coordination.h) over this store's connection, so a process
+  // that needs both opens one connection (`lakesync run`). Calls of either object serialise on
+  // this store's mutex; session state (job locks) is shared. REQUIRES: this store outlives the
+  // result.
+  [[nodiscard]] std::unique_ptr<Coordination> BorrowCoordination();
 
   // The newest schema version this binary knows.
   static int LatestSchemaVersion();

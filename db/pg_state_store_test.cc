@@ -26,6 +26,7 @@
 
 #include <gtest/gtest.h>
 
+#include "db/coordination.h"
 #include "db/migrations.h"
 #include "db/pg.h"
 #include "db/state_store_contract_test.h"
@@ -431,6 +432,99 @@ TEST_F(PgStateStoreTest, SyncJobsUpsertsRows) {
   EXPECT_EQ(rows->Text(0, 2), "t");
   EXPECT_EQ(rows->Text(1, 0), "b");
   EXPECT_EQ(rows->Text(1, 1), "snapshot");
+}
+
+TEST_F(PgStateStoreTest, SyncJobsOfAListNamingAJobTwiceKeepsItsLastKind) {
+  // One statement upserts the whole list; a name listed twice must not make it fail.
+  std::unique_ptr<PgStateStore> store = db_->Store();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Migrate().ok());
+  const std::string odd = "o'brien\"; -- \\ \n ünïcode";
+  Status s = store->SyncJobs({{"z", "snapshot"}, {odd, "incremental"}, {"z", "consolidation"}});
+  ASSERT_TRUE(s.ok()) << s;
+  std::unique_ptr<pg::Connection> sql = db_->Sql();
+  ASSERT_NE(sql, nullptr);
+  Result<pg::Rows> rows = sql->Query("SELECT name, kind FROM jobs ORDER BY kind");
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  ASSERT_EQ(rows->size(), 2);
+  EXPECT_EQ(rows->Text(0, 0), "z");
+  EXPECT_EQ(rows->Text(0, 1), "consolidation");
+  EXPECT_EQ(rows->Text(1, 0), odd);
+  EXPECT_EQ(rows->Text(1, 1), "incremental");
+}
+
+TEST_F(PgStateStoreTest, FinishRunKeepsOddTargetNamesAndNullVersions) {
+  std::unique_ptr<PgStateStore> store = db_->Store();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Migrate().ok());
+  Result<int64_t> id = store->StartRun(
+      RunStart{"j", "incremental", Trigger::kManual, 1, "r", FromUnixMillis(1795399200000)});
+  ASSERT_TRUE(id.ok()) << id.status();
+  RunFinish finish;
+  finish.status = RunStatus::kPartial;
+  finish.finished_at = FromUnixMillis(1795399201000);
+  TargetResult a;
+  a.target = "b \"quoted\" \\ target\t";
+  a.status = RunStatus::kFailed;
+  a.error = "line 1\nline 2 'x'";
+  TargetResult b;
+  b.target = "a";
+  b.start_version = 3;
+  b.end_version = 5;
+  b.commits = 2;
+  b.bytes = int64_t{1} << 40;
+  b.status = RunStatus::kSucceeded;
+  finish.targets = {a, b};
+  Status s = store->FinishRun(*id, finish);
+  ASSERT_TRUE(s.ok()) << s;
+  std::unique_ptr<pg::Connection> sql = db_->Sql();
+  ASSERT_NE(sql, nullptr);
+  Result<pg::Rows> rows = sql->Query(
+      "SELECT target, position, start_version IS NULL, end_version, bytes, status, error "
+      "FROM run_targets WHERE run_id = $1 ORDER BY position",
+      *id);
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  ASSERT_EQ(rows->size(), 2);
+  EXPECT_EQ(rows->Text(0, 0), a.target);
+  EXPECT_EQ(rows->Text(0, 1), "0");
+  EXPECT_EQ(rows->Text(0, 2), "t");
+  EXPECT_TRUE(rows->IsNull(0, 3));
+  EXPECT_EQ(rows->Text(0, 5), "failed");
+  EXPECT_EQ(rows->Text(0, 6), a.error);
+  EXPECT_EQ(rows->Text(1, 0), "a");
+  EXPECT_EQ(rows->Text(1, 1), "1");
+  EXPECT_EQ(rows->Text(1, 3), "5");
+  EXPECT_EQ(rows->Text(1, 4), "1099511627776");
+  // A second finish changes nothing and says why.
+  EXPECT_EQ(store->FinishRun(*id, finish).code(), StatusCode::kConflict);
+  Result<pg::Rows> count = sql->Query("SELECT count(*) FROM run_targets");
+  ASSERT_TRUE(count.ok()) << count.status();
+  EXPECT_EQ(count->Text(0, 0), "2");
+}
+
+TEST_F(PgStateStoreTest, BorrowedCoordinationUsesTheStoresOneConnection) {
+  // `lakesync run` opens one connection: the lease calls go over the store's session.
+  std::unique_ptr<PgStateStore> store = db_->Store();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Migrate().ok());
+  std::unique_ptr<Coordination> coord = store->BorrowCoordination();
+  Result<std::optional<int64_t>> token =
+      coord->AcquireLease("j", "runner-1", std::chrono::seconds(30));
+  ASSERT_TRUE(token.ok()) << token.status();
+  ASSERT_TRUE(token->has_value());
+  Result<std::optional<LeaseInfo>> lease = coord->GetLease("j");
+  ASSERT_TRUE(lease.ok() && lease->has_value()) << lease.status();
+  EXPECT_EQ((*lease)->holder, "runner-1");
+  EXPECT_TRUE((*lease)->live);
+  ASSERT_TRUE(store->TryLockJob("j").ok());
+  std::unique_ptr<pg::Connection> sql = db_->Sql();
+  ASSERT_NE(sql, nullptr);
+  // Every session on this database but the checker's own: the store's alone.
+  Result<pg::Rows> sessions = sql->Query(
+      "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> "
+      "pg_backend_pid()");
+  ASSERT_TRUE(sessions.ok()) << sessions.status();
+  EXPECT_EQ(sessions->Text(0, 0), "1");
 }
 
 TEST_F(PgStateStoreTest, JobLockExcludesOtherSessionsAndDiesWithTheSession) {

@@ -29,6 +29,27 @@ std::string_view RunStatusName(RunStatus status) {
   return "unknown";
 }
 
+void WriteTargetResultFields(JsonWriter& w, const TargetResult& t) {
+  w.Key("target")
+      .String(t.target)
+      .Key("status")
+      .String(RunStatusName(t.status))
+      .Key("start_version")
+      .Optional(t.start_version)
+      .Key("end_version")
+      .Optional(t.end_version)
+      .Key("commits")
+      .Int(t.commits)
+      .Key("files")
+      .Int(t.files)
+      .Key("bytes")
+      .Int(t.bytes)
+      .Key("rows")
+      .Int(t.rows)
+      .Key("error")
+      .String(t.error);
+}
+
 Result<RunStatus> ParseRunStatus(std::string_view name) {
   for (const auto& [value, text] : kRunStatusNames) {
     if (text == name) return value;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/json_writer.h"
 #include "common/status.h"
 
 namespace lakesync::db {
@@ -52,6 +53,10 @@ struct TargetResult {
 
   friend bool operator==(const TargetResult&, const TargetResult&) = default;
 };
+
+// The fields of `t` as keys of the JSON object `w` is writing (FinishRun's one-statement
+// insert and `status --json` share this shape).
+void WriteTargetResultFields(JsonWriter& w, const TargetResult& t);
 
 struct RunFinish {
   RunStatus status = RunStatus::kSucceeded;  // anything but kRunning

@@ -1,13 +1,48 @@
 #include "runner/cli.h"
 
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <iostream>
+#include <vector>
 
 #include "common/logging.h"
 #include "runner/commands.h"
 #include "runner/exit_codes.h"
 
 namespace lakesync::runner {
+
+// The daemon (its HTTP server, notifiers and metrics: Poco and prometheus-cpp, eleven shared
+// libraries) is linked into the `lakesync-daemon` executable only. `lakesync` references it
+// weakly, so the linker leaves it out and every other command — above all a fresh `lakesync run`
+// — starts without loading those libraries (bench/README.md, "Start-up"). In lakesync-daemon
+// the symbol is defined and `daemon` runs in place; in lakesync it is null and `daemon` execs
+// the lakesync-daemon installed beside it, with the same arguments.
+[[gnu::weak]] int CmdDaemon(const GlobalOptions& g, std::ostream& out, std::ostream& err);
+
+namespace {
+
+int ExecDaemonExecutable(char** argv) {
+  std::error_code ec;
+  std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  std::filesystem::path daemon =
+      (ec ? std::filesystem::path(argv[0]) : self).parent_path() / "lakesync-daemon";
+  std::vector<char*> args;
+  args.push_back(const_cast<char*>(daemon.c_str()));
+  for (char** a = argv + 1; *a != nullptr; ++a) args.push_back(*a);
+  args.push_back(nullptr);
+  execv(daemon.c_str(), args.data());
+  std::cerr << "lakesync: cannot start " << daemon << ": " << std::strerror(errno)
+            << "; `lakesync daemon` runs the lakesync-daemon executable, which is built with "
+               "lakesync (cmake --build BUILD --target lakesync) and must be installed in the "
+               "same directory\n";
+  return kExitUsage;
+}
+
+}  // namespace
 
 int Main(int argc, char** argv) {
   CLI::App app{
@@ -113,7 +148,9 @@ int Main(int argc, char** argv) {
   std::string verify_job;
   bool verify_checksum = false;
   auto* verify = app.add_subcommand(
-      "verify", "check that every target is a true replica of its source (R1-R3); exit 0 or 1");
+      "verify",
+      "check a job's targets: replicas against their source (R1-R3), each complete snapshot, or "
+      "the global table and its regions (C2); exit 0 or 1");
   verify->add_option("job", verify_job, "job name")->required();
   verify->add_flag("--checksum", verify_checksum, "also compare xxh3 checksums of every file");
   verify->add_flag("--json", g.json, "print JSON");
@@ -161,7 +198,10 @@ int Main(int argc, char** argv) {
   if (history->parsed()) return CmdHistory(g, history_job, history_limit, std::cout, std::cerr);
   if (run->parsed()) return CmdRun(g, run_opts, std::cout, std::cerr);
   if (trigger->parsed()) return CmdTrigger(g, trigger_opts, std::cout, std::cerr);
-  if (daemon->parsed()) return CmdDaemon(g, std::cout, std::cerr);
+  if (daemon->parsed()) {
+    if (CmdDaemon == nullptr) return ExecDaemonExecutable(argv);
+    return CmdDaemon(g, std::cout, std::cerr);
+  }
   if (snapshots->parsed()) return CmdSnapshots(g, snapshots_job, std::cout, std::cerr);
   if (restore->parsed()) {
     const bool in_place = !restore_opts.url.empty();

@@ -23,9 +23,7 @@ int CmdRun(const GlobalOptions& g, const RunOptions& o, std::ostream& out, std::
   const JobConfig* job = *found;
   auto store = OpenStateStore(&*config);
   if (!store.ok()) {
-    return ReportError(
-        store.status(), err,
-        store.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitStateStore);
+    return ReportStoreOpenError(store.status(), err);
   }
   std::vector<std::pair<std::string, std::string>> names;
   for (const auto& j : config->jobs) names.emplace_back(j.name, std::string(JobKindName(j.kind)));
@@ -36,10 +34,8 @@ int CmdRun(const GlobalOptions& g, const RunOptions& o, std::ostream& out, std::
   // process that was killed before recording), and a daemon holds the job's lease while it
   // runs it. A daemon checks the lock after taking the lease; we check the lease after
   // taking the lock, so the two never run the job together.
-  auto url = ResolveDatabaseUrl(&*config);
-  if (!url.ok()) return ReportError(url.status(), err, kExitUsage);
-  auto coord = db::Coordination::Connect(*url);
-  if (!coord.ok()) return ReportError(coord.status(), err, kExitStateStore);
+  // One connection per process: the lease reads go over the store's own connection.
+  std::unique_ptr<db::Coordination> coord = (*store)->BorrowCoordination();
   bool said_waiting = false;
   for (;;) {
     auto locked = (*store)->TryLockJob(job->name);
@@ -48,7 +44,7 @@ int CmdRun(const GlobalOptions& g, const RunOptions& o, std::ostream& out, std::
     if (!*locked) {
       busy = "is running in another process right now";
     } else {
-      auto lease = (*coord)->GetLease(job->name);
+      auto lease = coord->GetLease(job->name);
       if (!lease.ok()) return ReportError(lease.status(), err, kExitStateStore);
       if (lease->has_value() && (*lease)->live) {
         busy = "is being run by daemon " + (*lease)->holder + " right now";

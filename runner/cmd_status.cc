@@ -88,9 +88,7 @@ int CmdStatus(const GlobalOptions& g, std::ostream& out, std::ostream& err) {
   if (!config.ok()) return ReportError(config.status(), err, kExitUsage);
   auto store = OpenStateStore(&*config);
   if (!store.ok()) {
-    return ReportError(
-        store.status(), err,
-        store.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitStateStore);
+    return ReportStoreOpenError(store.status(), err);
   }
 
   TimePoint now = SystemClock::Instance().Now();
@@ -196,7 +194,7 @@ int CmdHistory(const GlobalOptions& g, const std::string& job, int limit, std::o
     return ReportError(found.status(), err, kExitUsage);
   }
   auto store = OpenStateStore(&*config);
-  if (!store.ok()) return ReportError(store.status(), err, kExitStateStore);
+  if (!store.ok()) return ReportStoreOpenError(store.status(), err);
   auto runs = (*store)->ListRuns(job, limit);
   if (!runs.ok()) return ReportError(runs.status(), err, kExitStateStore);
 
@@ -243,26 +241,9 @@ int CmdHistory(const GlobalOptions& g, const std::string& job, int limit, std::o
           .Key("targets")
           .BeginArray();
       for (const auto& t : r.targets) {
-        w.BeginObject()
-            .Key("target")
-            .String(t.target)
-            .Key("status")
-            .String(db::RunStatusName(t.status))
-            .Key("start_version")
-            .Optional(t.start_version)
-            .Key("end_version")
-            .Optional(t.end_version)
-            .Key("commits")
-            .Int(t.commits)
-            .Key("files")
-            .Int(t.files)
-            .Key("bytes")
-            .Int(t.bytes)
-            .Key("rows")
-            .Int(t.rows)
-            .Key("error")
-            .String(t.error)
-            .EndObject();
+        w.BeginObject();
+        db::WriteTargetResultFields(w, t);
+        w.EndObject();
       }
       w.EndArray().EndObject();
     }

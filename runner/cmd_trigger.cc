@@ -1,6 +1,8 @@
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
+#include <memory>
 #include <ostream>
 #include <thread>
 
@@ -17,7 +19,11 @@ namespace {
 // How long a request may stay unclaimed before `trigger` concludes no daemon runs the job. A
 // daemon claims requests within milliseconds of the NOTIFY (and polls every second).
 constexpr auto kClaimWait = std::chrono::seconds(5);
-constexpr auto kPoll = std::chrono::milliseconds(50);
+// The request is polled every kFirstPoll at first, doubling up to kMaxPoll while nothing
+// changes: a run that starts and ends quickly is seen within milliseconds, a long one costs
+// one query per kMaxPoll.
+constexpr auto kFirstPoll = std::chrono::milliseconds(5);
+constexpr auto kMaxPoll = std::chrono::milliseconds(200);
 
 }  // namespace
 
@@ -32,13 +38,10 @@ int CmdTrigger(const GlobalOptions& g, const TriggerOptions& o, std::ostream& ou
   }
   // Checks the schema is there (and says `lakesync db migrate` when not).
   auto store = OpenStateStore(&*config);
-  if (!store.ok()) return ReportError(store.status(), err, kExitStateStore);
-  auto url = ResolveDatabaseUrl(&*config);
-  if (!url.ok()) return ReportError(url.status(), err, kExitUsage);
-  auto coord = db::Coordination::Connect(*url);
-  if (!coord.ok()) return ReportError(coord.status(), err, kExitStateStore);
+  if (!store.ok()) return ReportStoreOpenError(store.status(), err);
+  std::unique_ptr<db::Coordination> coord = (*store)->BorrowCoordination();
 
-  auto id = (*coord)->InsertRequest(o.job, "trigger@" + DefaultRunnerId());
+  auto id = coord->InsertRequest(o.job, "trigger@" + DefaultRunnerId());
   if (!id.ok()) return ReportError(id.status(), err, kExitStateStore);
 
   // Follow the request: claimed by a daemon, then done with a run. A claim its daemon stopped
@@ -49,12 +52,18 @@ int CmdTrigger(const GlobalOptions& g, const TriggerOptions& o, std::ostream& ou
   bool announced = false;
   std::string claimer;
   int64_t shown_run = 0;  // the run id last shown (ids start at 1)
+  auto poll = kFirstPoll;
+  std::string last_seen;  // status, claimer and run of the previous poll
   for (;;) {
-    auto req = (*coord)->GetRequest(*id);
+    auto req = coord->GetRequest(*id);
     if (!req.ok()) return ReportError(req.status(), err, kExitStateStore);
+    std::string seen = fmt::format("{}/{}/{}", req->status, req->claimed_by,
+                                   req->run_id ? *req->run_id : int64_t{0});
+    poll = seen == last_seen ? std::min<std::chrono::milliseconds>(poll * 2, kMaxPoll) : kFirstPoll;
+    last_seen = std::move(seen);
     if (req->status == "pending") {
       if (std::chrono::steady_clock::now() - pending_since >= kClaimWait) {
-        auto cancelled = (*coord)->CancelPendingRequest(*id);
+        auto cancelled = coord->CancelPendingRequest(*id);
         if (!cancelled.ok()) return ReportError(cancelled.status(), err, kExitStateStore);
         if (*cancelled) {
           err << "lakesync: no daemon picked up the request to run " << o.job << " within "
@@ -90,7 +99,7 @@ int CmdTrigger(const GlobalOptions& g, const TriggerOptions& o, std::ostream& ou
         }
         out.flush();
         if (req->claim_age >= expired_claim) {
-          auto cancelled = (*coord)->CancelPendingRequest(*id, expired_claim);
+          auto cancelled = coord->CancelPendingRequest(*id, expired_claim);
           if (!cancelled.ok()) return ReportError(cancelled.status(), err, kExitStateStore);
           if (*cancelled) {
             err << "lakesync: daemon " << req->claimed_by << " took request " << *id
@@ -125,7 +134,7 @@ int CmdTrigger(const GlobalOptions& g, const TriggerOptions& o, std::ostream& ou
         return kExitJobFailed;
       }
     }
-    std::this_thread::sleep_for(req->status == "claimed" ? std::chrono::milliseconds(200) : kPoll);
+    std::this_thread::sleep_for(poll);
   }
 }
 

@@ -91,6 +91,25 @@ TEST(CliTest, UnknownCommandIsAUsageError) {
   EXPECT_EQ(r.exit_code, 2) << Dump(r);
 }
 
+// `lakesync daemon` runs the lakesync-daemon installed beside lakesync; without it the command
+// says so instead of failing obscurely.
+TEST(CliTest, DaemonWithoutTheDaemonExecutableSaysWhatIsMissing) {
+  TempDir dir;
+  const std::string alone = dir.path() + "/lakesync";
+  std::filesystem::copy_file(kBinary, alone);
+  std::filesystem::permissions(alone, std::filesystem::perms::owner_exec,
+                               std::filesystem::perm_options::add);
+  ProcessResult r = RunProcess({alone, "daemon", "-c", dir.path() + "/none.yaml"});
+  EXPECT_EQ(r.exit_code, 2) << Dump(r);
+  EXPECT_THAT(r.err, HasSubstr("cannot start \"" + dir.path() + "/lakesync-daemon\""));
+  EXPECT_THAT(r.err, HasSubstr("must be installed in the same directory"));
+  // The real one, beside the real lakesync, is found and runs (here: to report the missing
+  // configuration file as a usage error).
+  ProcessResult real = Lakesync({"daemon", "-c", dir.path() + "/none.yaml"});
+  EXPECT_EQ(real.exit_code, 2) << Dump(real);
+  EXPECT_THAT(real.err, ::testing::Not(HasSubstr("cannot start"))) << Dump(real);
+}
+
 TEST(CliTest, EverySubcommandHasHelp) {
   for (std::vector<std::string> args : {std::vector<std::string>{"--help"},
                                         {"validate", "--help"},
