@@ -25,8 +25,9 @@ namespace {
 
 // Buffer of the read/write copy fallback. Copies never hold more than this in memory.
 constexpr size_t kCopyBufferSize = size_t{1} << 20;
-// Largest single copy_file_range request (the kernel caps requests near 2 GiB anyway).
-constexpr size_t kCopyFileRangeChunk = size_t{1} << 30;
+// Copies start the writeback of what they wrote every this many bytes (and at the end of the
+// file), and a copy_file_range request is at most this large. See StartWriteback.
+constexpr uint64_t kWritebackChunk = uint64_t{32} << 20;
 
 constexpr std::string_view kTempPrefix = ".lakesync-";
 constexpr std::string_view kTempSuffix = ".tmp";
@@ -343,7 +344,45 @@ class TempFile {
   ScopedFd fd_;
 };
 
-// Copies exactly `size` bytes from src (at offset 0) into dst (empty, at offset 0).
+// Asks the kernel to start writing dst's bytes [begin, end) to disk now, without waiting for
+// the writes to finish (sync_file_range SYNC_FILE_RANGE_WRITE; it can block while the disk's
+// queue is full, which paces the copy to the disk). Copies call it as they go, so the disk
+// writes one part of a copy while the CPU copies the next, and the fsync or syncfs that makes
+// the copy durable finds little left to write. Measured on ext4 (bench/copy_probe, 2 CPUs):
+// 200 files of 10 MiB copied by 8 threads, then one syncfs, took 3.1-3.3 s without it and
+// 1.8-2.1 s with it (`cp -a && sync`: 3.0-4.5 s). It also keeps a large copy from piling up
+// gigabytes of dirty pages (peak Dirty of a 2 GiB run: 1.9 GB before, 53 MB after).
+// A hint only: durability still comes from the fsync or syncfs, which reports any writeback
+// error, so a failure here (EINVAL or ESPIPE where unsupported) is ignored.
+void StartWriteback(int dst, uint64_t begin, uint64_t end) {
+  if (end > begin) {
+    (void)::sync_file_range(dst, static_cast<off_t>(begin), static_cast<off_t>(end - begin),
+                            SYNC_FILE_RANGE_WRITE);
+  }
+}
+
+// Calls StartWriteback for every kWritebackChunk bytes written through it, and for the rest
+// at Finish.
+class WritebackStarter {
+ public:
+  explicit WritebackStarter(int dst) : dst_(dst) {}
+  void Wrote(uint64_t n) {
+    written_ += n;
+    if (written_ - started_ >= kWritebackChunk) Finish();
+  }
+  void Finish() {
+    StartWriteback(dst_, started_, written_);
+    started_ = written_;
+  }
+
+ private:
+  int dst_;
+  uint64_t written_ = 0;
+  uint64_t started_ = 0;
+};
+
+// Copies exactly `size` bytes from src (at offset 0) into dst (empty, at offset 0), starting
+// the writeback of the copy as it goes (StartWriteback).
 Result<uint64_t> CopyFd(int src, uint64_t size, int dst, const std::string& src_full,
                         const std::string& dst_full) {
   auto changed = [&](uint64_t got) {
@@ -368,8 +407,9 @@ Result<uint64_t> CopyFd(int src, uint64_t size, int dst, const std::string& src_
   //    then fall back. A failure after progress is a real error.
   uint64_t done = 0;
   bool in_kernel = true;
+  WritebackStarter writeback(dst);
   while (done < size) {
-    size_t want = static_cast<size_t>(std::min<uint64_t>(size - done, kCopyFileRangeChunk));
+    size_t want = static_cast<size_t>(std::min<uint64_t>(size - done, kWritebackChunk));
     ssize_t n = ::copy_file_range(src, nullptr, dst, nullptr, want, 0);
     if (n < 0) {
       int err = errno;
@@ -384,6 +424,7 @@ Result<uint64_t> CopyFd(int src, uint64_t size, int dst, const std::string& src_
     if (n == 0) break;  // End of file before `size`: the source shrank.
     if (done == 0) LAKESYNC_FAILPOINT("copy.mid_file");
     done += static_cast<uint64_t>(n);
+    writeback.Wrote(static_cast<uint64_t>(n));
   }
 
   // 3. Plain read/write through a fixed buffer.
@@ -396,8 +437,10 @@ Result<uint64_t> CopyFd(int src, uint64_t size, int dst, const std::string& src_
       LAKESYNC_RETURN_IF_ERROR(WriteAll(dst, std::string_view(buf.data(), n), dst_full));
       if (done == 0) LAKESYNC_FAILPOINT("copy.mid_file");
       done += n;
+      writeback.Wrote(n);
     }
   }
+  writeback.Finish();
   if (done != size) return changed(done);
   return done;
 }
@@ -619,13 +662,16 @@ Result<uint64_t> LocalStorage::Copy(Storage& source, std::string_view from, std:
     LAKESYNC_ASSIGN_OR_RETURN(copied, CopyFd(src->fd.get(), src->size, temp.fd(), src->full, full));
   } else {
     // Not local (or wrapped): stream through the interface, one bounded chunk at a time.
+    WritebackStarter writeback(temp.fd());
     Status streamed = source.ReadStream(from, [&](std::string_view chunk) {
       Status written = WriteAll(temp.fd(), chunk, full);
       if (written.ok() && copied == 0) LAKESYNC_FAILPOINT("copy.mid_file");
       copied += chunk.size();
+      writeback.Wrote(chunk.size());
       return written;
     });
     if (!streamed.ok()) return streamed.WithContext(what);
+    writeback.Finish();
   }
   LAKESYNC_RETURN_IF_ERROR(temp.Publish(std::string(leaf), replace, durable));
   if (!durable) {

@@ -15,6 +15,11 @@
 //    the temp file on every path. CopyFromDeferred does the same without the two fsyncs;
 //    SyncAll then makes all such copies durable with one syncfs() of the root's filesystem
 //    plus an fsync of every directory they were published in (and its ancestors).
+//  - CopyFrom* start the writeback of the copy while copying (sync_file_range
+//    SYNC_FILE_RANGE_WRITE every 32 MiB and at the end of the file, not waiting for the
+//    writes to finish), so the disk writes while the CPU copies and the later fsync/SyncAll
+//    has little left to do. Only a hint: a copy is durable only after its fsync (CopyFrom,
+//    CopyFromIfAbsent) or SyncAll (CopyFromDeferred).
 //  - Directories (as keys) are not files: Stat/Read on one → NotFound.
 //  - Errors come from errno through Status::FromErrno and name the full filesystem path:
 //    NotFound (ENOENT, ENOTDIR), AlreadyExists, IOError (the rest; EACCES/EPERM not retryable).

@@ -242,6 +242,32 @@ TEST_F(LocalStorageTest, LargeFileCopiesByteIdentical) {
   EXPECT_EQ(ListRaw(dir_.path() + "/other"), (Names{"dst/", "dst/big.parquet", "dst/from-memory"}));
 }
 
+TEST_F(LocalStorageTest, CopiesLongerThanAWritebackChunkAreByteIdentical) {
+  // Copies go in 32 MiB pieces, starting the writeback of each (local_storage.h): a file of
+  // one piece plus a ragged 4097 bytes, through every way of copying into a LocalStorage.
+  std::string data = PatternBytes((size_t{32} << 20) + 4097);
+  const uint64_t expected_hash = Xxh3Of(data);
+  ASSERT_TRUE(storage_->WriteAtomic("src/big", data).ok());
+  MemoryStorage memory;
+  ASSERT_TRUE(memory.WriteAtomic("m", data).ok());
+  data.clear();
+  data.shrink_to_fit();
+
+  Result<uint64_t> n = storage_->CopyFrom(*storage_, "src/big", "durable");
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, (uint64_t{32} << 20) + 4097);
+  n = storage_->CopyFromDeferred(*storage_, "src/big", "deferred");
+  ASSERT_TRUE(n.ok()) << n.status();
+  n = storage_->CopyFromDeferred(memory, "m", "streamed");
+  ASSERT_TRUE(n.ok()) << n.status();
+  ASSERT_TRUE(storage_->SyncAll().ok());
+  for (const char* key : {"durable", "deferred", "streamed"}) {
+    EXPECT_EQ(*Xxh3OfFile(*storage_, key), expected_hash) << key;
+    EXPECT_EQ(storage_->Stat(key)->size, (uint64_t{32} << 20) + 4097) << key;
+  }
+  EXPECT_EQ(ListRaw(root_), (Names{"deferred", "durable", "src/", "src/big", "streamed"}));
+}
+
 TEST_F(LocalStorageTest, LargeFileCopiesAcrossFilesystems) {
   // /dev/shm (tmpfs) → /tmp: copy_file_range refuses across filesystems (EXDEV), so this
   // exercises the read/write fallback.
@@ -256,7 +282,8 @@ TEST_F(LocalStorageTest, LargeFileCopiesAcrossFilesystems) {
   std::string shm_dir = pattern;
   auto source = Open(shm_dir);
   ASSERT_NE(source, nullptr);
-  std::string data = PatternBytes((size_t{5} << 20) + 7);
+  // One 32 MiB writeback piece and a ragged end.
+  std::string data = PatternBytes((size_t{32} << 20) + 7);
   ASSERT_TRUE(source->WriteAtomic("big", data).ok());
   Result<uint64_t> n = storage_->CopyFrom(*source, "big", "copied");
   std::error_code ec;
