@@ -595,8 +595,11 @@ class Storm:
             ("small:/sales", os.path.join(self.small, "sales")),
             ("global", os.path.join(self.dst, "global")))}
         # What an operator would look at afterwards (kept in logs/, searched for the password);
-        # `verify` is lakesync's own R1-R3 check: it must agree with the independent one.
+        # `verify` is lakesync's own check (R1-R3; each snapshot; the global table, C2): it
+        # must agree with the independent one.
         for name, cli in (("verify", ["verify", "sales_dr", "--checksum"]),
+                          ("verify-snapshots", ["verify", "orders_snap", "--checksum"]),
+                          ("verify-global", ["verify", "global_sales"]),
                           ("status", ["status", "--json"]),
                           ("history", ["history", "sales_dr", "--limit", "20"]),
                           ("snapshots", ["snapshots", "orders_snap"])):
