@@ -29,8 +29,11 @@
 // threads and 2.5-2.8 s with 2; `cp -a` 1.3-3.8 s, `cp -a && sync` 3.0-4.5 s. So LocalStorage
 // starts writeback every 32 MiB and at each file's end (local_storage.cc, StartWriteback).
 // sfr-fsync-end (the same, but fsync of each file in parallel instead of syncfs) 1.8 s and
-// the steadiest, since syncfs also waits for other processes' dirty data: a candidate for
-// SyncAll once the engine tells storage which resumed files it owes a sync.
+// the steadiest, since syncfs also waits for other processes' dirty data. 2026-12-05 (quiet
+// machine, 5 alternating repetitions, medians): 200 x 10 MiB sfr 1882 ms, sfr-fsync-end
+// 1847 ms, sfr-fdatasync 2073 ms; 500 x 1 KiB 186 / 193 / 202 ms; 10 x 1 KiB 2.1 / 2.2 /
+// 2.5 ms. So SyncAll became sfr-fsync-end (the engine names the resumed files it keeps with
+// Storage::OweSync), which costs what syncfs did and no longer waits for other writers.
 // read/write (rw, rw-sfr) ran at 100-300 MB/s on that machine, buffered `dd` too: only
 // copy_file_range is fast there, and the copy uses it whenever the kernel accepts it.
 #include <dirent.h>

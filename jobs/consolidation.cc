@@ -15,6 +15,7 @@
 
 #include "common/failpoint.h"
 #include "common/json_writer.h"
+#include "common/parallel.h"
 #include "delta/actions.h"
 #include "delta/commit_writer.h"
 #include "delta/log_reader.h"
@@ -22,7 +23,6 @@
 #include "delta/timestamps.h"
 #include "jobs/commit_files.h"
 #include "jobs/consolidation_schema.h"
-#include "jobs/parallel.h"
 
 namespace lakesync::jobs {
 
@@ -377,6 +377,8 @@ Status Run::CopyOne(CopyTask& task) {
   // Resume: copies are atomic, so a present file of the right size is a whole one.
   auto existing = target_.storage->Stat(to);
   if (existing.ok() && RightSize(task, existing->size)) {
+    // Possibly copied by a run that was killed before flushing it.
+    target_.storage->OweSync(to);
     observer_.OnFileCopied(src.region, task.to, static_cast<int64_t>(existing->size));
     return Status::OK();
   }

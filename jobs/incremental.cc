@@ -12,12 +12,12 @@
 #include <spdlog/spdlog.h>
 
 #include "common/failpoint.h"
+#include "common/parallel.h"
 #include "delta/actions.h"
 #include "delta/log_names.h"
 #include "delta/log_reader.h"
 #include "delta/protocol.h"
 #include "jobs/commit_files.h"
-#include "jobs/parallel.h"
 #include "storage/checksum.h"
 
 namespace lakesync::jobs {
@@ -259,6 +259,8 @@ Status TargetRun::CopyOne(FileTask& task) {
       keep = !same.ok() || *same;
     }
     if (keep) {
+      // Possibly copied by a run that was killed before flushing it.
+      target_.storage->OweSync(to);
       observer_.OnFileCopied(target_.name, ref.path, static_cast<int64_t>(existing->size));
       return Status::OK();
     }

@@ -844,6 +844,9 @@ TEST_F(IncrementalTest, FailedSyncAllPublishesNothing) {
   ASSERT_TRUE(second->targets[0].status.ok()) << second->targets[0].status;
   EXPECT_EQ(second->targets[0].end_version, 4);
   EXPECT_EQ(second->targets[0].files, 0);
+  // The files it kept were never known to be durable: each is owed to the rerun's SyncAll.
+  EXPECT_EQ(target.Calls(FaultInjectingStorage::Op::kOweSync), 36);
+  EXPECT_EQ(target.Calls(FaultInjectingStorage::Op::kSyncAll), 2);
   EXPECT_EQ(IndependentCheck(FixturesDir() + "/simple_table", target_dir_, 4),
             std::vector<std::string>{});
 }

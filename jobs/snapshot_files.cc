@@ -6,7 +6,7 @@
 
 #include <fmt/format.h>
 
-#include "jobs/parallel.h"
+#include "common/parallel.h"
 
 namespace lakesync::jobs {
 namespace {

@@ -60,6 +60,7 @@ class BreakingSource final : public Storage {
     return source_.CopyFromDeferred(source, from, to);
   }
   Status SyncAll() override { return source_.SyncAll(); }
+  void OweSync(std::string_view path) override { source_.OweSync(path); }
   Status SetModificationTime(std::string_view path, TimePoint t) override {
     return source_.SetModificationTime(path, t);
   }
@@ -97,6 +98,8 @@ std::string_view FaultInjectingStorage::OpName(Op op) {
       return "SetModificationTime";
     case Op::kSyncAll:
       return "SyncAll";
+    case Op::kOweSync:
+      return "OweSync";
   }
   return "Unknown";
 }
@@ -285,6 +288,11 @@ Result<uint64_t> FaultInjectingStorage::CopyFromDeferred(Storage& source, std::s
 Status FaultInjectingStorage::SyncAll() {
   LAKESYNC_RETURN_IF_ERROR(Begin(Op::kSyncAll).fail);
   return base_.SyncAll();
+}
+
+void FaultInjectingStorage::OweSync(std::string_view path) {
+  (void)Begin(Op::kOweSync);
+  base_.OweSync(path);
 }
 
 Status FaultInjectingStorage::SetModificationTime(std::string_view path, TimePoint t) {

@@ -42,8 +42,9 @@ class FaultInjectingStorage final : public Storage {
     kCopy,  // CopyFrom, CopyFromIfAbsent and CopyFromDeferred
     kSetModificationTime,
     kSyncAll,
+    kOweSync,  // counted only: it cannot fail
   };
-  static constexpr int kOpCount = 11;
+  static constexpr int kOpCount = 12;
   static std::string_view OpName(Op op);
 
   // `base` must outlive this object.
@@ -86,6 +87,7 @@ class FaultInjectingStorage final : public Storage {
                                                   std::string_view to) override;
   // Counted as kSyncAll; FailNth/FailAll make it fail without reaching the wrapped storage.
   [[nodiscard]] Status SyncAll() override;
+  void OweSync(std::string_view path) override;
   [[nodiscard]] Status SetModificationTime(std::string_view path, TimePoint t) override;
   std::string Describe() const override;
 

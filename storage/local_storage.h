@@ -13,8 +13,9 @@
 //    (".lakesync-<pid>-<n>-<random>.tmp", which List never returns), fsync it, publish it with
 //    rename (replace) or link (never replace: AlreadyExists), fsync the directory, and remove
 //    the temp file on every path. CopyFromDeferred does the same without the two fsyncs;
-//    SyncAll then makes all such copies durable with one syncfs() of the root's filesystem
-//    plus an fsync of every directory they were published in (and its ancestors).
+//    SyncAll then makes all such copies (and the files named by OweSync) durable with an
+//    fsync of each, and of every directory they were published in (and its ancestors), on
+//    several threads. Never syncfs(): a run must not wait for other writers' dirty data.
 //  - CopyFrom* start the writeback of the copy while copying (sync_file_range
 //    SYNC_FILE_RANGE_WRITE every 32 MiB and at the end of the file, not waiting for the
 //    writes to finish), so the disk writes while the CPU copies and the later fsync/SyncAll
@@ -25,7 +26,7 @@
 //    NotFound (ENOENT, ENOTDIR), AlreadyExists, IOError (the rest; EACCES/EPERM not retryable).
 //
 // Thread-safety: safe for concurrent use; besides the immutable root the object holds only
-// the set of directories SyncAll owes an fsync, guarded by a mutex.
+// the sets of files and directories SyncAll owes an fsync, guarded by a mutex.
 
 #include <memory>
 #include <mutex>
@@ -66,11 +67,13 @@ class LocalStorage final : public Storage {
   // CopyFrom without fsyncing the file or its directory (still temp file + rename).
   [[nodiscard]] Result<uint64_t> CopyFromDeferred(Storage& source, std::string_view from,
                                                   std::string_view to) override;
-  // syncfs() on the root, then fsync of each directory a deferred copy was published in and
-  // of its ancestors up to the root. IOError when either fails; the directories then stay
-  // owed to the next SyncAll. syncfs flushes the whole filesystem the root is on (other
-  // writers' data too), and does not reach filesystems mounted below the root.
+  // fsync of each deferred copy and OweSync'd file, and of each directory they are in and
+  // its ancestors up to the root (files and directories removed since are skipped). The
+  // first error is returned (IOError, or Unsupported for a file replaced by a symlink);
+  // everything then stays owed to the next SyncAll.
   [[nodiscard]] Status SyncAll() override;
+  // Invalid keys are ignored (nothing of this storage to make durable).
+  void OweSync(std::string_view path) override;
   // Keeps nanoseconds where the filesystem does.
   [[nodiscard]] Status SetModificationTime(std::string_view path, TimePoint t) override;
   std::string Describe() const override;
@@ -89,11 +92,14 @@ class LocalStorage final : public Storage {
   Result<uint64_t> Copy(Storage& source, std::string_view from, std::string_view to, bool replace,
                         bool durable = true);
   Status Write(std::string_view path, std::string_view data, bool replace);
+  // Adds the file and its directories to what SyncAll owes. Requires mu_ held.
+  void OweLocked(std::string_view path);
 
   const Uri uri_;
   const std::string root_;
   std::mutex mu_;
-  std::set<std::string> unsynced_dirs_;  // Keys ("" = root); guarded by mu_.
+  std::set<std::string> unsynced_files_;  // Keys; guarded by mu_.
+  std::set<std::string> unsynced_dirs_;   // Keys ("" = root); guarded by mu_.
 };
 
 }  // namespace lakesync::storage

@@ -133,6 +133,29 @@ TEST_F(LocalStorageTest, SyncAllAfterDeferredCopiesIntoNewDirectories) {
   EXPECT_TRUE(storage_->SyncAll().ok());  // nothing owed any more
 }
 
+// SyncAll fsyncs each owed file itself (not the whole filesystem), so a file it cannot sync
+// fails it, naming the file, and stays owed until it is gone. A symlink planted where an owed
+// file was is such a file: SyncAll never follows links.
+TEST_F(LocalStorageTest, SyncAllSyncsEachOwedFileAndKeepsOwingOneItCannotSync) {
+  ASSERT_TRUE(storage_->WriteAtomic("src", "payload").ok());
+  ASSERT_TRUE(storage_->CopyFromDeferred(*storage_, "src", "d/copied").ok());
+  ASSERT_TRUE(storage_->WriteAtomic("d/kept", "left by an earlier run").ok());
+  storage_->OweSync("d/kept");
+  storage_->OweSync("../outside");  // not a key of this storage: ignored
+  for (const char* name : {"copied", "kept"}) {
+    const std::string path = root_ + "/d/" + name;
+    ASSERT_TRUE(std::filesystem::remove(path));
+    ASSERT_EQ(::symlink((root_ + "/src").c_str(), path.c_str()), 0);
+    Status refused = storage_->SyncAll();
+    EXPECT_EQ(refused.code(), StatusCode::kUnsupported) << refused;
+    EXPECT_NE(refused.message().find(path), std::string::npos) << refused;
+    EXPECT_EQ(storage_->SyncAll().code(), StatusCode::kUnsupported);  // still owed
+    ASSERT_TRUE(std::filesystem::remove(path));  // gone: nothing left to make durable
+  }
+  EXPECT_TRUE(storage_->SyncAll().ok());
+  EXPECT_TRUE(storage_->SyncAll().ok());  // nothing owed any more
+}
+
 TEST_F(LocalStorageTest, MissingRootListsNothingAndIsCreatedOnWrite) {
   Result<std::vector<FileInfo>> listed = storage_->List(ListOptions{});
   ASSERT_TRUE(listed.ok()) << listed.status();

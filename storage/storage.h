@@ -103,6 +103,12 @@ class Storage {
   // until a later SyncAll succeeds. The default does nothing (every write already durable).
   virtual Status SyncAll() { return Status::OK(); }
 
+  // Adds `path`, a file already in place that this process did not copy with
+  // CopyFromDeferred (for example one an earlier, killed run copied and never flushed), to
+  // what the next SyncAll makes durable. Callers that keep such a file instead of copying it
+  // call this before SyncAll. The default does nothing (every write already durable).
+  virtual void OweSync(std::string_view path) { (void)path; }
+
   virtual Status SetModificationTime(std::string_view path, TimePoint t) = 0;
 
   // The root as a URL, for messages ("file:///data/eastus").

@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-namespace lakesync::jobs {
+namespace lakesync {
 
 template <typename Fn>
 void ParallelFor(int threads, size_t n, const Fn& fn) {
@@ -30,4 +30,4 @@ void ParallelFor(int threads, size_t n, const Fn& fn) {
   for (auto& t : pool) t.join();
 }
 
-}  // namespace lakesync::jobs
+}  // namespace lakesync
