@@ -329,8 +329,8 @@ class TempFile {
 
   // fsync + close, then rename (replace) or link (never replace) onto `leaf`, then fsync the
   // directory so the new name survives a crash. Without `durable` both fsyncs are skipped
-  // (the caller makes the file durable later, e.g. with syncfs); the rename still makes the
-  // publish atomic, and close() still reports deferred write errors.
+  // (the caller makes the file durable later with SyncAll); the rename still makes
+  // the publish atomic, and close() still reports deferred write errors.
   Status Publish(const std::string& leaf, bool replace, bool durable = true) {
     if (durable && ::fsync(fd_.get()) != 0) {
       return Status::FromErrno(errno, "syncing " + target_full_);
@@ -375,12 +375,12 @@ class TempFile {
 // Asks the kernel to start writing dst's bytes [begin, end) to disk now, without waiting for
 // the writes to finish (sync_file_range SYNC_FILE_RANGE_WRITE; it can block while the disk's
 // queue is full, which paces the copy to the disk). Copies call it as they go, so the disk
-// writes one part of a copy while the CPU copies the next, and the fsync or syncfs that makes
-// the copy durable finds little left to write. Measured on ext4 (bench/copy_probe, 2 CPUs):
-// 200 files of 10 MiB copied by 8 threads, then one syncfs, took 3.1-3.3 s without it and
+// writes one part of a copy while the CPU copies the next, and the fsync (per file, or SyncAll's)
+// that makes the copy durable finds little left to write. Measured on ext4 (bench/copy_probe, 2
+// CPUs): 200 files of 10 MiB copied by 8 threads, then one syncfs, took 3.1-3.3 s without it and
 // 1.8-2.1 s with it (`cp -a && sync`: 3.0-4.5 s). It also keeps a large copy from piling up
 // gigabytes of dirty pages (peak Dirty of a 2 GiB run: 1.9 GB before, 53 MB after).
-// A hint only: durability still comes from the fsync or syncfs, which reports any writeback
+// A hint only: durability still comes from the fsync, which reports any writeback
 // error, so a failure here (EINVAL or ESPIPE where unsupported) is ignored.
 void StartWriteback(int dst, uint64_t begin, uint64_t end) {
   if (end > begin) {
