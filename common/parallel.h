@@ -2,8 +2,8 @@
 
 // ParallelFor: runs fn(0..n-1) on up to `threads` threads (the calling thread is one of them)
 // and returns when every call has returned. Each index runs exactly once. Used for copying
-// the files of a batch of commits; the threads live for one call only, so there is no pool
-// to shut down and nothing outlives the job.
+// the files of a batch of commits and for syncing them (LocalStorage::SyncAll); the threads live
+// for one call only, so there is no pool to shut down and nothing outlives the job.
 //
 // Thread-safety: `fn` is called concurrently from several threads.
 

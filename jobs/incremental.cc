@@ -249,7 +249,9 @@ Status TargetRun::CopyOne(FileTask& task) {
   };
 
   // Resume: a file already on the target with the right size is not copied again (copies are
-  // atomic, so a present file is a whole one).
+  // atomic, so a present file is a whole one after a process kill; after a machine crash too
+  // on filesystems that write a file's data before its rename, such as ext4's default
+  // data=ordered; `verify: checksum` compares the bytes).
   auto existing = target_.storage->Stat(to);
   if (existing.ok() && right_size(existing->size)) {
     bool keep = true;
@@ -345,7 +347,13 @@ Status TargetRun::CopyLogFile(const storage::FileInfo& source_file, uint64_t* co
       source_file.path.substr(TablePrefix(source_).empty() ? 0 : TablePrefix(source_).size() + 1);
   const std::string to = TableKey(TablePrefix(target_), rel);
   auto existing = target_.storage->Stat(to);
-  if (existing.ok() && existing->size == source_file.size) return Status::OK();
+  if (existing.ok() && existing->size == source_file.size) {
+    // Left by a run killed after the rename, perhaps before its directory was synced (a V2
+    // checkpoint's sidecars are the only files in theirs): make it durable before the files
+    // that depend on it are published. Rare: only after a killed run.
+    target_.storage->OweSync(to);
+    return target_.storage->SyncAll().WithContext("making " + rel + " durable");
+  }
   auto n = target_.storage->CopyFrom(*source_.storage, source_file.path, to);
   if (!n.ok()) {
     // Removed by the source's log cleanup since it was listed: optional files, nothing lost.
@@ -496,10 +504,14 @@ Status TargetRun::Run(const TargetPlan& plan) {
   first_task_of[versions.size()] = tasks.size();
 
   // Latest-checkpoint first sync: the files live at the checkpoint are not known without
-  // reading it (Parquet); every data file found by listing the source that no copied commit
-  // references is copied, before the checkpoint is published.
+  // reading it (Parquet); every data file found by listing the source is copied before the
+  // checkpoint is published — also those a copied commit references, since a file live at the
+  // checkpoint may be named again by a later commit (a deletion-vector update re-adds its
+  // path) whose batch comes after the checkpoint is published. That commit's copy then finds
+  // the file in place. Files no copied commit references are counted as unattributed.
   std::vector<FileTask> seed;
   std::vector<FileRef> seed_refs;  // what the seed tasks point to; not resized once they do
+  int64_t unattributed = 0;
   if (plan.seed_checkpoint) {
     storage::ListOptions opts;
     opts.prefix = TablePrefix(source_).empty() ? "" : TablePrefix(source_) + "/";
@@ -509,8 +521,10 @@ Status TargetRun::Run(const TargetPlan& plan) {
     for (auto& info : listed) {
       if (info.path.compare(0, log_dir.size(), log_dir) == 0) continue;
       std::string rel = info.path.substr(opts.prefix.size());
-      if (seen.count(rel) > 0) continue;
-      planned_bytes += static_cast<int64_t>(info.size);
+      if (seen.count(rel) == 0) {
+        planned_bytes += static_cast<int64_t>(info.size);
+        ++unattributed;
+      }
       seed_refs.push_back(
           FileRef{std::move(rel), FileRole::kData, false, static_cast<int64_t>(info.size), 0});
     }
@@ -521,7 +535,7 @@ Status TargetRun::Run(const TargetPlan& plan) {
       task.seed = true;
       seed.push_back(std::move(task));
     }
-    out_.unattributed = static_cast<int64_t>(seed.size());
+    out_.unattributed = unattributed;
   }
 
   // Pre-flight (R2, R7): the run may only end at a version whose live files all exist in the

@@ -583,6 +583,64 @@ TEST_F(IncrementalTest, LatestCheckpointFirstSync) {
   EXPECT_FALSE(fs::exists(target_dir_ + "/orphan2"));
 }
 
+// A file live at the checkpoint that a later commit names again (a deletion-vector update
+// removes and re-adds its path) must be on the target before the checkpoint is. With commits
+// 0-2 cleaned up, the checkpoint at 2 is published right after the seed copies, before the
+// batch of commit 3:
+//   v0: add a   v1: add b   v2: add c   (checkpoint at 2)   v3: remove b, add b, add d
+// Cancelled at every point of the run, the target never holds the checkpoint without a, b
+// and c (the files live at 2).
+TEST_F(IncrementalTest, LatestCheckpointSeedIncludesFilesALaterCommitNamesAgain) {
+  std::string src = tmp_.path() + "/readd";
+  auto source = OpenLocal(src);
+  std::vector<delta::Action> v0 = {MakeProtocol(1, 2), MakeMetadata(), MakeAdd("a", 1, 1)};
+  std::vector<delta::Action> v1 = {MakeAdd("b", 2, 2)};
+  std::vector<delta::Action> v2 = {MakeAdd("c", 3, 3)};
+  std::vector<delta::Action> v3 = {MakeRemove("b"), MakeAdd("b", 2, 1), MakeAdd("d", 4, 4)};
+  for (int v = 0; v <= 3; ++v) {
+    const auto& actions = v == 0 ? v0 : v == 1 ? v1 : v == 2 ? v2 : v3;
+    ASSERT_TRUE(delta::WriteCommit(*source, "", v, actions).ok());
+  }
+  for (const auto& [name, bytes] : std::vector<std::pair<std::string, std::string>>{
+           {"a", "a"}, {"b", "bb"}, {"c", "ccc"}, {"d", "dddd"}}) {
+    WriteFileBytes(src + "/" + name, bytes);
+  }
+  WriteFileBytes(src + "/_delta_log/00000000000000000002.checkpoint.parquet", "PAR1fakePAR1");
+  WriteFileBytes(src + "/_delta_log/_last_checkpoint", R"({"version":2,"size":3})");
+  for (int v = 0; v <= 2; ++v) fs::remove(src + "/_delta_log/" + CommitName(v));
+
+  const std::string checkpoint =
+      target_dir_ + "/_delta_log/00000000000000000002.checkpoint.parquet";
+  bool saw_checkpoint_before_commit_3 = false;
+  for (int k = 0; k <= 8; ++k) {
+    SCOPED_TRACE("cancelled after " + std::to_string(k) + " checks");
+    fs::remove_all(target_dir_);
+    target_storage_ = OpenLocal(target_dir_);
+    observer_.continue_calls = 0;
+    observer_.cancel_after_checks = k;
+    auto out = Run(src);
+    if (!fs::exists(checkpoint)) continue;
+    if (!fs::exists(target_dir_ + "/_delta_log/" + CommitName(3))) {
+      saw_checkpoint_before_commit_3 = true;
+    }
+    EXPECT_EQ(ReadFileBytes(target_dir_ + "/a"), "a");
+    EXPECT_EQ(ReadFileBytes(target_dir_ + "/b"), "bb");
+    EXPECT_EQ(ReadFileBytes(target_dir_ + "/c"), "ccc");
+  }
+  EXPECT_TRUE(saw_checkpoint_before_commit_3);  // the cancellations did reach that window
+
+  // Uncancelled: everything, and only the files no copied commit names are unattributed.
+  fs::remove_all(target_dir_);
+  target_storage_ = OpenLocal(target_dir_);
+  observer_.cancel_after_checks = -1;
+  auto out = Run(src);
+  ASSERT_TRUE(out.targets[0].status.ok()) << out.targets[0].status;
+  EXPECT_EQ(out.targets[0].end_version, 3);
+  EXPECT_EQ(out.targets[0].unattributed, 2);  // a and c
+  EXPECT_EQ(out.targets[0].files, 4);
+  EXPECT_EQ(ReadFileBytes(target_dir_ + "/d"), "dddd");
+}
+
 // Targets in a MemoryStorage work as well as local ones (nothing assumes a filesystem).
 TEST_F(IncrementalTest, MemoryStorageSourceAndTarget) {
   ManualClock clock(FromUnixMillis(1700000000000));
@@ -825,7 +883,7 @@ TEST_F(IncrementalTest, FailedSyncAllPublishesNothing) {
   SKIP_WITHOUT_FIXTURES();
   FaultInjectingStorage target(*target_storage_);
   target.FailAll(FaultInjectingStorage::Op::kSyncAll,
-                 Status::IOError("syncfs: Input/output error (test)"));
+                 Status::IOError("fsync: Input/output error (test)"));
   auto source = OpenLocal(FixturesDir() + "/simple_table");
   auto first = RunIncremental({"s", source.get(), ""}, {{"t", &target, ""}}, {}, observer_);
   ASSERT_TRUE(first.ok()) << first.status();
@@ -837,16 +895,18 @@ TEST_F(IncrementalTest, FailedSyncAllPublishesNothing) {
   EXPECT_TRUE(CommitVersions(target_dir_).empty());
   EXPECT_EQ(target.Calls(FaultInjectingStorage::Op::kPutIfAbsent), 0);
 
-  // Once the disk recovers, the rerun finds the files in place and publishes everything.
-  target.Clear();
-  auto second = RunIncremental({"s", source.get(), ""}, {{"t", &target, ""}}, {}, observer_);
+  // Once the disk recovers, a rerun in a new process (a fresh storage object, which owes
+  // nothing) finds the files in place and publishes everything. The files it keeps were
+  // never known to be durable: each is owed to its SyncAll.
+  auto reopened = OpenLocal(target_dir_);
+  FaultInjectingStorage again(*reopened);
+  auto second = RunIncremental({"s", source.get(), ""}, {{"t", &again, ""}}, {}, observer_);
   ASSERT_TRUE(second.ok()) << second.status();
   ASSERT_TRUE(second->targets[0].status.ok()) << second->targets[0].status;
   EXPECT_EQ(second->targets[0].end_version, 4);
   EXPECT_EQ(second->targets[0].files, 0);
-  // The files it kept were never known to be durable: each is owed to the rerun's SyncAll.
-  EXPECT_EQ(target.Calls(FaultInjectingStorage::Op::kOweSync), 36);
-  EXPECT_EQ(target.Calls(FaultInjectingStorage::Op::kSyncAll), 2);
+  EXPECT_EQ(again.Calls(FaultInjectingStorage::Op::kOweSync), 36);
+  EXPECT_EQ(again.Calls(FaultInjectingStorage::Op::kSyncAll), 1);
   EXPECT_EQ(IndependentCheck(FixturesDir() + "/simple_table", target_dir_, 4),
             std::vector<std::string>{});
 }

@@ -50,10 +50,10 @@ TEST_F(FaultStorageTest, DeferredCopiesAndSyncAllAreCountedAndFaulted) {
   EXPECT_EQ(storage_.Calls(Op::kCopy), 2);
   EXPECT_EQ(storage_.BytesWritten(), 10u);
 
-  storage_.FailNth(Op::kSyncAll, 2, Status::IOError("injected syncfs failure"));
-  EXPECT_TRUE(storage_.SyncAll().ok());                                       // call 1
-  EXPECT_EQ(storage_.SyncAll(), Status::IOError("injected syncfs failure"));  // call 2
-  EXPECT_TRUE(storage_.SyncAll().ok());                                       // call 3
+  storage_.FailNth(Op::kSyncAll, 2, Status::IOError("injected fsync failure"));
+  EXPECT_TRUE(storage_.SyncAll().ok());                                      // call 1
+  EXPECT_EQ(storage_.SyncAll(), Status::IOError("injected fsync failure"));  // call 2
+  EXPECT_TRUE(storage_.SyncAll().ok());                                      // call 3
   EXPECT_EQ(storage_.Calls(Op::kSyncAll), 3);
   EXPECT_EQ(FaultInjectingStorage::OpName(Op::kSyncAll), "SyncAll");
 }

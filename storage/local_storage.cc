@@ -380,8 +380,9 @@ class TempFile {
 // CPUs): 200 files of 10 MiB copied by 8 threads, then one syncfs, took 3.1-3.3 s without it and
 // 1.8-2.1 s with it (`cp -a && sync`: 3.0-4.5 s). It also keeps a large copy from piling up
 // gigabytes of dirty pages (peak Dirty of a 2 GiB run: 1.9 GB before, 53 MB after).
-// A hint only: durability still comes from the fsync, which reports any writeback
-// error, so a failure here (EINVAL or ESPIPE where unsupported) is ignored.
+// A hint only: durability still comes from the fsync, which reports the writeback errors
+// the kernel still holds for the file, so a failure here (EINVAL or ESPIPE where unsupported) is
+// ignored.
 void StartWriteback(int dst, uint64_t begin, uint64_t end) {
   if (end > begin) {
     (void)::sync_file_range(dst, static_cast<off_t>(begin), static_cast<off_t>(end - begin),
@@ -744,6 +745,9 @@ void LocalStorage::OweLocked(std::string_view path) {
 }
 
 Status LocalStorage::SyncAll() {
+  // One at a time: a SyncAll that returns OK must not leave another caller's copies, swapped
+  // out by a concurrent SyncAll still syncing them, behind.
+  std::lock_guard<std::mutex> one_at_a_time(sync_mu_);
   std::set<std::string> files, dirs;
   {
     std::lock_guard<std::mutex> lock(mu_);

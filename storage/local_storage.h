@@ -69,8 +69,9 @@ class LocalStorage final : public Storage {
                                                   std::string_view to) override;
   // fsync of each deferred copy and OweSync'd file, and of each directory they are in and
   // its ancestors up to the root (files and directories removed since are skipped). The
-  // first error is returned (IOError, or Unsupported for a file replaced by a symlink);
-  // everything then stays owed to the next SyncAll.
+  // first error is returned (IOError; Unsupported for a file replaced by a symlink; NotFound
+  // when the root itself is gone); everything then stays owed to the next SyncAll.
+  // Concurrent calls run one after another.
   [[nodiscard]] Status SyncAll() override;
   // Invalid keys are ignored (nothing of this storage to make durable).
   void OweSync(std::string_view path) override;
@@ -97,6 +98,7 @@ class LocalStorage final : public Storage {
 
   const Uri uri_;
   const std::string root_;
+  std::mutex sync_mu_;  // held by SyncAll for its whole run; taken before mu_
   std::mutex mu_;
   std::set<std::string> unsynced_files_;  // Keys; guarded by mu_.
   std::set<std::string> unsynced_dirs_;   // Keys ("" = root); guarded by mu_.

@@ -105,8 +105,9 @@ class Storage {
 
   // Adds `path`, a file already in place that this process did not copy with
   // CopyFromDeferred (for example one an earlier, killed run copied and never flushed), to
-  // what the next SyncAll makes durable. Callers that keep such a file instead of copying it
-  // call this before SyncAll. The default does nothing (every write already durable).
+  // what the next SyncAll makes durable. Every caller that keeps such a file instead of
+  // copying it, and publishes something that depends on it, calls this and then SyncAll. The
+  // default does nothing (every write already durable).
   virtual void OweSync(std::string_view path) { (void)path; }
 
   virtual Status SetModificationTime(std::string_view path, TimePoint t) = 0;
