@@ -577,9 +577,25 @@ Status WriteSnapshot(const TableLocation& source, const TableLocation& target,
   LAKESYNC_RETURN_IF_ERROR(
       delta::PublishCommit(*target.storage, table.prefix, 0, delta::SerializeCommit(actions)));
   observer.OnCommitPublished(target.name, 0);
+  // The commit's file was synced in its directory, but `<id>/_delta_log/` and `<id>/` are new
+  // directories whose own entries must survive a crash before the manifest makes the snapshot
+  // count: SyncAll fsyncs the commit and every directory up to the root.
+  target.storage->OweSync(delta::LogFileKey(table.prefix, delta::CommitFileName(0)));
+  LAKESYNC_RETURN_IF_ERROR(
+      target.storage->SyncAll().WithContext("making the snapshot's commit durable"));
 
   LAKESYNC_FAILPOINT("snapshot.before_manifest");
   LAKESYNC_RETURN_IF_ERROR(observer.BeforePublish(target.name, 0));
+  // A runner that took the job over while this one was cut off (its lock or lease lost)
+  // removes a half-written snapshot, marker included: then this one must not be published.
+  auto marker = target.storage->Stat(MarkerKey(target, manifest.id, kWritingSuffix));
+  if (!marker.ok()) {
+    return marker.status().IsNotFound()
+               ? Status::Conflict("snapshot " + manifest.id +
+                                  " was removed by another run while this one was writing it "
+                                  "(this run had lost the job's lock or lease); it is abandoned")
+               : marker.status().WithContext("checking the marker of " + manifest.id);
+  }
   Status published = target.storage->PutIfAbsent(MarkerKey(target, manifest.id, kManifestSuffix),
                                                  ManifestToJson(manifest));
   if (!published.ok()) return published.WithContext("publishing the manifest of " + manifest.id);
@@ -624,6 +640,9 @@ Result<SnapshotOutcome> RunSnapshot(const TableLocation& source, const TableLoca
     }
     for (const auto& id :
          RetentionVictims(*all, options.keep_last, options.keep_within, options.clock->Now())) {
+      // Never the snapshot this run just wrote (a clock that stepped back can sort it below
+      // older ones).
+      if (out.created && id == out.created->id) continue;
       Status go = observer.CheckContinue();
       if (!go.ok()) {
         out.retention = go;
@@ -693,8 +712,16 @@ Result<SnapshotOutcome> RunSnapshot(const TableLocation& source, const TableLoca
     return written.WithContext(
         fmt::format("snapshot of {} at version {}", TableUrl(source), snap.version()));
   }
-  Status unmarked =
-      DeleteIfPresent(*target.storage, MarkerKey(target, manifest.id, kWritingSuffix));
+  Status unmarked = target.storage->Delete(MarkerKey(target, manifest.id, kWritingSuffix));
+  if (unmarked.IsNotFound()) {
+    // Removed by another run's clean-up between the check above and the manifest: the files
+    // may be gone, so the snapshot must not count.
+    Status undone = DeleteSnapshot(target, manifest.id);
+    return Status::Conflict(fmt::format(
+        "snapshot {} was removed by another run while this one was publishing it (this run had "
+        "lost the job's lock or lease); it is abandoned{}",
+        manifest.id, undone.ok() ? "" : " (" + undone.message() + "; the next run removes it)"));
+  }
   if (!unmarked.ok()) {
     spdlog::warn("{}: snapshot {} is complete but its marker stays ({}); the next run removes it",
                  TableUrl(target), manifest.id, unmarked.message());

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <stdexcept>
 
@@ -388,6 +389,62 @@ TEST(SnapshotRunTest, CancelledOrFencedRunLeavesNothing) {
   out = RunSnapshot(env.Source("simple_table_with_checkpoint"), env.Target(), opts, fenced);
   EXPECT_TRUE(out.status().IsConflict()) << out.status();
   EXPECT_EQ(FilesUnder(env.TargetDir()), std::vector<std::string>{});
+}
+
+// A run that lost its lock while writing: another run took the job over and cleaned the
+// half-written snapshot up (marker and files) before this one reached its manifest. It must
+// fail, and the snapshot must not count.
+TEST(SnapshotRunTest, SnapshotRemovedByATakeOverIsAbandonedNotPublished) {
+  LAKESYNC_SKIP_WITHOUT_FIXTURES();
+  Env env;
+  SnapshotOptions opts;
+  RecordingObserver obs;
+  ASSERT_TRUE(failpoint_testing::Enable("snapshot.before_manifest").ok());
+  failpoint_testing::SetHandler([&](std::string_view) {
+    for (const auto& e : fs::directory_iterator(env.TargetDir() + "/_snapshots")) {
+      const std::string name = e.path().filename().string();
+      if (name.size() > 8 && name.substr(name.size() - 8) == ".writing") {
+        fs::remove_all(env.TargetDir() + "/" + name.substr(0, name.size() - 8));
+        fs::remove(e.path());
+      }
+    }
+  });
+  auto out = RunSnapshot(env.Source("simple_table"), env.Target(), opts, obs);
+  failpoint_testing::Reset();
+  EXPECT_TRUE(out.status().IsConflict()) << out.status();
+  EXPECT_NE(out.status().message().find("removed by another run"), std::string::npos)
+      << out.status();
+  auto complete = CompleteSnapshots(env.Target());
+  ASSERT_TRUE(complete.ok()) << complete.status();
+  EXPECT_TRUE(complete->empty());
+  for (const auto& f : FilesUnder(env.TargetDir() + "/_snapshots")) {
+    EXPECT_EQ(f.find(".json"), std::string::npos) << f;  // no manifest left behind
+  }
+}
+
+// A clock that stepped back sorts the new snapshot below an older one; with keep_last: 1 the
+// run must still keep the snapshot it just wrote.
+TEST(SnapshotRunTest, ClockSteppedBackNeverDeletesTheSnapshotJustWritten) {
+  LAKESYNC_SKIP_WITHOUT_FIXTURES();
+  Env env;
+  ManualClock clock(kT0 + std::chrono::hours(5));
+  SnapshotOptions opts;
+  opts.keep_last = 1;
+  opts.skip_unchanged = false;
+  opts.clock = &clock;
+  RecordingObserver obs;
+  auto first = RunSnapshot(env.Source("simple_table"), env.Target(), opts, obs);
+  ASSERT_TRUE(first.ok()) << first.status();
+  clock.Advance(-std::chrono::hours(2));
+  auto second = RunSnapshot(env.Source("simple_table"), env.Target(), opts, obs);
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_TRUE(second->created.has_value());
+  EXPECT_TRUE(second->deleted.empty());
+  auto complete = CompleteSnapshots(env.Target());
+  ASSERT_TRUE(complete.ok()) << complete.status();
+  std::vector<std::string> ids;
+  for (const auto& m : *complete) ids.push_back(m.id);
+  EXPECT_NE(std::find(ids.begin(), ids.end(), second->created->id), ids.end());
 }
 
 // A tiny table written by hand (protocol and properties chosen per test).
