@@ -8,6 +8,7 @@
 #include <optional>
 #include <random>
 #include <unordered_map>
+#include <unordered_set>
 #include <variant>
 
 #include <fmt/format.h>
@@ -144,6 +145,14 @@ RegionPlan PlanRegion(const ConsolidationSource& source, int64_t prev) {
     return plan;
   }
 
+  // dataChange: a rearrangement (a dataChange=false commit: compaction, clustering) keeps
+  // rows as the source saw them, but not as the global table will: if it consumes a file
+  // born in this range (the global table never had its rows) or writes one that dies in this
+  // range, its surviving actions carry rows the global table gains or loses. Those commits'
+  // net actions are published with dataChange=true, so readers of the change feed see them.
+  std::unordered_map<std::string, int64_t> net_version;  // key → version of its net action
+  std::vector<std::pair<int64_t, std::string>> rearranged_adds;  // (version, key)
+  std::unordered_set<int64_t> changes_rows;                      // such commits' versions
   for (int64_t v = prev + 1; v <= plan.head; ++v) {
     auto commit = log.ReadCommit(v);
     if (!commit.ok()) {
@@ -157,10 +166,19 @@ RegionPlan PlanRegion(const ConsolidationSource& source, int64_t prev) {
         if (!paths.ok()) return fail(paths);
         changes = changes || a->data_change;
         std::string key = delta::LogicalFileKey(a->decoded_path, a->deletion_vector);
+        if (!a->data_change) rearranged_adds.emplace_back(v, key);
+        net_version[key] = v;
         Record(plan, std::move(key), std::move(*a));
       } else if (auto* r = std::get_if<delta::Remove>(&action)) {
         changes = changes || r->data_change;
         std::string key = delta::LogicalFileKey(r->decoded_path, r->deletion_vector);
+        if (!r->data_change) {
+          auto born = plan.net.find(key);  // only this range's actions are in plan.net
+          if (born != plan.net.end() && std::holds_alternative<delta::Add>(born->second)) {
+            changes_rows.insert(v);
+          }
+        }
+        net_version[key] = v;
         Record(plan, std::move(key), std::move(*r));
       } else if (auto* c = std::get_if<delta::Cdc>(&action)) {
         if (c->absolute) return fail(RefuseAbsolute(region, v, "a change-data file", c->path));
@@ -174,6 +192,16 @@ RegionPlan PlanRegion(const ConsolidationSource& source, int64_t prev) {
     }
     plan.data_change = plan.data_change || changes;
     if (changes && !has_cdc) plan.cdc_complete = false;
+  }
+  for (const auto& [v, key] : rearranged_adds) {
+    if (std::holds_alternative<delta::Remove>(plan.net.at(key))) changes_rows.insert(v);
+  }
+  if (!changes_rows.empty()) {
+    for (auto& [key, action] : plan.net) {
+      if (changes_rows.count(net_version.at(key)) == 0) continue;
+      std::visit([](auto& a) { a.data_change = true; }, action);
+      plan.data_change = true;
+    }
   }
   return plan;
 }

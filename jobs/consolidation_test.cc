@@ -490,6 +490,76 @@ TEST_F(ConsolidationTest, EscapedAndNullPartitionPathsStayCorrect) {
             "null-bytes!");
 }
 
+// dataChange of rearrangements (compaction: dataChange=false) when the global table does not
+// see the same files the source did. Hand-made source; the second run covers two commits.
+//   A: v1 inserts F, v2 compacts E+F into G: G carries F's rows, new to the global table.
+//   B: v1 compacts E into G, v2 deletes G: E's rows leave the global table.
+//   C: v1 compacts E into G only: rows unchanged for the global table too.
+TEST_F(ConsolidationTest, RearrangementsThatChangeTheGlobalTablesRowsAreDataChanges) {
+  auto add = [](const std::string& f, bool data_change) {
+    return R"({"add":{"path":")" + f + R"(","partitionValues":{},"size":5,"modificationTime":1,)" +
+           R"("dataChange":)" + (data_change ? "true" : "false") + "}}\n";
+  };
+  auto remove = [](const std::string& f, bool data_change) {
+    return R"({"remove":{"path":")" + f + R"(","deletionTimestamp":2,"dataChange":)" +
+           (data_change ? "true" : "false") + R"(,"size":5}})" + "\n";
+  };
+  const std::string v0 =
+      R"({"protocol":{"minReaderVersion":1,"minWriterVersion":2}})"
+      "\n"
+      R"({"metaData":{"id":"t","format":{"provider":"parquet","options":{}},"schemaString":)"
+      R"("{\"type\":\"struct\",\"fields\":[{\"name\":\"v\",\"type\":\"long\",\"nullable\":true,)"
+      R"(\"metadata\":{}}]}","partitionColumns":[],"configuration":{}}})"
+      "\n" +
+      add("e.parquet", true);
+  struct Case {
+    std::string name;
+    std::vector<std::string> later;  // v1, v2, ...
+    std::string want_in_v1;          // in the global table's version 1
+    std::string not_in_v1;
+  };
+  const std::vector<Case> cases = {
+      {"A",
+       {add("f.parquet", true),
+        remove("e.parquet", false) + remove("f.parquet", false) + add("g.parquet", false)},
+       R"(source_region=eastus/g.parquet","partitionValues":{"source_region":"eastus"},"size":5,)"
+       R"("modificationTime":1,"dataChange":true)",
+       R"("dataChange":false)"},
+      {"B",
+       {remove("e.parquet", false) + add("g.parquet", false), remove("g.parquet", true)},
+       R"({"remove":{"path":"source_region=eastus/e.parquet","deletionTimestamp":2,)"
+       R"("dataChange":true)",
+       R"("dataChange":false)"},
+      {"C",
+       {remove("e.parquet", false) + add("g.parquet", false)},
+       R"(source_region=eastus/g.parquet","partitionValues":{"source_region":"eastus"},"size":5,)"
+       R"("modificationTime":1,"dataChange":false)",
+       R"("dataChange":true)"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE("case " + c.name);
+    fs::remove_all(global_dir_);
+    global_ = OpenLocal(global_dir_);
+    fs::path src = fs::path(tmp_.path()) / ("src-" + c.name);
+    for (const char* f : {"e.parquet", "f.parquet", "g.parquet"}) WriteFileBytes(src / f, "12345");
+    WriteFileBytes(src / "_delta_log" / CommitName(0), v0);
+    dirs_["eastus"] = src;
+    auto first = Consolidate({"eastus"});
+    ASSERT_TRUE(first.ok()) << first.status();
+    ASSERT_TRUE(first->ok()) << first->regions[0].status;
+    for (size_t i = 0; i < c.later.size(); ++i) {
+      WriteFileBytes(src / "_delta_log" / CommitName(static_cast<int64_t>(i) + 1), c.later[i]);
+    }
+    auto second = Consolidate({"eastus"});
+    ASSERT_TRUE(second.ok()) << second.status();
+    ASSERT_TRUE(second->ok()) << second->regions[0].status;
+    const std::string v1 = Commit(global_dir_, 1);
+    EXPECT_THAT(v1, HasSubstr(c.want_in_v1));
+    // The commitInfo says nothing about dataChange; every add and remove agrees.
+    EXPECT_THAT(v1, Not(HasSubstr(c.not_in_v1)));
+  }
+}
+
 // Another writer publishes the version first: the run re-reads and commits the next one.
 class RacingObserver : public RecordingObserver {
  public:
