@@ -403,18 +403,33 @@ Status Run::CopyOne(CopyTask& task) {
   const std::string from = TableKey(TablePrefix(src.table), task.from);
   const std::string to = TableKey(TablePrefix(target_), task.to);
   // Resume: copies are atomic, so a present file of the right size is a whole one.
-  auto existing = target_.storage->Stat(to);
-  if (existing.ok() && RightSize(task, existing->size)) {
+  auto keep = [&](const storage::FileInfo& present) {
+    if (!RightSize(task, present.size)) return false;
     // Possibly copied by a run that was killed before flushing it.
     target_.storage->OweSync(to);
-    observer_.OnFileCopied(src.region, task.to, static_cast<int64_t>(existing->size));
-    return Status::OK();
-  }
+    observer_.OnFileCopied(src.region, task.to, static_cast<int64_t>(present.size));
+    return true;
+  };
+  auto existing = target_.storage->Stat(to);
+  if (existing.ok() && keep(*existing)) return Status::OK();
   if (!existing.ok() && !existing.status().IsNotFound()) {
     return existing.status().WithContext("checking " + to + " in the global table");
   }
-  // Made durable by the one SyncAll before the commit is published.
-  auto copied = target_.storage->CopyFromDeferred(*src.table.storage, from, to);
+  // Made durable by the one SyncAll before the commit is published. Only a wrong file found
+  // above is replaced: one that appears meanwhile was copied by another writer racing this run
+  // (perhaps durable and published already), and is kept rather than replaced by a copy not
+  // yet on disk.
+  auto copied = existing.ok()
+                    ? target_.storage->CopyFromDeferred(*src.table.storage, from, to)
+                    : target_.storage->CopyFromDeferredIfAbsent(*src.table.storage, from, to);
+  if (!copied.ok() && copied.status().code() == StatusCode::kAlreadyExists) {
+    auto appeared = target_.storage->Stat(to);
+    if (appeared.ok() && keep(*appeared)) return Status::OK();
+    return Status::Conflict(fmt::format(
+        "region {}: {} {} appeared in the global table while it was being copied, with a size "
+        "its log does not give; another writer is writing the global table — stop it, then rerun",
+        src.region, FileRoleName(task.role), task.from));
+  }
   if (!copied.ok()) {
     if (copied.status().IsNotFound()) {
       return Status::NotFound(fmt::format(

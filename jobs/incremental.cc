@@ -252,27 +252,40 @@ Status TargetRun::CopyOne(FileTask& task) {
   // atomic, so a present file is a whole one after a process kill; after a machine crash too
   // on filesystems that write a file's data before its rename, such as ext4's default
   // data=ordered; `verify: checksum` compares the bytes).
-  auto existing = target_.storage->Stat(to);
-  if (existing.ok() && right_size(existing->size)) {
-    bool keep = true;
+  auto keep = [&](const storage::FileInfo& present) {
+    if (!right_size(present.size)) return false;
     if (options_.verify_checksum) {
       auto same = same_checksum();
       // A source file gone meanwhile: the target's copy is the best there is.
-      keep = !same.ok() || *same;
+      if (same.ok() && !*same) return false;
     }
-    if (keep) {
-      // Possibly copied by a run that was killed before flushing it.
-      target_.storage->OweSync(to);
-      observer_.OnFileCopied(target_.name, ref.path, static_cast<int64_t>(existing->size));
-      return Status::OK();
-    }
-  } else if (!existing.ok() && !existing.status().IsNotFound()) {
+    // Possibly copied by a run that was killed before flushing it.
+    target_.storage->OweSync(to);
+    observer_.OnFileCopied(target_.name, ref.path, static_cast<int64_t>(present.size));
+    return true;
+  };
+  auto existing = target_.storage->Stat(to);
+  if (existing.ok() && keep(*existing)) return Status::OK();
+  if (!existing.ok() && !existing.status().IsNotFound()) {
     return existing.status().WithContext("checking " + to + " on the target");
   }
 
   // Not yet durable: the batch loop makes the whole batch durable with one SyncAll before it
-  // publishes any commit referencing these files.
-  auto copied = target_.storage->CopyFromDeferred(*source_.storage, from, to);
+  // publishes any commit referencing these files. Only a wrong file found above is replaced:
+  // a file that appears meanwhile was put there by another writer (a `lakesync run` copies
+  // before it knows whether the job is its to run), perhaps durable and published already, so
+  // it is kept as a resumed one rather than replaced by a copy not yet on disk.
+  auto copied = existing.ok()
+                    ? target_.storage->CopyFromDeferred(*source_.storage, from, to)
+                    : target_.storage->CopyFromDeferredIfAbsent(*source_.storage, from, to);
+  if (!copied.ok() && copied.status().code() == StatusCode::kAlreadyExists) {
+    auto appeared = target_.storage->Stat(to);
+    if (appeared.ok() && keep(*appeared)) return Status::OK();
+    return Status::Conflict(fmt::format(
+        "{} {} (version {}) appeared on the target while it was being copied, and differs from "
+        "the source's; another writer is writing this table — stop it, then rerun",
+        FileRoleName(ref.role), ref.path, task.version));
+  }
   if (!copied.ok()) {
     if (copied.status().IsNotFound()) {
       auto in_source = source_.storage->Stat(from);

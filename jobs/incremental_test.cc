@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <cstdlib>
+#include <map>
 
 #include "common/failpoint.h"
 #include "delta/actions.h"
@@ -909,6 +912,65 @@ TEST_F(IncrementalTest, FailedSyncAllPublishesNothing) {
   EXPECT_EQ(again.Calls(FaultInjectingStorage::Op::kSyncAll), 1);
   EXPECT_EQ(IndependentCheck(FixturesDir() + "/simple_table", target_dir_, 4),
             std::vector<std::string>{});
+}
+
+// A `lakesync run` copies data files before it knows whether the job is its to run, so another
+// writer may put a file in place between the engine's Stat (absent) and its copy. The file that
+// is there, perhaps synced and published by that writer, must be kept, not replaced by a copy
+// that is not yet on disk (the old code renamed over it: new inodes, 36 copies).
+TEST_F(IncrementalTest, AFileAnotherWriterCopiesMeanwhileIsKeptNotReplaced) {
+  SKIP_WITHOUT_FIXTURES();
+  const std::string src = FixturesDir() + "/simple_table";
+  FaultInjectingStorage target(*target_storage_);
+  std::map<std::string, ino_t> inodes;
+  for (const auto& e : fs::directory_iterator(src)) {
+    if (e.path().extension() != ".parquet") continue;
+    const std::string name = e.path().filename().string();
+    fs::create_directories(target_dir_);
+    fs::copy_file(e.path(), target_dir_ + "/" + name);
+    struct stat st {};
+    ASSERT_EQ(::stat((target_dir_ + "/" + name).c_str(), &st), 0);
+    inodes[name] = st.st_ino;
+    target.HideFromNextStat(name);
+  }
+  ASSERT_EQ(inodes.size(), 37u);
+  auto source = OpenLocal(src);
+  auto out = RunIncremental({"s", source.get(), ""}, {{"t", &target, ""}}, {}, observer_);
+  ASSERT_TRUE(out.ok()) << out.status();
+  const auto& t = out->targets[0];
+  ASSERT_TRUE(t.status.ok()) << t.status;
+  EXPECT_EQ(t.end_version, 4);
+  EXPECT_EQ(t.files, 0) << "every file was found in place after the Stat, none copied";
+  EXPECT_EQ(target.Calls(FaultInjectingStorage::Op::kOweSync), 36);
+  for (const auto& [name, ino] : inodes) {
+    struct stat st {};
+    ASSERT_EQ(::stat((target_dir_ + "/" + name).c_str(), &st), 0) << name;
+    EXPECT_EQ(st.st_ino, ino) << name << " was replaced";
+  }
+  EXPECT_EQ(IndependentCheck(src, target_dir_, 4), std::vector<std::string>{});
+}
+
+// The same race with a different file: the run stops with Conflict naming it, leaves the other
+// writer's file alone, and publishes nothing that needs it.
+TEST_F(IncrementalTest, ADifferentFileAppearingMeanwhileStopsTheRun) {
+  SKIP_WITHOUT_FIXTURES();
+  const std::string src = FixturesDir() + "/simple_table";
+  // Added by version 0 (read from 00000000000000000000.json by hand).
+  const std::string name = "part-00000-a72b1fb3-f2df-41fe-a8f0-e65b746382dd-c000.snappy.parquet";
+  ASSERT_TRUE(fs::exists(src + "/" + name));
+  fs::create_directories(target_dir_);
+  WriteFileBytes(target_dir_ + "/" + name, "not the source's bytes");
+  FaultInjectingStorage target(*target_storage_);
+  target.HideFromNextStat(name);
+  auto source = OpenLocal(src);
+  auto out = RunIncremental({"s", source.get(), ""}, {{"t", &target, ""}}, {}, observer_);
+  ASSERT_TRUE(out.ok()) << out.status();
+  const auto& t = out->targets[0];
+  EXPECT_EQ(t.status.code(), StatusCode::kConflict) << t.status;
+  EXPECT_NE(t.status.message().find(name), std::string::npos) << t.status;
+  EXPECT_NE(t.status.message().find("appeared on the target"), std::string::npos) << t.status;
+  EXPECT_EQ(ReadFileBytes(target_dir_ + "/" + name), "not the source's bytes");
+  EXPECT_TRUE(CommitVersions(target_dir_).empty());
 }
 
 }  // namespace

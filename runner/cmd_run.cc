@@ -2,7 +2,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <future>
 #include <ostream>
+#include <sstream>
 #include <thread>
 
 #include "db/coordination.h"
@@ -14,20 +16,23 @@
 #include "runner/state_connection.h"
 
 namespace lakesync::runner {
+namespace {
 
-int CmdRun(const GlobalOptions& g, const RunOptions& o, std::ostream& out, std::ostream& err) {
-  Result<Config> config = LoadGlobalConfig(g);
-  if (!config.ok()) return ReportError(config.status(), err, kExitUsage);
-  auto found = FindConfiguredJob(*config, g, o.job);
-  if (!found.ok()) return ReportError(found.status(), err, kExitUsage);
-  const JobConfig* job = *found;
-  auto store = OpenStateStore(&*config);
-  if (!store.ok()) {
-    return ReportStoreOpenError(store.status(), err);
-  }
+// ClaimJob's answer when the job is ours to run.
+constexpr int kClaimed = -1;
+
+// The state store's part of a run before the job starts: connects, records the job list, takes
+// the job's lock, and marks the runs a killed process left `running` as failed. Returns
+// kClaimed with `store` open and holding the lock, or else an exit code, having written why to
+// `err`.
+int ClaimJob(const Config& config, const JobConfig& job, bool wait, std::ostream& err,
+             std::unique_ptr<db::PgStateStore>& store) {
+  auto opened = OpenStateStore(&config);
+  if (!opened.ok()) return ReportStoreOpenError(opened.status(), err);
+  store = std::move(opened).value();
   std::vector<std::pair<std::string, std::string>> names;
-  for (const auto& j : config->jobs) names.emplace_back(j.name, std::string(JobKindName(j.kind)));
-  if (Status s = (*store)->SyncJobs(names); !s.ok()) return ReportError(s, err, kExitStateStore);
+  for (const auto& j : config.jobs) names.emplace_back(j.name, std::string(JobKindName(j.kind)));
+  if (Status s = store->SyncJobs(names); !s.ok()) return ReportError(s, err, kExitStateStore);
 
   // At most one process runs a job at a time: `lakesync run` holds the job's session lock
   // (it dies with its holder, so a `running` record found while holding it belongs to a
@@ -35,46 +40,112 @@ int CmdRun(const GlobalOptions& g, const RunOptions& o, std::ostream& out, std::
   // runs it. A daemon checks the lock after taking the lease; we check the lease after
   // taking the lock, so the two never run the job together.
   // One connection per process: the lease reads go over the store's own connection.
-  std::unique_ptr<db::Coordination> coord = (*store)->BorrowCoordination();
+  std::unique_ptr<db::Coordination> coord = store->BorrowCoordination();
   bool said_waiting = false;
   for (;;) {
-    auto locked = (*store)->TryLockJob(job->name);
+    auto locked = store->TryLockJob(job.name);
     if (!locked.ok()) return ReportError(locked.status(), err, kExitStateStore);
     std::string busy;
     if (!*locked) {
       busy = "is running in another process right now";
     } else {
-      auto lease = coord->GetLease(job->name);
+      auto lease = coord->GetLease(job.name);
       if (!lease.ok()) return ReportError(lease.status(), err, kExitStateStore);
       if (lease->has_value() && (*lease)->live) {
         busy = "is being run by daemon " + (*lease)->holder + " right now";
-        if (Status s = (*store)->UnlockJob(job->name); !s.ok()) {
+        if (Status s = store->UnlockJob(job.name); !s.ok()) {
           return ReportError(s, err, kExitStateStore);
         }
       }
     }
     if (busy.empty()) break;
-    if (!o.wait) {
-      err << "lakesync: job " << job->name << " " << busy
-          << "; wait for it to finish (`lakesync run --wait " << job->name
+    if (!wait) {
+      err << "lakesync: job " << job.name << " " << busy
+          << "; wait for it to finish (`lakesync run --wait " << job.name
           << "` waits, then runs; see `lakesync status`)\n";
       return kExitJobFailed;
     }
     if (!said_waiting) {
-      err << "lakesync: job " << job->name << " " << busy << "; waiting for it to finish\n";
+      err << "lakesync: job " << job.name << " " << busy << "; waiting for it to finish\n";
       said_waiting = true;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
-  auto abandoned = (*store)->AbandonRuns(
-      job->name,
+  auto abandoned = store->AbandonRuns(
+      job.name,
       "abandoned: the process running it stopped before recording a result (killed or "
       "crashed); the next run resumed from the targets' logs",
       SystemClock::Instance().Now());
   if (!abandoned.ok()) return ReportError(abandoned.status(), err, kExitStateStore);
   if (*abandoned > 0) {
-    spdlog::warn("{}: marked {} run(s) left `running` by a process that died as failed", job->name,
+    spdlog::warn("{}: marked {} run(s) left `running` by a process that died as failed", job.name,
                  *abandoned);
+  }
+
+  return kClaimed;
+}
+
+// How a fresh `lakesync run` of an incremental job hides the state store's latency: ClaimJob
+// and StartJobRun run on a thread while the engine plans the run and copies its data files.
+// A data file is invisible until a commit names it, so only publishing needs the job's lock
+// and the run's record: BeforePublish (before every commit and before the final record) waits
+// for the thread. When the claim failed (the job is busy, the store cannot be reached), the
+// engine stops at its next safe point (CheckContinue) and nothing is published; files it copied
+// stay unreferenced until a run publishes the commits that name them (it keeps them).
+class ClaimGate final : public jobs::RunObserver {
+ public:
+  ClaimGate(jobs::RunObserver& inner, std::shared_future<bool> claimed)
+      : inner_(inner), claimed_(std::move(claimed)) {}
+
+  void OnTargetPlanned(const std::string& target, int64_t from_version, int64_t to_version,
+                       int64_t files, int64_t bytes) override {
+    inner_.OnTargetPlanned(target, from_version, to_version, files, bytes);
+  }
+  void OnFileCopied(const std::string& target, const std::string& path, int64_t bytes) override {
+    inner_.OnFileCopied(target, path, bytes);
+  }
+  void OnCommitPublished(const std::string& target, int64_t version) override {
+    inner_.OnCommitPublished(target, version);
+  }
+  Status CheckContinue() override {
+    if (claimed_.wait_for(std::chrono::seconds(0)) == std::future_status::ready &&
+        !claimed_.get()) {
+      return NotClaimed();
+    }
+    return inner_.CheckContinue();
+  }
+  Status BeforePublish(const std::string& target, int64_t version) override {
+    if (!claimed_.get()) return NotClaimed();
+    return inner_.BeforePublish(target, version);
+  }
+
+ private:
+  static Status NotClaimed() {
+    return Status::Cancelled("the run could not start; nothing was published");
+  }
+
+  jobs::RunObserver& inner_;
+  std::shared_future<bool> claimed_;
+};
+
+int Finish(const Result<ExecuteResult>& result, std::ostream& out, std::ostream& err) {
+  if (!result.ok()) return ReportError(result.status(), err, kExitStateStore);
+  for (const auto& line : result->outcome.report) out << line << "\n";
+  for (const auto& line : result->outcome.errors) err << line << "\n";
+  return result->outcome.finish.status == db::RunStatus::kSucceeded ? kExitOk : kExitJobFailed;
+}
+
+}  // namespace
+
+int CmdRun(const GlobalOptions& g, const RunOptions& o, std::ostream& out, std::ostream& err) {
+  Result<Config> config = LoadGlobalConfig(g);
+  if (!config.ok()) return ReportError(config.status(), err, kExitUsage);
+  auto found = FindConfiguredJob(*config, g, o.job);
+  if (!found.ok()) return ReportError(found.status(), err, kExitUsage);
+  const JobConfig* job = *found;
+  // No state store configured: say so before anything runs.
+  if (auto url = ResolveDatabaseUrl(&*config); !url.ok()) {
+    return ReportStoreOpenError(url.status(), err);
   }
 
   ExecuteOptions options;
@@ -82,14 +153,46 @@ int CmdRun(const GlobalOptions& g, const RunOptions& o, std::ostream& out, std::
   options.attempt = 1;
   options.runner_id = config->runner.runner_id;
   options.to_version = o.to_version;
-
   ProgressObserver progress(job->name, isatty(STDERR_FILENO) == 1);
-  auto result = ExecuteJob(*config, *job, options, **store, progress);
+
+  // Snapshot and consolidation jobs use the state store while they run, and a run that waits
+  // for the job's lock must plan after the run it waited for: those claim first.
+  if (job->kind != JobKind::kIncremental || o.wait) {
+    std::unique_ptr<db::PgStateStore> store;
+    if (int rc = ClaimJob(*config, *job, o.wait, err, store); rc != kClaimed) return rc;
+    auto result = ExecuteJob(*config, *job, options, *store, progress);
+    progress.Finish();
+    return Finish(result, out, err);
+  }
+
+  std::ostringstream claim_err;
+  std::unique_ptr<db::PgStateStore> store;
+  int claim = kClaimed;
+  int64_t run_id = 0;
+  std::promise<bool> claimed;
+  ClaimGate gate(progress, claimed.get_future().share());
+  std::thread claimer([&] {
+    claim = ClaimJob(*config, *job, /*wait=*/false, claim_err, store);
+    if (claim == kClaimed) {
+      auto started = StartJobRun(*job, options, *store);
+      if (started.ok()) {
+        run_id = *started;
+      } else {
+        claim = ReportError(started.status(), claim_err, kExitStateStore);
+      }
+    }
+    claimed.set_value(claim == kClaimed);
+  });
+  Result<JobOutcome> outcome = RunIncrementalJob(*config, *job, options, gate);
+  claimer.join();
+  if (claim != kClaimed) {
+    progress.Finish();
+    err << claim_err.str();
+    return claim;
+  }
+  auto result = RecordJobRun(*job, options, *store, gate, run_id, std::move(outcome));
   progress.Finish();
-  if (!result.ok()) return ReportError(result.status(), err, kExitStateStore);
-  for (const auto& line : result->outcome.report) out << line << "\n";
-  for (const auto& line : result->outcome.errors) err << line << "\n";
-  return result->outcome.finish.status == db::RunStatus::kSucceeded ? kExitOk : kExitJobFailed;
+  return Finish(result, out, err);
 }
 
 }  // namespace lakesync::runner

@@ -15,9 +15,8 @@ std::string DefaultRunnerId() {
   return std::string(host) + "-" + std::to_string(getpid());
 }
 
-Result<ExecuteResult> ExecuteJob(const Config& config, const JobConfig& job,
-                                 const ExecuteOptions& options, db::StateStore& store,
-                                 jobs::RunObserver& observer) {
+Result<int64_t> StartJobRun(const JobConfig& job, const ExecuteOptions& options,
+                            db::StateStore& store) {
   db::RunStart start;
   start.job = job.name;
   start.kind = std::string(JobKindName(job.kind));
@@ -25,16 +24,21 @@ Result<ExecuteResult> ExecuteJob(const Config& config, const JobConfig& job,
   start.attempt = options.attempt;
   start.runner_id = options.runner_id.empty() ? DefaultRunnerId() : options.runner_id;
   start.started_at = options.clock->Now();
-  ExecuteResult result;
-  LAKESYNC_ASSIGN_OR_RETURN(result.run_id, store.StartRun(start));
-  if (options.on_started) options.on_started(result.run_id);
-  spdlog::info("{}: run {} started ({} job, trigger {}, attempt {})", job.name, result.run_id,
+  LAKESYNC_ASSIGN_OR_RETURN(int64_t run_id, store.StartRun(start));
+  if (options.on_started) options.on_started(run_id);
+  spdlog::info("{}: run {} started ({} job, trigger {}, attempt {})", job.name, run_id,
                JobKindName(job.kind), db::TriggerName(options.trigger), options.attempt);
+  if (job.kind == JobKind::kIncremental) ReconcileIncrementalTargets(store, job);
+  return run_id;
+}
 
+Result<JobOutcome> RunJobKind(const Config& config, const JobConfig& job,
+                              const ExecuteOptions& options, db::StateStore& store,
+                              jobs::RunObserver& observer) {
   Result<JobOutcome> outcome = Status::Internal("unknown job kind");
   switch (job.kind) {
     case JobKind::kIncremental:
-      outcome = RunIncrementalJob(config, job, options, store, observer);
+      outcome = RunIncrementalJob(config, job, options, observer);
       break;
     case JobKind::kSnapshot:
       outcome = RunSnapshotJob(config, job, options, store, observer);
@@ -43,6 +47,12 @@ Result<ExecuteResult> ExecuteJob(const Config& config, const JobConfig& job,
       outcome = RunConsolidationJob(config, job, options, store, observer);
       break;
   }
+  return outcome;
+}
+
+Result<ExecuteResult> RecordJobRun(const JobConfig& job, const ExecuteOptions& options,
+                                   db::StateStore& store, jobs::RunObserver& observer,
+                                   int64_t run_id, Result<JobOutcome> outcome) {
   if (!outcome.ok() && outcome.status().code() != StatusCode::kUnavailable) {
     // Not the state store: a failure of the job itself, recorded as such.
     JobOutcome failed;
@@ -52,6 +62,8 @@ Result<ExecuteResult> ExecuteJob(const Config& config, const JobConfig& job,
     outcome = std::move(failed);
   }
   LAKESYNC_RETURN_IF_ERROR(outcome.status());
+  ExecuteResult result;
+  result.run_id = run_id;
   result.outcome = std::move(outcome).value();
 
   LAKESYNC_FAILPOINT("runner.before_record");
@@ -75,6 +87,14 @@ Result<ExecuteResult> ExecuteJob(const Config& config, const JobConfig& job,
                db::RunStatusName(finish.status), finish.commits, finish.files, finish.bytes,
                finish.error.empty() ? "" : ": ", finish.error);
   return result;
+}
+
+Result<ExecuteResult> ExecuteJob(const Config& config, const JobConfig& job,
+                                 const ExecuteOptions& options, db::StateStore& store,
+                                 jobs::RunObserver& observer) {
+  LAKESYNC_ASSIGN_OR_RETURN(int64_t run_id, StartJobRun(job, options, store));
+  return RecordJobRun(job, options, store, observer, run_id,
+                      RunJobKind(config, job, options, store, observer));
 }
 
 std::vector<TargetLag> ProbeJobLag(const JobConfig& job, TimePoint now) {

@@ -35,6 +35,25 @@ Result<ExecuteResult> ExecuteJob(const Config& config, const JobConfig& job,
                                  const ExecuteOptions& options, db::StateStore& store,
                                  jobs::RunObserver& observer);
 
+// ExecuteJob's three steps, for a caller that runs the job while the state store's part is
+// still under way (`lakesync run`: runner/cmd_run.cc). ExecuteJob is
+// RecordJobRun(StartJobRun(), RunJobKind()).
+//
+// StartJobRun: StartRun (then options.on_started and a log line) and, for an incremental job,
+// the comparison of the recorded target versions with the targets' logs
+// (ReconcileIncrementalTargets).
+Result<int64_t> StartJobRun(const JobConfig& job, const ExecuteOptions& options,
+                            db::StateStore& store);
+// The kind's run (runner/job_kinds.h). An incremental job does not use `store`.
+Result<JobOutcome> RunJobKind(const Config& config, const JobConfig& job,
+                              const ExecuteOptions& options, db::StateStore& store,
+                              jobs::RunObserver& observer);
+// Turns a job error into a failed outcome, then the failpoint, the fencing check and the
+// records, as above.
+Result<ExecuteResult> RecordJobRun(const JobConfig& job, const ExecuteOptions& options,
+                                   db::StateStore& store, jobs::RunObserver& observer,
+                                   int64_t run_id, Result<JobOutcome> outcome);
+
 // The kind's lag probe (runner/job_kinds.h).
 std::vector<TargetLag> ProbeJobLag(const JobConfig& job, TimePoint now);
 

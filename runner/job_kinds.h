@@ -67,14 +67,18 @@ struct TargetLag {
 // only when something outside the job failed (the state store). Observer: progress callbacks,
 // CheckContinue at safe points, BeforePublish before every commit publish.
 Result<JobOutcome> RunIncrementalJob(const Config& config, const JobConfig& job,
-                                     const ExecuteOptions& options, db::StateStore& store,
-                                     jobs::RunObserver& observer);
+                                     const ExecuteOptions& options, jobs::RunObserver& observer);
 Result<JobOutcome> RunSnapshotJob(const Config& config, const JobConfig& job,
                                   const ExecuteOptions& options, db::StateStore& store,
                                   jobs::RunObserver& observer);
 Result<JobOutcome> RunConsolidationJob(const Config& config, const JobConfig& job,
                                        const ExecuteOptions& options, db::StateStore& store,
                                        jobs::RunObserver& observer);
+
+// R6 for an incremental job, before its run: logs a warning for each target whose version the
+// state store records differently from the target's own log (the run goes by the log). Never
+// fails: a store or target that cannot be read is left to the run to report.
+void ReconcileIncrementalTargets(db::StateStore& store, const JobConfig& job);
 
 // Each kind's cheap lag probe (log tails only; no full listing). One entry per target / region,
 // in configuration order; a table that cannot be read is reported in its entry's `error`.

@@ -23,17 +23,20 @@ jobs::StartMode ToStartMode(IncrementalSpec::Start s) {
   return jobs::StartMode::kAuto;
 }
 
+}  // namespace
+
 // R6: the target's log is the truth. Says so when the state store remembers something else
 // (restored from an old backup, wiped, or a run killed between publishing and recording).
-void ReconcileWithTargets(db::StateStore& store, const JobConfig& job,
-                          const IncrementalTables& tables) {
+void ReconcileIncrementalTargets(db::StateStore& store, const JobConfig& job) {
+  auto tables = OpenIncrementalTables(job);
+  if (!tables.ok()) return;  // the run reports it
   auto recorded = store.TargetVersions(job.name);
   if (!recorded.ok()) {
     spdlog::warn("{}: could not read recorded target versions: {}", job.name,
                  recorded.status().message());
     return;
   }
-  for (const auto& t : tables.targets) {
+  for (const auto& t : tables->targets) {
     // The engine's cheap head probe (a few stats, not a listing of the whole log).
     auto head = jobs::TableHead(*t.location.storage, t.location.prefix);
     if (!head.ok()) continue;  // the run reports it
@@ -52,11 +55,8 @@ void ReconcileWithTargets(db::StateStore& store, const JobConfig& job,
   }
 }
 
-}  // namespace
-
 Result<JobOutcome> RunIncrementalJob(const Config& config, const JobConfig& job,
-                                     const ExecuteOptions& options, db::StateStore& store,
-                                     jobs::RunObserver& observer) {
+                                     const ExecuteOptions& options, jobs::RunObserver& observer) {
   JobOutcome result;
   db::RunFinish& finish = result.finish;
   auto tables = OpenIncrementalTables(job);
@@ -66,7 +66,6 @@ Result<JobOutcome> RunIncrementalJob(const Config& config, const JobConfig& job,
     result.errors.push_back("lakesync: " + job.name + " failed: " + finish.error);
     return result;
   }
-  ReconcileWithTargets(store, job, *tables);
 
   jobs::IncrementalOptions engine;
   engine.to_version = options.to_version;

@@ -59,6 +59,10 @@ class BreakingSource final : public Storage {
                                     std::string_view to) override {
     return source_.CopyFromDeferred(source, from, to);
   }
+  Result<uint64_t> CopyFromDeferredIfAbsent(Storage& source, std::string_view from,
+                                            std::string_view to) override {
+    return source_.CopyFromDeferredIfAbsent(source, from, to);
+  }
   Status SyncAll() override { return source_.SyncAll(); }
   void OweSync(std::string_view path) override { source_.OweSync(path); }
   Status SetModificationTime(std::string_view path, TimePoint t) override {
@@ -131,6 +135,12 @@ void FaultInjectingStorage::Clear() {
   fail_all_.fill(std::nullopt);
   nth_.clear();
   budget_.reset();
+  hidden_.clear();
+}
+
+void FaultInjectingStorage::HideFromNextStat(std::string path) {
+  std::lock_guard<std::mutex> lock(mu_);
+  hidden_.insert(std::move(path));
 }
 
 int FaultInjectingStorage::Calls(Op op) const {
@@ -226,6 +236,9 @@ Result<uint64_t> FaultInjectingStorage::Copy(Storage& source, std::string_view f
     case CopyKind::kDeferred:
       copied = base_.CopyFromDeferred(from_storage, from, to);
       break;
+    case CopyKind::kDeferredIfAbsent:
+      copied = base_.CopyFromDeferredIfAbsent(from_storage, from, to);
+      break;
   }
   if (copied.ok()) AddWritten(*copied);
   return copied;
@@ -238,6 +251,13 @@ Result<std::vector<FileInfo>> FaultInjectingStorage::List(const ListOptions& opt
 
 Result<FileInfo> FaultInjectingStorage::Stat(std::string_view path) {
   LAKESYNC_RETURN_IF_ERROR(Begin(Op::kStat).fail);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = hidden_.find(path); it != hidden_.end()) {
+      hidden_.erase(it);
+      return Status::NotFound(std::string(path) + " not found (hidden from this Stat, test)");
+    }
+  }
   return base_.Stat(path);
 }
 
@@ -283,6 +303,12 @@ Result<uint64_t> FaultInjectingStorage::CopyFromIfAbsent(Storage& source, std::s
 Result<uint64_t> FaultInjectingStorage::CopyFromDeferred(Storage& source, std::string_view from,
                                                          std::string_view to) {
   return Copy(source, from, to, CopyKind::kDeferred);
+}
+
+Result<uint64_t> FaultInjectingStorage::CopyFromDeferredIfAbsent(Storage& source,
+                                                                 std::string_view from,
+                                                                 std::string_view to) {
+  return Copy(source, from, to, CopyKind::kDeferredIfAbsent);
 }
 
 Status FaultInjectingStorage::SyncAll() {

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,7 +40,7 @@ class FaultInjectingStorage final : public Storage {
     kWriteAtomic,
     kPutIfAbsent,
     kDelete,
-    kCopy,  // CopyFrom, CopyFromIfAbsent and CopyFromDeferred
+    kCopy,  // CopyFrom, CopyFromIfAbsent, CopyFromDeferred and CopyFromDeferredIfAbsent
     kSetModificationTime,
     kSyncAll,
     kOweSync,  // counted only: it cannot fail
@@ -62,6 +63,9 @@ class FaultInjectingStorage final : public Storage {
   // exceed `budget`, writes fail with an ENOSPC IOError ("No space left on device") and
   // publish nothing. Counts from the bytes already written.
   void NoSpaceAfterBytes(uint64_t budget);
+  // The next Stat of `path` answers NotFound whether or not it exists: what a writer sees when
+  // another writer creates the file right after its Stat.
+  void HideFromNextStat(std::string path);
   // Removes every fault (counters are kept).
   void Clear();
 
@@ -85,6 +89,8 @@ class FaultInjectingStorage final : public Storage {
                                                   std::string_view to) override;
   [[nodiscard]] Result<uint64_t> CopyFromDeferred(Storage& source, std::string_view from,
                                                   std::string_view to) override;
+  [[nodiscard]] Result<uint64_t> CopyFromDeferredIfAbsent(Storage& source, std::string_view from,
+                                                          std::string_view to) override;
   // Counted as kSyncAll; FailNth/FailAll make it fail without reaching the wrapped storage.
   [[nodiscard]] Status SyncAll() override;
   void OweSync(std::string_view path) override;
@@ -108,7 +114,7 @@ class FaultInjectingStorage final : public Storage {
   Plan Begin(Op op);
   Status CheckWrite(const Plan& plan, std::string_view path, uint64_t size) const;
   Status Write(Op op, std::string_view path, std::string_view data);
-  enum class CopyKind { kReplace, kIfAbsent, kDeferred };
+  enum class CopyKind { kReplace, kIfAbsent, kDeferred, kDeferredIfAbsent };
   Result<uint64_t> Copy(Storage& source, std::string_view from, std::string_view to, CopyKind kind);
   void AddWritten(uint64_t bytes);
 
@@ -119,6 +125,7 @@ class FaultInjectingStorage final : public Storage {
   std::vector<NthFault> nth_;                               // Guarded by mu_.
   std::optional<uint64_t> budget_;                          // Guarded by mu_.
   uint64_t written_ = 0;                                    // Guarded by mu_.
+  std::set<std::string, std::less<>> hidden_;               // Guarded by mu_.
 };
 
 }  // namespace lakesync::storage

@@ -344,7 +344,7 @@ class TempFile {
       }
       name_.clear();  // The temp name no longer exists.
     } else {
-      LAKESYNC_FAILPOINT("commit.before_link");
+      if (durable) LAKESYNC_FAILPOINT("commit.before_link");
       // link() fails with EEXIST if anything is at the target, even a dangling symlink, and
       // never replaces it: the put-if-absent primitive on POSIX filesystems.
       if (::linkat(dir_fd_, name_.c_str(), dir_fd_, leaf.c_str(), 0) != 0) {
@@ -724,6 +724,11 @@ Result<uint64_t> LocalStorage::CopyFromIfAbsent(Storage& source, std::string_vie
 Result<uint64_t> LocalStorage::CopyFromDeferred(Storage& source, std::string_view from,
                                                 std::string_view to) {
   return Copy(source, from, to, /*replace=*/true, /*durable=*/false);
+}
+
+Result<uint64_t> LocalStorage::CopyFromDeferredIfAbsent(Storage& source, std::string_view from,
+                                                        std::string_view to) {
+  return Copy(source, from, to, /*replace=*/false, /*durable=*/false);
 }
 
 void LocalStorage::OweSync(std::string_view path) {

@@ -65,6 +65,8 @@ class LocalStorage final : public Storage {
   [[nodiscard]] Result<uint64_t> CopyFromIfAbsent(Storage& source, std::string_view from,
                                                   std::string_view to) override;
   // CopyFrom without fsyncing the file or its directory (still temp file + rename).
+  [[nodiscard]] Result<uint64_t> CopyFromDeferredIfAbsent(Storage& source, std::string_view from,
+                                                          std::string_view to) override;
   [[nodiscard]] Result<uint64_t> CopyFromDeferred(Storage& source, std::string_view from,
                                                   std::string_view to) override;
   // fsync of each deferred copy and OweSync'd file, and of each directory they are in and

@@ -97,6 +97,14 @@ class Storage {
     return CopyFrom(source, from, to);
   }
 
+  // CopyFromDeferred that never replaces: AlreadyExists when `to` exists (a file another
+  // writer copied meanwhile, perhaps durable already, stays as it is; the caller decides
+  // whether to keep it, and then owes it a sync: OweSync). The default is CopyFromIfAbsent.
+  virtual Result<uint64_t> CopyFromDeferredIfAbsent(Storage& source, std::string_view from,
+                                                    std::string_view to) {
+    return CopyFromIfAbsent(source, from, to);
+  }
+
   // Makes durable every CopyFromDeferred that returned OK before this call began (and the
   // directory entries naming those copies). On error nothing is known to be durable: the
   // caller must not rely on those copies (and must not publish anything referencing them)
