@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "common/redact.h"
+#include "db/lease_sql.h"
 #include "db/pg.h"
 
 namespace lakesync::db {
@@ -170,15 +171,23 @@ Status Coordination::ReleaseLease(std::string_view job, std::string_view holder,
       .status();
 }
 
+pg::Statement LeaseStatement(std::string_view job) {
+  return pg::MakeStatement(
+      "SELECT holder, token, (extract(epoch from acquired_at) * 1000)::bigint, "
+      "(extract(epoch from expires_at) * 1000)::bigint, "
+      "(expires_at > clock_timestamp())::int FROM leases WHERE job = $1",
+      job);
+}
+
 Result<std::optional<LeaseInfo>> Coordination::GetLease(std::string_view job) {
   std::lock_guard lock(*mu_);
   LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
-  LAKESYNC_ASSIGN_OR_RETURN(
-      pg::Rows rows,
-      conn->Query("SELECT holder, token, (extract(epoch from acquired_at) * 1000)::bigint, "
-                  "(extract(epoch from expires_at) * 1000)::bigint, "
-                  "(expires_at > clock_timestamp())::int FROM leases WHERE job = $1",
-                  job));
+  const pg::Statement s = LeaseStatement(job);
+  LAKESYNC_ASSIGN_OR_RETURN(pg::Rows rows, conn->Exec(s.sql, s.params));
+  return ParseLease(rows, job);
+}
+
+Result<std::optional<LeaseInfo>> ParseLease(const pg::Rows& rows, std::string_view job) {
   if (rows.size() == 0) return std::optional<LeaseInfo>();
   LeaseInfo info;
   info.job = std::string(job);

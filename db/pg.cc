@@ -285,6 +285,56 @@ Result<Rows> Connection::Exec(std::string_view sql, const std::vector<Param>& pa
   return ErrorFromResult(result.get());
 }
 
+std::vector<Result<Rows>> Connection::ExecPipeline(const std::vector<Statement>& statements) {
+  std::vector<Result<Rows>> out;
+  out.reserve(statements.size());
+  pg_conn* conn = conn_.get();
+  auto fail_rest = [&] {
+    Status failed = ErrorFromResult(nullptr);
+    while (out.size() < statements.size()) out.push_back(failed);
+  };
+  if (broken() || PQenterPipelineMode(conn) != 1) {
+    fail_rest();
+    return out;
+  }
+  // A Sync after each statement: each runs in its own implicit transaction, as with Exec.
+  size_t sent = 0;
+  for (const Statement& s : statements) {
+    std::vector<const char*> values;
+    values.reserve(s.params.size());
+    for (const Param& p : s.params) values.push_back(p ? p->c_str() : nullptr);
+    if (PQsendQueryParams(conn, s.sql.c_str(), static_cast<int>(values.size()),
+                          /*paramTypes=*/nullptr, values.data(), /*paramLengths=*/nullptr,
+                          /*paramFormats=*/nullptr, /*resultFormat=*/0) != 1 ||
+        PQpipelineSync(conn) != 1) {
+      break;
+    }
+    ++sent;
+  }
+  // Each statement answers with its result, a null, then the Sync's PGRES_PIPELINE_SYNC.
+  for (size_t i = 0; i < sent; ++i) {
+    std::unique_ptr<pg_result, ResultDeleter> result(PQgetResult(conn));
+    if (result == nullptr) break;  // the connection failed
+    ExecStatusType status = PQresultStatus(result.get());
+    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
+      out.push_back(Rows(std::move(result)));
+    } else {
+      out.push_back(ErrorFromResult(result.get()));
+    }
+    if (std::unique_ptr<pg_result, ResultDeleter> end(PQgetResult(conn)); end != nullptr) {
+      break;  // not what the protocol says: give up on the rest
+    }
+    std::unique_ptr<pg_result, ResultDeleter> sync(PQgetResult(conn));
+    if (sync == nullptr || PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC) break;
+  }
+  if (out.size() < statements.size()) {
+    fail_rest();
+    return out;  // the connection is unusable in pipeline mode; Reset() starts afresh
+  }
+  PQexitPipelineMode(conn);
+  return out;
+}
+
 Status Connection::ExecScript(std::string_view sql) {
   if (broken()) return ErrorFromResult(nullptr);
   std::string sql_str(sql);

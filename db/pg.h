@@ -72,6 +72,16 @@ class Rows {
   std::unique_ptr<pg_result, ResultDeleter> result_;
 };
 
+// One statement of a pipeline (Connection::ExecPipeline).
+struct Statement {
+  std::string sql;
+  std::vector<Param> params;
+};
+template <typename... Args>
+Statement MakeStatement(std::string sql, const Args&... args) {
+  return Statement{std::move(sql), std::vector<Param>{ToParam(args)...}};
+}
+
 class Connection {
  public:
   // Connects to `conninfo` (URI or keyword form). A non-zero `connect_timeout` bounds the
@@ -97,6 +107,13 @@ class Connection {
   [[nodiscard]] Result<Rows> Query(std::string_view sql, const Args&... args) {
     return Exec(sql, std::vector<Param>{ToParam(args)...});
   }
+
+  // Runs `statements` in order in one round trip (libpq's pipeline mode), each exactly as Exec
+  // would run it: in its own implicit transaction, so one that fails neither rolls back nor
+  // skips the others. Returns one result per statement, in order, with Exec's error mapping;
+  // when the connection is lost midway, the statements whose results were not read are
+  // Unavailable (they may or may not have run, as with Exec).
+  [[nodiscard]] std::vector<Result<Rows>> ExecPipeline(const std::vector<Statement>& statements);
 
   // Runs fixed SQL text, possibly several statements, without parameters (migrations,
   // BEGIN/COMMIT). Never pass text that contains values.

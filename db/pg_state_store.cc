@@ -8,6 +8,7 @@
 
 #include "common/json_writer.h"
 #include "db/coordination.h"
+#include "db/lease_sql.h"
 #include "db/migrations.h"
 #include "db/pg.h"
 
@@ -159,6 +160,178 @@ Result<MigrateReport> MigrateUnderLock(pg::Connection& conn) {
   return report;
 }
 
+// Each statement the store sends, and how its answer is read: shared by the methods below and
+// by ClaimRun, which sends several of them in one pipeline.
+
+pg::Statement SchemaVersionStatement() {
+  return pg::MakeStatement("SELECT coalesce(max(version), 0) FROM lakesync_schema_migrations");
+}
+
+// One round trip for a migrated database (every `lakesync run` asks). The table is missing only
+// before the first migration: that query fails (InvalidArgument, undefined table) and the check
+// below tells it apart from other failures.
+Result<int> ParseSchemaVersion(pg::Connection& conn, Result<pg::Rows> rows) {
+  if (!rows.ok()) {
+    if (rows.status().code() != StatusCode::kInvalidArgument) return rows.status();
+    LAKESYNC_ASSIGN_OR_RETURN(
+        pg::Rows exists,
+        conn.Query("SELECT to_regclass('lakesync_schema_migrations') IS NOT NULL"));
+    if (exists.Text(0, 0) != "t") return 0;
+    return rows.status();
+  }
+  LAKESYNC_ASSIGN_OR_RETURN(int64_t version, rows->Int64(0, 0));
+  return static_cast<int>(version);
+}
+
+// One statement (one round trip, atomic). Sorted by name, so concurrent syncs lock the rows in
+// the same order; a name listed twice keeps its last kind, as one upsert after another would.
+Result<pg::Statement> SyncJobsStatement(
+    const std::vector<std::pair<std::string, std::string>>& name_and_kind) {
+  for (const auto& [name, kind] : name_and_kind) {
+    if (name.empty()) {
+      return Status::InvalidArgument("cannot record a job without a name; name every job");
+    }
+  }
+  std::map<std::string_view, std::string_view> jobs;
+  for (const auto& [name, kind] : name_and_kind) jobs[name] = kind;
+  JsonWriter json;
+  json.BeginArray();
+  for (const auto& [name, kind] : jobs) {
+    json.BeginObject().Key("name").String(name).Key("kind").String(kind).EndObject();
+  }
+  json.EndArray();
+  return pg::MakeStatement(
+      "INSERT INTO jobs (name, kind, first_seen, last_seen) "
+      "SELECT name, kind, now(), now() FROM json_to_recordset($1::json) "
+      "AS t(name text, kind text) ORDER BY name "
+      "ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, "
+      "last_seen = excluded.last_seen",
+      json.str());
+}
+
+Status ParseSyncJobs(Result<pg::Rows> rows) {
+  return rows.status().WithContext("recording the configured jobs");
+}
+
+pg::Statement StartRunStatement(const RunStart& start) {
+  return pg::MakeStatement(
+      "INSERT INTO runs (job, kind, trigger, attempt, runner_id, status, started_at) "
+      "VALUES ($1, $2, $3, $4, $5, 'running', " LAKESYNC_TS("$6") ") RETURNING id",
+      start.job, start.kind, TriggerName(start.trigger), start.attempt, start.runner_id,
+      start.started_at);
+}
+
+Result<int64_t> ParseStartRun(Result<pg::Rows> rows, std::string_view job) {
+  if (!rows.ok()) {
+    return rows.status().WithContext(fmt::format("recording the start of a run of job {}", job));
+  }
+  return rows->Int64(0, 0);
+}
+
+pg::Statement TargetVersionsStatement(std::string_view job) {
+  return pg::MakeStatement(
+      "SELECT job, target, replicated_version, source_version, " LAKESYNC_MS("updated_at") ", "
+      "run_id FROM target_versions WHERE job = $1 ORDER BY target",
+      job);
+}
+
+Result<std::vector<TargetVersion>> ParseTargetVersions(Result<pg::Rows> rows,
+                                                       std::string_view job) {
+  if (!rows.ok()) {
+    return rows.status().WithContext(fmt::format("reading the target versions of job {}", job));
+  }
+  std::vector<TargetVersion> out;
+  for (int r = 0; r < rows->size(); ++r) {
+    TargetVersion v;
+    v.job = rows->Text(r, 0);
+    v.target = rows->Text(r, 1);
+    LAKESYNC_ASSIGN_OR_RETURN(v.replicated_version, rows->Int64(r, 2));
+    LAKESYNC_ASSIGN_OR_RETURN(v.source_version, rows->OptionalInt64(r, 3));
+    LAKESYNC_ASSIGN_OR_RETURN(v.updated_at, rows->Time(r, 4));
+    LAKESYNC_ASSIGN_OR_RETURN(v.run_id, rows->OptionalInt64(r, 5));
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+// One statement (one round trip, atomic): the targets are inserted only when the update
+// matched. The row lock taken by UPDATE makes a concurrent second FinishRun wait, then match
+// nothing and report Conflict (ParseFinishRun).
+pg::Statement FinishRunStatement(int64_t run_id, const RunFinish& finish) {
+  JsonWriter targets;
+  targets.BeginArray();
+  for (size_t i = 0; i < finish.targets.size(); ++i) {
+    const TargetResult& t = finish.targets[i];
+    targets.BeginObject().Key("position").Int(static_cast<int64_t>(i));
+    WriteTargetResultFields(targets, t);
+    targets.EndObject();
+  }
+  targets.EndArray();
+  return pg::MakeStatement(
+      "WITH u AS (UPDATE runs SET status = $2, finished_at = " LAKESYNC_TS("$3") ", "
+      "source_version = $4, target_version = $5, commits = $6, files = $7, bytes = $8, "
+      "rows = $9, error = $10 WHERE id = $1 AND status = 'running' RETURNING id), "
+      "t AS (INSERT INTO run_targets (run_id, target, position, start_version, end_version, "
+      "commits, files, bytes, rows, status, error) SELECT u.id, x.target, x.position, "
+      "x.start_version, x.end_version, x.commits, x.files, x.bytes, x.rows, x.status, x.error "
+      "FROM u, json_to_recordset($11::json) AS x(target text, position integer, "
+      "start_version bigint, end_version bigint, commits bigint, files bigint, bytes bigint, "
+      "rows bigint, status text, error text)) "
+      "SELECT id FROM u",
+      run_id, RunStatusName(finish.status), finish.finished_at, finish.source_version,
+      finish.target_version, finish.commits, finish.files, finish.bytes, finish.rows,
+      finish.error, targets.str());
+}
+
+Status ParseFinishRun(pg::Connection& conn, Result<pg::Rows> updated, int64_t run_id) {
+  Status status = updated.status();
+  if (status.ok() && updated->size() != 1) status = NotRunning(conn, run_id);
+  return status.WithContext(fmt::format("recording the end of run {}", run_id));
+}
+
+pg::Statement SetTargetVersionStatement(const TargetVersion& version) {
+  return pg::MakeStatement(
+      "INSERT INTO target_versions (job, target, replicated_version, source_version, "
+      "updated_at, run_id) VALUES ($1, $2, $3, $4, " LAKESYNC_TS("$5") ", $6) "
+      "ON CONFLICT (job, target) DO UPDATE SET "
+      "replicated_version = excluded.replicated_version, "
+      "source_version = excluded.source_version, updated_at = excluded.updated_at, "
+      "run_id = excluded.run_id",
+      version.job, version.target, version.replicated_version, version.source_version,
+      version.updated_at, version.run_id);
+}
+
+Status ParseSetTargetVersion(Result<pg::Rows> rows, const TargetVersion& version) {
+  return rows.status().WithContext(fmt::format("recording the replicated version of {} for job {}",
+                                               version.target, version.job));
+}
+
+// Job locks are session-level advisory locks keyed (class, hash of the job name): they vanish
+// with the session, so a killed process never leaves a job locked.
+#define LAKESYNC_JOB_LOCK_KEY "hashtext('lakesync.job'), hashtext($1)"
+
+pg::Statement TryLockStatement(std::string_view job) {
+  return pg::MakeStatement("SELECT pg_try_advisory_lock(" LAKESYNC_JOB_LOCK_KEY ")::int", job);
+}
+
+pg::Statement UnlockStatement(std::string_view job) {
+  return pg::MakeStatement("SELECT pg_advisory_unlock(" LAKESYNC_JOB_LOCK_KEY ")::int", job);
+}
+
+#undef LAKESYNC_JOB_LOCK_KEY
+
+pg::Statement AbandonRunsStatement(std::string_view job, std::string_view error, TimePoint now) {
+  return pg::MakeStatement(
+      "UPDATE runs SET status = 'failed', error = $2, "
+      "finished_at = " LAKESYNC_TS("$3") " WHERE job = $1 AND status = 'running' RETURNING id",
+      job, error, now);
+}
+
+Result<int> ParseAbandonRuns(Result<pg::Rows> rows) {
+  LAKESYNC_RETURN_IF_ERROR(rows.status());
+  return rows->size();
+}
+
 }  // namespace
 
 int PgStateStore::LatestSchemaVersion() { return EmbeddedMigrations().back().version; }
@@ -206,18 +379,8 @@ Result<int> PgStateStore::SchemaVersion() {
   // One round trip for a migrated database (every `lakesync run` asks). The table is missing
   // only before the first migration: that query fails (InvalidArgument, undefined table) and
   // the check below tells it apart from other failures.
-  Result<pg::Rows> rows =
-      conn->Query("SELECT coalesce(max(version), 0) FROM lakesync_schema_migrations");
-  if (!rows.ok()) {
-    if (rows.status().code() != StatusCode::kInvalidArgument) return rows.status();
-    LAKESYNC_ASSIGN_OR_RETURN(
-        pg::Rows exists,
-        conn->Query("SELECT to_regclass('lakesync_schema_migrations') IS NOT NULL"));
-    if (exists.Text(0, 0) != "t") return 0;
-    return rows.status();
-  }
-  LAKESYNC_ASSIGN_OR_RETURN(int64_t version, rows->Int64(0, 0));
-  return static_cast<int>(version);
+  const pg::Statement s = SchemaVersionStatement();
+  return ParseSchemaVersion(*conn, conn->Exec(s.sql, s.params));
 }
 
 std::unique_ptr<Coordination> PgStateStore::BorrowCoordination() {
@@ -241,49 +404,18 @@ Result<bool> PgStateStore::Ping() {
 
 Status PgStateStore::SyncJobs(
     const std::vector<std::pair<std::string, std::string>>& name_and_kind) {
-  for (const auto& [name, kind] : name_and_kind) {
-    if (name.empty()) {
-      return Status::InvalidArgument("cannot record a job without a name; name every job");
-    }
-  }
-  // One statement (one round trip, atomic). Sorted by name, so concurrent syncs lock the rows in
-  // the same order; a name listed twice keeps its last kind, as one upsert after another would.
-  std::map<std::string_view, std::string_view> jobs;
-  for (const auto& [name, kind] : name_and_kind) jobs[name] = kind;
-  JsonWriter json;
-  json.BeginArray();
-  for (const auto& [name, kind] : jobs) {
-    json.BeginObject().Key("name").String(name).Key("kind").String(kind).EndObject();
-  }
-  json.EndArray();
+  LAKESYNC_ASSIGN_OR_RETURN(pg::Statement s, SyncJobsStatement(name_and_kind));
   std::lock_guard lock(mu_);
   LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
-  return conn
-      ->Query(
-          "INSERT INTO jobs (name, kind, first_seen, last_seen) "
-          "SELECT name, kind, now(), now() FROM json_to_recordset($1::json) "
-          "AS t(name text, kind text) ORDER BY name "
-          "ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, "
-          "last_seen = excluded.last_seen",
-          json.str())
-      .status()
-      .WithContext("recording the configured jobs");
+  return ParseSyncJobs(conn->Exec(s.sql, s.params));
 }
 
 Result<int64_t> PgStateStore::StartRun(const RunStart& start) {
   LAKESYNC_RETURN_IF_ERROR(ValidateRunStart(start));
   std::lock_guard lock(mu_);
   LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
-  Result<pg::Rows> rows = conn->Query(
-      "INSERT INTO runs (job, kind, trigger, attempt, runner_id, status, started_at) "
-      "VALUES ($1, $2, $3, $4, $5, 'running', " LAKESYNC_TS("$6") ") RETURNING id",
-      start.job, start.kind, TriggerName(start.trigger), start.attempt, start.runner_id,
-      start.started_at);
-  if (!rows.ok()) {
-    return rows.status().WithContext(
-        fmt::format("recording the start of a run of job {}", start.job));
-  }
-  return rows->Int64(0, 0);
+  const pg::Statement s = StartRunStatement(start);
+  return ParseStartRun(conn->Exec(s.sql, s.params), start.job);
 }
 
 Status PgStateStore::HeartbeatRun(int64_t run_id, TimePoint now) {
@@ -300,37 +432,10 @@ Status PgStateStore::HeartbeatRun(int64_t run_id, TimePoint now) {
 
 Status PgStateStore::FinishRun(int64_t run_id, const RunFinish& finish) {
   LAKESYNC_RETURN_IF_ERROR(ValidateRunFinish(run_id, finish));
-  JsonWriter targets;
-  targets.BeginArray();
-  for (size_t i = 0; i < finish.targets.size(); ++i) {
-    const TargetResult& t = finish.targets[i];
-    targets.BeginObject().Key("position").Int(static_cast<int64_t>(i));
-    WriteTargetResultFields(targets, t);
-    targets.EndObject();
-  }
-  targets.EndArray();
   std::lock_guard lock(mu_);
   LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
-  // One statement (one round trip, atomic): the targets are inserted only when the update
-  // matched. The row lock taken by UPDATE makes a concurrent second FinishRun wait, then match
-  // nothing and report Conflict below.
-  Result<pg::Rows> updated = conn->Query(
-      "WITH u AS (UPDATE runs SET status = $2, finished_at = " LAKESYNC_TS("$3") ", "
-      "source_version = $4, target_version = $5, commits = $6, files = $7, bytes = $8, "
-      "rows = $9, error = $10 WHERE id = $1 AND status = 'running' RETURNING id), "
-      "t AS (INSERT INTO run_targets (run_id, target, position, start_version, end_version, "
-      "commits, files, bytes, rows, status, error) SELECT u.id, x.target, x.position, "
-      "x.start_version, x.end_version, x.commits, x.files, x.bytes, x.rows, x.status, x.error "
-      "FROM u, json_to_recordset($11::json) AS x(target text, position integer, "
-      "start_version bigint, end_version bigint, commits bigint, files bigint, bytes bigint, "
-      "rows bigint, status text, error text)) "
-      "SELECT id FROM u",
-      run_id, RunStatusName(finish.status), finish.finished_at, finish.source_version,
-      finish.target_version, finish.commits, finish.files, finish.bytes, finish.rows,
-      finish.error, targets.str());
-  Status status = updated.status();
-  if (status.ok() && updated->size() != 1) status = NotRunning(*conn, run_id);
-  return status.WithContext(fmt::format("recording the end of run {}", run_id));
+  const pg::Statement s = FinishRunStatement(run_id, finish);
+  return ParseFinishRun(*conn, conn->Exec(s.sql, s.params), run_id);
 }
 
 Result<std::vector<RunRecord>> PgStateStore::RunsLocked(std::string_view job, int limit) {
@@ -393,42 +498,33 @@ Status PgStateStore::SetTargetVersion(const TargetVersion& version) {
   LAKESYNC_RETURN_IF_ERROR(ValidateTargetVersion(version));
   std::lock_guard lock(mu_);
   LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
-  return conn
-      ->Query("INSERT INTO target_versions (job, target, replicated_version, source_version, "
-              "updated_at, run_id) VALUES ($1, $2, $3, $4, " LAKESYNC_TS("$5") ", $6) "
-              "ON CONFLICT (job, target) DO UPDATE SET "
-              "replicated_version = excluded.replicated_version, "
-              "source_version = excluded.source_version, updated_at = excluded.updated_at, "
-              "run_id = excluded.run_id",
-              version.job, version.target, version.replicated_version, version.source_version,
-              version.updated_at, version.run_id)
-      .status()
-      .WithContext(fmt::format("recording the replicated version of {} for job {}",
-                               version.target, version.job));
+  const pg::Statement s = SetTargetVersionStatement(version);
+  return ParseSetTargetVersion(conn->Exec(s.sql, s.params), version);
+}
+
+Status PgStateStore::FinishRunWithVersions(int64_t run_id,
+                                           const std::vector<TargetVersion>& versions,
+                                           const RunFinish& finish) {
+  for (const auto& v : versions) LAKESYNC_RETURN_IF_ERROR(ValidateTargetVersion(v));
+  LAKESYNC_RETURN_IF_ERROR(ValidateRunFinish(run_id, finish));
+  std::lock_guard lock(mu_);
+  LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
+  // One round trip; each statement still runs as its own call would.
+  std::vector<pg::Statement> statements;
+  for (const auto& v : versions) statements.push_back(SetTargetVersionStatement(v));
+  statements.push_back(FinishRunStatement(run_id, finish));
+  std::vector<Result<pg::Rows>> answers = conn->ExecPipeline(statements);
+  for (size_t i = 0; i < versions.size(); ++i) {
+    LAKESYNC_RETURN_IF_ERROR(ParseSetTargetVersion(std::move(answers[i]), versions[i]));
+  }
+  return ParseFinishRun(*conn, std::move(answers.back()), run_id);
 }
 
 Result<std::vector<TargetVersion>> PgStateStore::TargetVersions(std::string_view job) {
   std::lock_guard lock(mu_);
   LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
-  Result<pg::Rows> rows = conn->Query(
-      "SELECT job, target, replicated_version, source_version, " LAKESYNC_MS("updated_at") ", "
-      "run_id FROM target_versions WHERE job = $1 ORDER BY target",
-      job);
-  if (!rows.ok()) {
-    return rows.status().WithContext(fmt::format("reading the target versions of job {}", job));
-  }
-  std::vector<TargetVersion> out;
-  for (int r = 0; r < rows->size(); ++r) {
-    TargetVersion v;
-    v.job = rows->Text(r, 0);
-    v.target = rows->Text(r, 1);
-    LAKESYNC_ASSIGN_OR_RETURN(v.replicated_version, rows->Int64(r, 2));
-    LAKESYNC_ASSIGN_OR_RETURN(v.source_version, rows->OptionalInt64(r, 3));
-    LAKESYNC_ASSIGN_OR_RETURN(v.updated_at, rows->Time(r, 4));
-    LAKESYNC_ASSIGN_OR_RETURN(v.run_id, rows->OptionalInt64(r, 5));
-    out.push_back(std::move(v));
-  }
-  return out;
+  const pg::Statement s = TargetVersionsStatement(job);
+  return ParseTargetVersions(conn->Exec(s.sql, s.params), job);
 }
 
 Status PgStateStore::UpsertSnapshot(const SnapshotRecord& r) {
@@ -498,19 +594,18 @@ Result<std::vector<SnapshotRecord>> PgStateStore::Snapshots(std::string_view job
 #undef LAKESYNC_TS
 #undef LAKESYNC_MS
 
-// Job locks are session-level advisory locks keyed (class, hash of the job name): they vanish
-// with the session, so a killed process never leaves a job locked.
-#define LAKESYNC_JOB_LOCK_KEY "hashtext('lakesync.job'), hashtext($1)"
-
 Result<bool> PgStateStore::TryLockJob(std::string_view job) {
   std::lock_guard lock(mu_);
   // Advisory locks stack within a session; taking one this session holds is a no-op here.
   if (held_job_locks_.count(job) != 0) return true;
   LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
-  LAKESYNC_ASSIGN_OR_RETURN(
-      pg::Rows rows,
-      conn->Query("SELECT pg_try_advisory_lock(" LAKESYNC_JOB_LOCK_KEY ")::int", job));
-  LAKESYNC_ASSIGN_OR_RETURN(int64_t taken, rows.Int64(0, 0));
+  const pg::Statement s = TryLockStatement(job);
+  return ParseTryLockLocked(conn->Exec(s.sql, s.params), job);
+}
+
+Result<bool> PgStateStore::ParseTryLockLocked(Result<pg::Rows> rows, std::string_view job) {
+  LAKESYNC_RETURN_IF_ERROR(rows.status());
+  LAKESYNC_ASSIGN_OR_RETURN(int64_t taken, rows->Int64(0, 0));
   if (taken == 1) held_job_locks_.emplace(job);
   return taken == 1;
 }
@@ -518,8 +613,8 @@ Result<bool> PgStateStore::TryLockJob(std::string_view job) {
 Status PgStateStore::UnlockJob(std::string_view job) {
   std::lock_guard lock(mu_);
   LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
-  LAKESYNC_ASSIGN_OR_RETURN(
-      pg::Rows rows, conn->Query("SELECT pg_advisory_unlock(" LAKESYNC_JOB_LOCK_KEY ")::int", job));
+  const pg::Statement s = UnlockStatement(job);
+  LAKESYNC_ASSIGN_OR_RETURN(pg::Rows rows, conn->Exec(s.sql, s.params));
   LAKESYNC_ASSIGN_OR_RETURN(int64_t released, rows.Int64(0, 0));
   held_job_locks_.erase(std::string(job));
   if (released != 1) {
@@ -531,12 +626,71 @@ Status PgStateStore::UnlockJob(std::string_view job) {
 Result<int> PgStateStore::AbandonRuns(std::string_view job, std::string_view error, TimePoint now) {
   std::lock_guard lock(mu_);
   LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
-  LAKESYNC_ASSIGN_OR_RETURN(pg::Rows rows,
-                            conn->Query("UPDATE runs SET status = 'failed', error = $2, "
-                                        "finished_at = to_timestamp($3::double precision / 1000) "
-                                        "WHERE job = $1 AND status = 'running' RETURNING id",
-                                        job, error, now));
-  return rows.size();
+  const pg::Statement s = AbandonRunsStatement(job, error, now);
+  return ParseAbandonRuns(conn->Exec(s.sql, s.params));
+}
+
+Result<RunClaim> PgStateStore::ClaimRun(
+    const std::vector<std::pair<std::string, std::string>>& name_and_kind, std::string_view job,
+    std::string_view abandon_error, TimePoint now, const RunStart* start) {
+  LAKESYNC_ASSIGN_OR_RETURN(pg::Statement sync_jobs, SyncJobsStatement(name_and_kind));
+  if (start != nullptr) {
+    LAKESYNC_RETURN_IF_ERROR(ValidateRunStart(*start));
+    if (start->job != job) return Status::InvalidArgument("ClaimRun: the run is of another job");
+  }
+  std::lock_guard lock(mu_);
+  LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
+  RunClaim claim;
+  // First round trip. In this order on one session: the lease is read after the lock is taken
+  // (a daemon checks the lock after taking the lease), as TryLockJob then GetLease would.
+  // Advisory locks stack within a session: one this session holds is not taken again.
+  const bool held = held_job_locks_.count(job) != 0;
+  std::vector<pg::Statement> statements;
+  statements.push_back(std::move(sync_jobs));
+  if (!held) statements.push_back(TryLockStatement(job));
+  statements.push_back(LeaseStatement(job));
+  std::vector<Result<pg::Rows>> first = conn->ExecPipeline(statements);
+  if (!first[0].ok() && first[0].status().code() == StatusCode::kInvalidArgument) {
+    // No jobs table: perhaps a database never migrated (a fresh server's first query costs
+    // ~1 ms of catalog loading, so the schema is asked about only here).
+    const pg::Statement s = SchemaVersionStatement();
+    LAKESYNC_ASSIGN_OR_RETURN(int version, ParseSchemaVersion(*conn, conn->Exec(s.sql, s.params)));
+    if (version == 0) {
+      claim.migrated = false;
+      return claim;
+    }
+  }
+  LAKESYNC_RETURN_IF_ERROR(ParseSyncJobs(std::move(first[0])));
+  claim.locked = held;
+  if (!held) {
+    LAKESYNC_ASSIGN_OR_RETURN(claim.locked, ParseTryLockLocked(std::move(first[1]), job));
+  }
+  if (!claim.locked) return claim;
+  const Result<pg::Rows>& lease_rows = first.back();
+  LAKESYNC_RETURN_IF_ERROR(lease_rows.status());
+  LAKESYNC_ASSIGN_OR_RETURN(std::optional<LeaseInfo> lease, ParseLease(*lease_rows, job));
+  if (lease.has_value() && lease->live) {
+    claim.live_lease = std::move(lease);
+    claim.locked = false;
+    const pg::Statement unlock = UnlockStatement(job);
+    LAKESYNC_ASSIGN_OR_RETURN(pg::Rows released, conn->Exec(unlock.sql, unlock.params));
+    held_job_locks_.erase(std::string(job));
+    return claim;
+  }
+  // Second round trip: the runs a killed process left `running` (before this run exists, so it
+  // is not among them), then this run and the recorded target versions.
+  std::vector<pg::Statement> second = {AbandonRunsStatement(job, abandon_error, now)};
+  if (start != nullptr) {
+    second.push_back(StartRunStatement(*start));
+    second.push_back(TargetVersionsStatement(job));
+  }
+  std::vector<Result<pg::Rows>> answers = conn->ExecPipeline(second);
+  LAKESYNC_ASSIGN_OR_RETURN(claim.abandoned, ParseAbandonRuns(std::move(answers[0])));
+  if (start != nullptr) {
+    LAKESYNC_ASSIGN_OR_RETURN(claim.run_id, ParseStartRun(std::move(answers[1]), job));
+    claim.recorded = ParseTargetVersions(std::move(answers[2]), job);
+  }
+  return claim;
 }
 
 }  // namespace lakesync::db

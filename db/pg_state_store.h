@@ -24,14 +24,33 @@
 #include <vector>
 
 #include "common/duration.h"
+#include "db/coordination.h"
 #include "db/state_store.h"
 
 namespace lakesync::db {
 
 namespace pg {
 class Connection;
-}
+class Rows;
+}  // namespace pg
 class Coordination;
+
+// What PgStateStore::ClaimRun found and did.
+struct RunClaim {
+  // False: the database was never migrated (`lakesync db migrate`), and the caller must stop
+  // (the session may hold the job's lock; it ends with the session).
+  bool migrated = true;
+  // This session holds the job's lock. False when another session holds it, or when a daemon's
+  // lease is live (then `live_lease` is set and the lock was released again).
+  bool locked = false;
+  std::optional<LeaseInfo> live_lease;
+  // Runs left `running` by a process that died, now marked failed (only when locked).
+  int abandoned = 0;
+  // With a RunStart, when locked: the new run, and the target versions recorded before it. The
+  // versions are a Result of their own: failing to read them does not fail the claim.
+  int64_t run_id = 0;
+  Result<std::vector<TargetVersion>> recorded = std::vector<TargetVersion>();
+};
 
 struct MigrateReport {
   int from_version = 0;      // schema version before (0 for an empty database)
@@ -77,6 +96,17 @@ class PgStateStore final : public StateStore {
   // cannot be reached. Other failures come back as errors.
   [[nodiscard]] Result<bool> Ping();
 
+  // What `lakesync run` asks before a run, in two round trips (libpq pipeline mode) where the
+  // calls one by one would take seven: SyncJobs (the schema version only when that fails),
+  // TryLockJob, then the job's lease (read after the lock is taken, as a daemon checks the lock
+  // after taking the lease); when the lock is taken and no daemon's lease is live, AbandonRuns(job,
+  // abandon_error, now) and, with `start`, StartRun(*start) and TargetVersions(job). Each statement
+  // runs as its own call would. Errors: those of the calls it stands for; a claim that finds the
+  // job busy is not an error (see RunClaim).
+  [[nodiscard]] Result<RunClaim> ClaimRun(
+      const std::vector<std::pair<std::string, std::string>>& name_and_kind, std::string_view job,
+      std::string_view abandon_error, TimePoint now, const RunStart* start);
+
   Status SyncJobs(const std::vector<std::pair<std::string, std::string>>& name_and_kind) override;
   Result<int64_t> StartRun(const RunStart& start) override;
   Status HeartbeatRun(int64_t run_id, TimePoint now) override;
@@ -84,6 +114,9 @@ class PgStateStore final : public StateStore {
   Result<std::optional<RunRecord>> LastRun(std::string_view job) override;
   Result<std::vector<RunRecord>> ListRuns(std::string_view job, int limit) override;
   Status SetTargetVersion(const TargetVersion& version) override;
+  // One round trip (libpq pipeline mode).
+  Status FinishRunWithVersions(int64_t run_id, const std::vector<TargetVersion>& versions,
+                               const RunFinish& finish) override;
   Result<std::vector<TargetVersion>> TargetVersions(std::string_view job) override;
   Result<bool> TryLockJob(std::string_view job) override;
   Status UnlockJob(std::string_view job) override;
@@ -99,6 +132,8 @@ class PgStateStore final : public StateStore {
   // REQUIRES: mu_ held. The connection, re-established first if it was lost.
   Result<pg::Connection*> ConnLocked();
   Result<std::vector<RunRecord>> RunsLocked(std::string_view job, int limit);
+  // REQUIRES: mu_ held. TryLockJob's answer, recorded in held_job_locks_.
+  Result<bool> ParseTryLockLocked(Result<pg::Rows> rows, std::string_view job);
 
   std::mutex mu_;
   std::unique_ptr<pg::Connection> conn_;

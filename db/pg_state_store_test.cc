@@ -158,6 +158,10 @@ class OwningPgStore final : public StateStore {
     return store_->ListRuns(job, limit);
   }
   Status SetTargetVersion(const TargetVersion& v) override { return store_->SetTargetVersion(v); }
+  Status FinishRunWithVersions(int64_t run_id, const std::vector<TargetVersion>& versions,
+                               const RunFinish& finish) override {
+    return store_->FinishRunWithVersions(run_id, versions, finish);
+  }
   Result<std::vector<TargetVersion>> TargetVersions(std::string_view job) override {
     return store_->TargetVersions(job);
   }
@@ -547,6 +551,117 @@ TEST_F(PgStateStoreTest, JobLockExcludesOtherSessionsAndDiesWithTheSession) {
   }
   EXPECT_TRUE(taken);
   EXPECT_TRUE(b->UnlockJob("sales_dr").ok());
+}
+
+// Several statements in one round trip, each in its own implicit transaction: one that fails
+// neither rolls back the one before it nor stops the one after it.
+TEST_F(PgStateStoreTest, PipelineRunsEachStatementAsExecWould) {
+  std::unique_ptr<pg::Connection> sql = db_->Sql();
+  ASSERT_NE(sql, nullptr);
+  ASSERT_TRUE(sql->ExecScript("CREATE TABLE p (v int)").ok());
+  std::vector<Result<pg::Rows>> got = sql->ExecPipeline(
+      {pg::MakeStatement("INSERT INTO p VALUES ($1)", 1), pg::MakeStatement("SELECT 1 / 0"),
+       pg::MakeStatement("INSERT INTO p VALUES ($1) RETURNING v * 10", 2),
+       pg::MakeStatement("SELECT count(*) FROM p")});
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_TRUE(got[0].ok()) << got[0].status();
+  ASSERT_FALSE(got[1].ok());
+  EXPECT_NE(got[1].status().message().find("22012"), std::string::npos) << got[1].status();
+  ASSERT_TRUE(got[2].ok()) << got[2].status();
+  EXPECT_EQ(got[2]->Text(0, 0), "20");
+  ASSERT_TRUE(got[3].ok()) << got[3].status();
+  EXPECT_EQ(got[3]->Text(0, 0), "2");
+  // The connection is back out of pipeline mode: a plain call works.
+  Result<pg::Rows> after = sql->Query("SELECT sum(v) FROM p");
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->Text(0, 0), "3");
+  EXPECT_TRUE(sql->ExecPipeline({}).empty());
+}
+
+// `lakesync run`'s claim: what each of the seven calls it stands for would have done.
+TEST_F(PgStateStoreTest, ClaimRunLocksAbandonsStartsAndReadsTheRecordedVersions) {
+  std::unique_ptr<PgStateStore> a = db_->Store();
+  std::unique_ptr<PgStateStore> b = db_->Store();
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  const std::vector<std::pair<std::string, std::string>> jobs = {{"j", "incremental"},
+                                                                 {"k", "snapshot"}};
+  const TimePoint now = FromUnixMillis(1795399200000);
+  RunStart start{"j", "incremental", Trigger::kManual, 1, "r", now};
+
+  // Never migrated: said so, nothing else.
+  Result<RunClaim> bare = a->ClaimRun(jobs, "j", "gone", now, &start);
+  ASSERT_TRUE(bare.ok()) << bare.status();
+  EXPECT_FALSE(bare->migrated);
+  a = db_->Store();  // a fresh session, as `lakesync run` after `db migrate` would be
+  ASSERT_NE(a, nullptr);
+  ASSERT_TRUE(a->Migrate().ok());
+
+  Result<int64_t> dead = b->StartRun(start);  // a run a killed process left `running`
+  ASSERT_TRUE(dead.ok()) << dead.status();
+  ASSERT_TRUE(b->SetTargetVersion({"j", "t", 7, 7, now, *dead}).ok());
+  Result<RunClaim> claim = a->ClaimRun(jobs, "j", "gone", now, &start);
+  ASSERT_TRUE(claim.ok()) << claim.status();
+  EXPECT_TRUE(claim->migrated);
+  EXPECT_TRUE(claim->locked);
+  EXPECT_FALSE(claim->live_lease.has_value());
+  EXPECT_EQ(claim->abandoned, 1);
+  EXPECT_GT(claim->run_id, *dead);
+  ASSERT_TRUE(claim->recorded.ok()) << claim->recorded.status();
+  ASSERT_EQ(claim->recorded->size(), 1u);
+  EXPECT_EQ((*claim->recorded)[0].replicated_version, 7);
+  std::unique_ptr<pg::Connection> sql = db_->Sql();
+  ASSERT_NE(sql, nullptr);
+  Result<pg::Rows> rows = sql->Query(
+      "SELECT string_agg(id || ':' || status || ':' || coalesce(error, ''), ',' ORDER BY id) "
+      "FROM runs");
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  EXPECT_EQ(rows->Text(0, 0),
+            std::to_string(*dead) + ":failed:gone," + std::to_string(claim->run_id) + ":running:");
+  rows = sql->Query("SELECT string_agg(name || '=' || kind, ',' ORDER BY name) FROM jobs");
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  EXPECT_EQ(rows->Text(0, 0), "j=incremental,k=snapshot");
+
+  // Another session finds the job locked: nothing abandoned, nothing started.
+  Result<RunClaim> other = b->ClaimRun(jobs, "j", "gone", now, &start);
+  ASSERT_TRUE(other.ok()) << other.status();
+  EXPECT_FALSE(other->locked);
+  EXPECT_EQ(other->run_id, 0);
+  rows = sql->Query("SELECT count(*) FROM runs WHERE status = 'running'");
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ(rows->Text(0, 0), "1");
+
+  // Claiming again in the holding session does not stack the lock: one unlock frees it.
+  Result<RunClaim> again = a->ClaimRun(jobs, "j", "gone", now, nullptr);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->locked);
+  EXPECT_EQ(again->abandoned, 1);  // the run the first claim started, no longer protected
+  EXPECT_TRUE(a->UnlockJob("j").ok());
+  EXPECT_TRUE(*b->TryLockJob("j"));
+}
+
+// A daemon's live lease: the claim reports its holder and lets the lock go again.
+TEST_F(PgStateStoreTest, ClaimRunOfALeasedJobReleasesTheLock) {
+  std::unique_ptr<PgStateStore> daemon = db_->Store();
+  std::unique_ptr<PgStateStore> cli = db_->Store();
+  std::unique_ptr<PgStateStore> third = db_->Store();
+  ASSERT_NE(daemon, nullptr);
+  ASSERT_NE(cli, nullptr);
+  ASSERT_NE(third, nullptr);
+  ASSERT_TRUE(daemon->Migrate().ok());
+  std::unique_ptr<Coordination> coord = daemon->BorrowCoordination();
+  Result<std::optional<int64_t>> token =
+      coord->AcquireLease("j", "daemon-1", std::chrono::seconds(30));
+  ASSERT_TRUE(token.ok() && token->has_value()) << token.status();
+  RunStart start{"j", "incremental", Trigger::kManual, 1, "r", FromUnixMillis(1795399200000)};
+  Result<RunClaim> claim =
+      cli->ClaimRun({{"j", "incremental"}}, "j", "gone", start.started_at, &start);
+  ASSERT_TRUE(claim.ok()) << claim.status();
+  EXPECT_FALSE(claim->locked);
+  ASSERT_TRUE(claim->live_lease.has_value());
+  EXPECT_EQ(claim->live_lease->holder, "daemon-1");
+  EXPECT_EQ(claim->run_id, 0);
+  EXPECT_TRUE(*third->TryLockJob("j")) << "the claim kept the job's lock";
 }
 
 TEST_F(PgStateStoreTest, RunIsStoredInTheDocumentedColumns) {

@@ -150,6 +150,17 @@ class StateStore {
   // Inserts or replaces the row for (job, target).
   [[nodiscard]] virtual Status SetTargetVersion(const TargetVersion& version) = 0;
 
+  // SetTargetVersion of each of `versions`, in order, then FinishRun: the end of a run. Stops at
+  // the first error. The default makes the calls one by one; a store may save round trips.
+  [[nodiscard]] virtual Status FinishRunWithVersions(int64_t run_id,
+                                                     const std::vector<TargetVersion>& versions,
+                                                     const RunFinish& finish) {
+    for (const auto& v : versions) {
+      if (Status s = SetTargetVersion(v); !s.ok()) return s;
+    }
+    return FinishRun(run_id, finish);
+  }
+
   // Every target of `job`, ordered by target name.
   [[nodiscard]] virtual Result<std::vector<TargetVersion>> TargetVersions(std::string_view job) = 0;
 

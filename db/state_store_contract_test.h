@@ -148,6 +148,45 @@ TYPED_TEST_P(StateStoreContractTest, FinishTwiceIsConflictAndKeepsTheFirstOutcom
   EXPECT_EQ((*last)->targets.size(), 1u);
 }
 
+// The end of a run in one call: the versions, then the outcome; a second end is Conflict.
+TYPED_TEST_P(StateStoreContractTest, FinishRunWithVersionsRecordsBothAndKeepsTheFirstOutcome) {
+  StateStore& store = *this->store_;
+  Result<int64_t> id = store.StartRun(this->Start("job", this->T0()));
+  ASSERT_TRUE(id.ok()) << id.status();
+  std::vector<TargetVersion> versions = {{"job", "w:/a", 4, 9, this->T0(), *id},
+                                         {"job", "e:/b", 2, 9, this->T0(), *id}};
+  RunFinish finish;
+  finish.status = RunStatus::kPartial;
+  finish.finished_at = this->T0() + std::chrono::seconds(2);
+  finish.error = "e:/b: failed";
+  finish.targets = {TargetResult{"w:/a", 0, 4, 5, 6, 7, 8, RunStatus::kSucceeded, ""},
+                    TargetResult{"e:/b", 0, 2, 3, 3, 3, 3, RunStatus::kFailed, "failed"}};
+  ASSERT_TRUE(store.FinishRunWithVersions(*id, versions, finish).ok());
+
+  Result<std::vector<TargetVersion>> got = store.TargetVersions("job");
+  ASSERT_TRUE(got.ok()) << got.status();
+  std::vector<TargetVersion> expected = {{"job", "e:/b", 2, 9, this->Ms(1795399200123), *id},
+                                         {"job", "w:/a", 4, 9, this->Ms(1795399200123), *id}};
+  EXPECT_EQ(*got, expected);
+  Result<std::optional<RunRecord>> last = store.LastRun("job");
+  ASSERT_TRUE(last.ok() && last->has_value());
+  EXPECT_EQ((*last)->status, RunStatus::kPartial);
+  EXPECT_EQ((*last)->error, "e:/b: failed");
+  ASSERT_EQ((*last)->targets.size(), 2u);
+  EXPECT_EQ((*last)->targets[1].target, "e:/b");
+  EXPECT_EQ((*last)->targets[1].error, "failed");
+
+  RunFinish late = finish;
+  late.status = RunStatus::kSucceeded;
+  Status again = store.FinishRunWithVersions(*id, {}, late);
+  EXPECT_EQ(again.code(), StatusCode::kConflict) << again;
+  Status unknown = store.FinishRunWithVersions(*id + 1000, {}, finish);
+  EXPECT_TRUE(unknown.IsNotFound()) << unknown;
+  last = store.LastRun("job");
+  ASSERT_TRUE(last.ok() && last->has_value());
+  EXPECT_EQ((*last)->status, RunStatus::kPartial);
+}
+
 TYPED_TEST_P(StateStoreContractTest, UnknownRunIsNotFound) {
   StateStore& store = *this->store_;
   RunFinish finish;
@@ -353,8 +392,9 @@ TYPED_TEST_P(StateStoreContractTest, SnapshotRecordsUpsertListAndDelete) {
 
 REGISTER_TYPED_TEST_SUITE_P(StateStoreContractTest, JobLockAndAbandonedRuns,
                             RunRoundTripWithTwoTargets,
-                            FinishTwiceIsConflictAndKeepsTheFirstOutcome, UnknownRunIsNotFound,
-                            ListRunsIsNewestFirstPerJobAndHonoursLimit,
+                            FinishTwiceIsConflictAndKeepsTheFirstOutcome,
+                            FinishRunWithVersionsRecordsBothAndKeepsTheFirstOutcome,
+                            UnknownRunIsNotFound, ListRunsIsNewestFirstPerJobAndHonoursLimit,
                             SetTargetVersionUpsertsPerJobAndTarget, ValuesAreNeverSqlText,
                             RejectsArgumentsThatBreakTheContract,
                             SnapshotRecordsUpsertListAndDelete);

@@ -21,44 +21,45 @@ namespace {
 // ClaimJob's answer when the job is ours to run.
 constexpr int kClaimed = -1;
 
-// The state store's part of a run before the job starts: connects, records the job list, takes
-// the job's lock, and marks the runs a killed process left `running` as failed. Returns
-// kClaimed with `store` open and holding the lock, or else an exit code, having written why to
-// `err`.
-int ClaimJob(const Config& config, const JobConfig& job, bool wait, std::ostream& err,
-             std::unique_ptr<db::PgStateStore>& store) {
-  auto opened = OpenStateStore(&config);
+// The state store's part of a run before the job starts, in two round trips
+// (db::PgStateStore::ClaimRun): connects, records the job list, takes the job's lock, marks the
+// runs a killed process left `running` as failed and, with `start`, starts the run. Returns
+// kClaimed with `store` open and holding the lock and `claim` filled in, or else an exit code,
+// having written why to `err`.
+int ClaimJob(const Config& config, const JobConfig& job, bool wait, const db::RunStart* start,
+             std::ostream& err, std::unique_ptr<db::PgStateStore>& store, db::RunClaim& claim) {
+  auto opened = OpenStateStore(&config, /*require_schema=*/false);
   if (!opened.ok()) return ReportStoreOpenError(opened.status(), err);
   store = std::move(opened).value();
   std::vector<std::pair<std::string, std::string>> names;
   for (const auto& j : config.jobs) names.emplace_back(j.name, std::string(JobKindName(j.kind)));
-  if (Status s = store->SyncJobs(names); !s.ok()) return ReportError(s, err, kExitStateStore);
 
   // At most one process runs a job at a time: `lakesync run` holds the job's session lock
   // (it dies with its holder, so a `running` record found while holding it belongs to a
   // process that was killed before recording), and a daemon holds the job's lease while it
   // runs it. A daemon checks the lock after taking the lease; we check the lease after
   // taking the lock, so the two never run the job together.
-  // One connection per process: the lease reads go over the store's own connection.
-  std::unique_ptr<db::Coordination> coord = store->BorrowCoordination();
   bool said_waiting = false;
   for (;;) {
-    auto locked = store->TryLockJob(job.name);
-    if (!locked.ok()) return ReportError(locked.status(), err, kExitStateStore);
-    std::string busy;
-    if (!*locked) {
-      busy = "is running in another process right now";
-    } else {
-      auto lease = coord->GetLease(job.name);
-      if (!lease.ok()) return ReportError(lease.status(), err, kExitStateStore);
-      if (lease->has_value() && (*lease)->live) {
-        busy = "is being run by daemon " + (*lease)->holder + " right now";
-        if (Status s = store->UnlockJob(job.name); !s.ok()) {
-          return ReportError(s, err, kExitStateStore);
-        }
-      }
+    auto claimed = store->ClaimRun(
+        names, job.name,
+        "abandoned: the process running it stopped before recording a result (killed or "
+        "crashed); the next run resumed from the targets' logs",
+        SystemClock::Instance().Now(), start);
+    if (!claimed.ok()) return ReportError(claimed.status(), err, kExitStateStore);
+    if (!claimed->migrated) {
+      return ReportStoreOpenError(NoSchemaError(*ResolveDatabaseUrl(&config)), err);
     }
-    if (busy.empty()) break;
+    std::string busy;
+    if (claimed->live_lease) {
+      busy = "is being run by daemon " + claimed->live_lease->holder + " right now";
+    } else if (!claimed->locked) {
+      busy = "is running in another process right now";
+    }
+    if (busy.empty()) {
+      claim = std::move(claimed).value();
+      break;
+    }
     if (!wait) {
       err << "lakesync: job " << job.name << " " << busy
           << "; wait for it to finish (`lakesync run --wait " << job.name
@@ -71,17 +72,10 @@ int ClaimJob(const Config& config, const JobConfig& job, bool wait, std::ostream
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
-  auto abandoned = store->AbandonRuns(
-      job.name,
-      "abandoned: the process running it stopped before recording a result (killed or "
-      "crashed); the next run resumed from the targets' logs",
-      SystemClock::Instance().Now());
-  if (!abandoned.ok()) return ReportError(abandoned.status(), err, kExitStateStore);
-  if (*abandoned > 0) {
+  if (claim.abandoned > 0) {
     spdlog::warn("{}: marked {} run(s) left `running` by a process that died as failed", job.name,
-                 *abandoned);
+                 claim.abandoned);
   }
-
   return kClaimed;
 }
 
@@ -159,7 +153,11 @@ int CmdRun(const GlobalOptions& g, const RunOptions& o, std::ostream& out, std::
   // for the job's lock must plan after the run it waited for: those claim first.
   if (job->kind != JobKind::kIncremental || o.wait) {
     std::unique_ptr<db::PgStateStore> store;
-    if (int rc = ClaimJob(*config, *job, o.wait, err, store); rc != kClaimed) return rc;
+    db::RunClaim claim;
+    if (int rc = ClaimJob(*config, *job, o.wait, /*start=*/nullptr, err, store, claim);
+        rc != kClaimed) {
+      return rc;
+    }
     auto result = ExecuteJob(*config, *job, options, *store, progress);
     progress.Finish();
     return Finish(result, out, err);
@@ -172,14 +170,12 @@ int CmdRun(const GlobalOptions& g, const RunOptions& o, std::ostream& out, std::
   std::promise<bool> claimed;
   ClaimGate gate(progress, claimed.get_future().share());
   std::thread claimer([&] {
-    claim = ClaimJob(*config, *job, /*wait=*/false, claim_err, store);
+    const db::RunStart start = MakeRunStart(*job, options);
+    db::RunClaim got;
+    claim = ClaimJob(*config, *job, /*wait=*/false, &start, claim_err, store, got);
     if (claim == kClaimed) {
-      auto started = StartJobRun(*job, options, *store);
-      if (started.ok()) {
-        run_id = *started;
-      } else {
-        claim = ReportError(started.status(), claim_err, kExitStateStore);
-      }
+      run_id = got.run_id;
+      RunStarted(*job, options, run_id, got.recorded);
     }
     claimed.set_value(claim == kClaimed);
   });

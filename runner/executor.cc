@@ -15,8 +15,7 @@ std::string DefaultRunnerId() {
   return std::string(host) + "-" + std::to_string(getpid());
 }
 
-Result<int64_t> StartJobRun(const JobConfig& job, const ExecuteOptions& options,
-                            db::StateStore& store) {
+db::RunStart MakeRunStart(const JobConfig& job, const ExecuteOptions& options) {
   db::RunStart start;
   start.job = job.name;
   start.kind = std::string(JobKindName(job.kind));
@@ -24,11 +23,23 @@ Result<int64_t> StartJobRun(const JobConfig& job, const ExecuteOptions& options,
   start.attempt = options.attempt;
   start.runner_id = options.runner_id.empty() ? DefaultRunnerId() : options.runner_id;
   start.started_at = options.clock->Now();
-  LAKESYNC_ASSIGN_OR_RETURN(int64_t run_id, store.StartRun(start));
+  return start;
+}
+
+void RunStarted(const JobConfig& job, const ExecuteOptions& options, int64_t run_id,
+                const Result<std::vector<db::TargetVersion>>& recorded) {
   if (options.on_started) options.on_started(run_id);
   spdlog::info("{}: run {} started ({} job, trigger {}, attempt {})", job.name, run_id,
                JobKindName(job.kind), db::TriggerName(options.trigger), options.attempt);
-  if (job.kind == JobKind::kIncremental) ReconcileIncrementalTargets(store, job);
+  if (job.kind == JobKind::kIncremental) ReconcileIncrementalTargets(recorded, job);
+}
+
+Result<int64_t> StartJobRun(const JobConfig& job, const ExecuteOptions& options,
+                            db::StateStore& store) {
+  LAKESYNC_ASSIGN_OR_RETURN(int64_t run_id, store.StartRun(MakeRunStart(job, options)));
+  Result<std::vector<db::TargetVersion>> recorded = std::vector<db::TargetVersion>();
+  if (job.kind == JobKind::kIncremental) recorded = store.TargetVersions(job.name);
+  RunStarted(job, options, run_id, recorded);
   return run_id;
 }
 
@@ -80,9 +91,9 @@ Result<ExecuteResult> RecordJobRun(const JobConfig& job, const ExecuteOptions& o
     v.job = job.name;
     v.updated_at = finish.finished_at;
     v.run_id = result.run_id;
-    LAKESYNC_RETURN_IF_ERROR(store.SetTargetVersion(v));
   }
-  LAKESYNC_RETURN_IF_ERROR(store.FinishRun(result.run_id, finish));
+  LAKESYNC_RETURN_IF_ERROR(
+      store.FinishRunWithVersions(result.run_id, result.outcome.versions, finish));
   spdlog::info("{}: run {} {}: {} commits, {} files, {} bytes{}{}", job.name, result.run_id,
                db::RunStatusName(finish.status), finish.commits, finish.files, finish.bytes,
                finish.error.empty() ? "" : ": ", finish.error);

@@ -39,11 +39,14 @@ Result<ExecuteResult> ExecuteJob(const Config& config, const JobConfig& job,
 // still under way (`lakesync run`: runner/cmd_run.cc). ExecuteJob is
 // RecordJobRun(StartJobRun(), RunJobKind()).
 //
-// StartJobRun: StartRun (then options.on_started and a log line) and, for an incremental job,
-// the comparison of the recorded target versions with the targets' logs
-// (ReconcileIncrementalTargets).
+// StartJobRun: StartRun(MakeRunStart()), then RunStarted: options.on_started, a log line and,
+// for an incremental job, the comparison of the recorded target versions with the targets'
+// logs (ReconcileIncrementalTargets).
 Result<int64_t> StartJobRun(const JobConfig& job, const ExecuteOptions& options,
                             db::StateStore& store);
+db::RunStart MakeRunStart(const JobConfig& job, const ExecuteOptions& options);
+void RunStarted(const JobConfig& job, const ExecuteOptions& options, int64_t run_id,
+                const Result<std::vector<db::TargetVersion>>& recorded);
 // The kind's run (runner/job_kinds.h). An incremental job does not use `store`.
 Result<JobOutcome> RunJobKind(const Config& config, const JobConfig& job,
                               const ExecuteOptions& options, db::StateStore& store,

@@ -78,7 +78,9 @@ Result<JobOutcome> RunConsolidationJob(const Config& config, const JobConfig& jo
 // R6 for an incremental job, before its run: logs a warning for each target whose version the
 // state store records differently from the target's own log (the run goes by the log). Never
 // fails: a store or target that cannot be read is left to the run to report.
-void ReconcileIncrementalTargets(db::StateStore& store, const JobConfig& job);
+// `recorded`: the state store's target versions of the job (db::StateStore::TargetVersions).
+void ReconcileIncrementalTargets(const Result<std::vector<db::TargetVersion>>& recorded,
+                                 const JobConfig& job);
 
 // Each kind's cheap lag probe (log tails only; no full listing). One entry per target / region,
 // in configuration order; a table that cannot be read is reported in its entry's `error`.

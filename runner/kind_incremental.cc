@@ -27,10 +27,10 @@ jobs::StartMode ToStartMode(IncrementalSpec::Start s) {
 
 // R6: the target's log is the truth. Says so when the state store remembers something else
 // (restored from an old backup, wiped, or a run killed between publishing and recording).
-void ReconcileIncrementalTargets(db::StateStore& store, const JobConfig& job) {
+void ReconcileIncrementalTargets(const Result<std::vector<db::TargetVersion>>& recorded,
+                                 const JobConfig& job) {
   auto tables = OpenIncrementalTables(job);
   if (!tables.ok()) return;  // the run reports it
-  auto recorded = store.TargetVersions(job.name);
   if (!recorded.ok()) {
     spdlog::warn("{}: could not read recorded target versions: {}", job.name,
                  recorded.status().message());

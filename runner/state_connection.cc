@@ -23,13 +23,15 @@ Result<std::unique_ptr<db::PgStateStore>> OpenStateStore(const Config* config,
   LAKESYNC_ASSIGN_OR_RETURN(auto store, db::PgStateStore::Connect(url));
   if (require_schema) {
     LAKESYNC_ASSIGN_OR_RETURN(int version, store->SchemaVersion());
-    if (version == 0) {
-      return Status::Unavailable("the state store at " + RedactConnectionString(url) +
-                                 " has no lakesync schema yet; run `lakesync db migrate` first")
-          .WithRetryable(false);
-    }
+    if (version == 0) return NoSchemaError(url);
   }
   return store;
+}
+
+Status NoSchemaError(const std::string& url) {
+  return Status::Unavailable("the state store at " + RedactConnectionString(url) +
+                             " has no lakesync schema yet; run `lakesync db migrate` first")
+      .WithRetryable(false);
 }
 
 }  // namespace lakesync::runner

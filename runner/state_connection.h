@@ -21,4 +21,7 @@ Result<std::string> ResolveDatabaseUrl(const Config* config);
 Result<std::unique_ptr<db::PgStateStore>> OpenStateStore(const Config* config,
                                                          bool require_schema = true);
 
+// What OpenStateStore says of a database that was never migrated (its password masked).
+Status NoSchemaError(const std::string& url);
+
 }  // namespace lakesync::runner
