@@ -220,6 +220,14 @@ Result<GlobalView> LoadGlobal(const TableLocation& target, const std::string& re
   delta::DeltaLog log(*target.storage, TablePrefix(target));
   LAKESYNC_ASSIGN_OR_RETURN(g.snapshot, log.LoadSnapshot(g.head));
   LAKESYNC_RETURN_IF_ERROR(delta::CheckReadable(g.snapshot->protocol()));
+  // lakesync writes this table: a feature it cannot keep (or does not know), enabled on it by
+  // another writer, stops the run before anything is copied.
+  if (Status writable = CheckConsolidatable(g.snapshot->protocol()); !writable.ok()) {
+    return Status::Unsupported(fmt::format(
+        "it has a table feature lakesync cannot write with ({}); point the job at a new global "
+        "table location, or drop the feature from this table",
+        writable.message()));
+  }
   const auto& parts = g.snapshot->metadata().partition_columns;
   if (parts.empty() || parts.front() != region_column) {
     return Status::InvalidArgument(fmt::format(

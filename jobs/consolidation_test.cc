@@ -424,6 +424,29 @@ TEST_F(ConsolidationTest, RefusedFeatureFailsThatRegionOnlyNamingIt) {
   EXPECT_EQ(Keys(MiniLive(global_dir_)), ExpectedGlobal(Dirs({"eastus"})));
 }
 
+// Another writer enabled a feature on the global table that lakesync cannot write with: the run
+// stops before copying anything and says what to do.
+TEST_F(ConsolidationTest, GlobalTableWithAFeatureLakesyncCannotWriteIsRefused) {
+  SKIP_WITHOUT_FIXTURES();
+  Region("eastus", "simple_table");
+  auto first = Consolidate({"eastus"});
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(first->ok());
+  WriteFileBytes(fs::path(global_dir_) / "_delta_log" / CommitName(1),
+                 R"({"protocol":{"minReaderVersion":1,"minWriterVersion":7,)"
+                 R"("writerFeatures":["appendOnly","futureWriterFeature"]}})"
+                 "\n");
+  Region("westus", "simple_table");
+  auto out = Consolidate({"eastus", "westus"});
+  ASSERT_FALSE(out.ok()) << "the global table cannot be read: an error, nothing published";
+  const Status why = out.status();
+  EXPECT_EQ(why.code(), StatusCode::kUnsupported) << why;
+  EXPECT_THAT(why.message(), HasSubstr("futureWriterFeature")) << why;
+  EXPECT_THAT(why.message(), HasSubstr("point the job at a new global table location")) << why;
+  EXPECT_FALSE(fs::exists(fs::path(global_dir_) / "_delta_log" / CommitName(2)));
+  EXPECT_FALSE(fs::exists(fs::path(global_dir_) / "source_region=westus"));
+}
+
 TEST_F(ConsolidationTest, UnreadableRegionIsLeftOutAndJoinsLater) {
   SKIP_WITHOUT_FIXTURES();
   Region("eastus", "simple_table");
