@@ -219,6 +219,11 @@ std::string Connection::Redact(std::string_view text) const { return RedactAll(t
 
 bool Connection::broken() const { return PQstatus(conn_.get()) != CONNECTION_OK; }
 
+bool Connection::StillConnected() {
+  if (broken()) return false;
+  return PQconsumeInput(conn_.get()) == 1 && !broken();
+}
+
 Status Connection::Reset() {
   PQreset(conn_.get());
   if (!broken()) return Status::OK();

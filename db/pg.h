@@ -126,6 +126,9 @@ class Connection {
 
   // True when the connection was lost; Reset() tries once to re-establish it.
   bool broken() const;
+  // Without a round trip: reads whatever the server sent (nothing blocks), so a connection the
+  // server closed (a terminated backend, a restart) shows as lost. False when lost.
+  bool StillConnected();
   [[nodiscard]] Status Reset();
 
   // The conninfo with its password masked, for messages.

@@ -352,9 +352,20 @@ Result<pg::Connection*> PgStateStore::ConnLocked() {
     // One attempt per call: a caller that retries gets a fresh attempt each time.
     spdlog::warn("state store: connection to {} was lost; reconnecting",
                  conn_->redacted_conninfo());
+    // The session's job locks ended with it; the new session holds none.
+    held_job_locks_.clear();
     LAKESYNC_RETURN_IF_ERROR(conn_->Reset());
   }
   return conn_.get();
+}
+
+Status PgStateStore::SessionAlive() {
+  std::lock_guard lock(mu_);
+  if (conn_->StillConnected()) return Status::OK();
+  return Status::Unavailable(
+      fmt::format("lost the connection to the state store at {}, and with it the job's lock; "
+                  "nothing more is published by this run — rerun it once PostgreSQL is back",
+                  conn_->redacted_conninfo()));
 }
 
 Result<MigrateReport> PgStateStore::Migrate() {
@@ -596,9 +607,10 @@ Result<std::vector<SnapshotRecord>> PgStateStore::Snapshots(std::string_view job
 
 Result<bool> PgStateStore::TryLockJob(std::string_view job) {
   std::lock_guard lock(mu_);
+  // First: a lost session is replaced here, and forgets the locks it held.
+  LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
   // Advisory locks stack within a session; taking one this session holds is a no-op here.
   if (held_job_locks_.count(job) != 0) return true;
-  LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
   const pg::Statement s = TryLockStatement(job);
   return ParseTryLockLocked(conn->Exec(s.sql, s.params), job);
 }

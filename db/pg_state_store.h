@@ -92,6 +92,11 @@ class PgStateStore final : public StateStore {
   // The newest schema version this binary knows.
   static int LatestSchemaVersion();
 
+  // OK while the session holding this store's job locks is still connected, checked without a
+  // round trip (Connection::StillConnected). Unavailable once it was lost: its job locks went
+  // with it, and a reconnect does not bring them back. `lakesync run` asks before every publish.
+  [[nodiscard]] Status SessionAlive();
+
   // True when a round trip to PostgreSQL succeeds (reconnecting once if needed), false when it
   // cannot be reached. Other failures come back as errors.
   [[nodiscard]] Result<bool> Ping();

@@ -721,6 +721,43 @@ TEST_F(PgStateStoreTest, LostConnectionIsUnavailableThenReconnects) {
   EXPECT_TRUE(*ping);
 }
 
+// The job lock lives in the session: once the server ends it, SessionAlive says so without a
+// round trip, and after the reconnect the store no longer believes it holds the lock (the old
+// code answered TryLockJob from its memory: true, while another session held the lock).
+TEST_F(PgStateStoreTest, LostSessionLosesTheJobLockAndSaysSo) {
+  const std::string app = "lakesync_test_" + std::to_string(getpid()) + "_session";
+  Result<std::unique_ptr<PgStateStore>> connected =
+      PgStateStore::Connect(WithParam(db_->url(), "application_name=" + app));
+  ASSERT_TRUE(connected.ok()) << connected.status();
+  PgStateStore& store = **connected;
+  ASSERT_TRUE(store.Migrate().ok());
+  ASSERT_TRUE(*store.TryLockJob("j"));
+  EXPECT_TRUE(store.SessionAlive().ok());
+
+  std::unique_ptr<pg::Connection> sql = db_->Sql();
+  ASSERT_NE(sql, nullptr);
+  Result<pg::Rows> killed = sql->Query(
+      "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
+      "WHERE application_name = $1",
+      app);
+  ASSERT_TRUE(killed.ok()) << killed.status();
+  ASSERT_EQ(killed->Text(0, 0), "1");
+  Status alive = store.SessionAlive();
+  for (int i = 0; i < 100 && alive.ok(); ++i) {  // the close reaches the client's socket
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    alive = store.SessionAlive();
+  }
+  EXPECT_EQ(alive.code(), StatusCode::kUnavailable) << alive;
+  EXPECT_NE(alive.message().find("job's lock"), std::string::npos) << alive;
+
+  std::unique_ptr<PgStateStore> other = db_->Store();
+  ASSERT_NE(other, nullptr);
+  ASSERT_TRUE(*other->TryLockJob("j")) << "the lock died with the session";
+  Result<bool> mine = store.TryLockJob("j");  // reconnects, then asks the server
+  ASSERT_TRUE(mine.ok()) << mine.status();
+  EXPECT_FALSE(*mine) << "the reconnected store believed it still held the lock";
+}
+
 TEST_F(PgStateStoreTest, WrongPasswordIsRejectedWithoutEchoingIt) {
   std::string url = db_->url();
   std::string password = PasswordOf(url);

@@ -80,16 +80,20 @@ int ClaimJob(const Config& config, const JobConfig& job, bool wait, const db::Ru
 }
 
 // How a fresh `lakesync run` of an incremental job hides the state store's latency: ClaimJob
-// and StartJobRun run on a thread while the engine plans the run and copies its data files.
+// (which also starts the run) runs on a thread while the engine plans and copies data files.
 // A data file is invisible until a commit names it, so only publishing needs the job's lock
 // and the run's record: BeforePublish (before every commit and before the final record) waits
 // for the thread. When the claim failed (the job is busy, the store cannot be reached), the
 // engine stops at its next safe point (CheckContinue) and nothing is published; files it copied
 // stay unreferenced until a run publishes the commits that name them (it keeps them).
+// Every publish also checks that the session holding the job's lock is still connected (a lost
+// connection took the lock with it; a daemon may be running the job now), in every kind of run.
 class ClaimGate final : public jobs::RunObserver {
  public:
-  ClaimGate(jobs::RunObserver& inner, std::shared_future<bool> claimed)
-      : inner_(inner), claimed_(std::move(claimed)) {}
+  // `store`: set by the claim before `claimed` is true.
+  ClaimGate(jobs::RunObserver& inner, std::shared_future<bool> claimed,
+            const std::unique_ptr<db::PgStateStore>& store)
+      : inner_(inner), claimed_(std::move(claimed)), store_(store) {}
 
   void OnTargetPlanned(const std::string& target, int64_t from_version, int64_t to_version,
                        int64_t files, int64_t bytes) override {
@@ -110,6 +114,8 @@ class ClaimGate final : public jobs::RunObserver {
   }
   Status BeforePublish(const std::string& target, int64_t version) override {
     if (!claimed_.get()) return NotClaimed();
+    // The job's lock lives in the store's session: a lost connection means a lost lock.
+    LAKESYNC_RETURN_IF_ERROR(store_->SessionAlive());
     return inner_.BeforePublish(target, version);
   }
 
@@ -120,6 +126,7 @@ class ClaimGate final : public jobs::RunObserver {
 
   jobs::RunObserver& inner_;
   std::shared_future<bool> claimed_;
+  const std::unique_ptr<db::PgStateStore>& store_;
 };
 
 int Finish(const Result<ExecuteResult>& result, std::ostream& out, std::ostream& err) {
@@ -158,7 +165,10 @@ int CmdRun(const GlobalOptions& g, const RunOptions& o, std::ostream& out, std::
         rc != kClaimed) {
       return rc;
     }
-    auto result = ExecuteJob(*config, *job, options, *store, progress);
+    std::promise<bool> claimed;
+    claimed.set_value(true);
+    ClaimGate gate(progress, claimed.get_future().share(), store);
+    auto result = ExecuteJob(*config, *job, options, *store, gate);
     progress.Finish();
     return Finish(result, out, err);
   }
@@ -168,7 +178,7 @@ int CmdRun(const GlobalOptions& g, const RunOptions& o, std::ostream& out, std::
   int claim = kClaimed;
   int64_t run_id = 0;
   std::promise<bool> claimed;
-  ClaimGate gate(progress, claimed.get_future().share());
+  ClaimGate gate(progress, claimed.get_future().share(), store);
   std::thread claimer([&] {
     const db::RunStart start = MakeRunStart(*job, options);
     db::RunClaim got;
