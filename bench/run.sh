@@ -537,9 +537,10 @@ fi
   echo
   echo "Where a fresh \`lakesync run\` spends its time ($L-file table, medians): process start-up"
   echo "and configuration (\`lakesync validate\` of the same file) $(fmt_ms "$startup"); the"
-  echo "engine $(fmt_ms "$eng"); recording the run over an open connection $(fmt_ms "$(awk -v a="$engdb" -v b="$eng" 'BEGIN { print a - b }')");"
-  echo "the rest — connecting to PostgreSQL (TCP + SCRAM authentication), syncing the job list,"
-  echo "the job lock, reconciling with the target — $(fmt_ms "$(awk -v a="$ls_inc" -v s="$startup" -v b="$engdb" 'BEGIN { print a - s - b }')")."
+  echo "engine (warm) $(fmt_ms "$eng"), which a fresh run overlaps with connecting; recording the"
+  echo "run over an open connection $(fmt_ms "$(awk -v a="$engdb" -v b="$eng" 'BEGIN { print a - b }')"); the rest — connecting to PostgreSQL (TCP + SCRAM"
+  echo "authentication) and claiming the job (job list, lock, lease, run start: two round trips),"
+  echo "with the engine's planning, copies and publish running meanwhile — $(fmt_ms "$(awk -v a="$ls_inc" -v s="$startup" -v b="$engdb" -v e="$eng" 'BEGIN { print a - s - (b - e) }')")."
   echo
   echo "## Machine"
   echo
