@@ -656,7 +656,20 @@ Result<SnapshotOutcome> RunSnapshot(const TableLocation& source, const TableLoca
       out.deleted.push_back(id);
     }
     auto after = CompleteSnapshots(target);
-    if (after.ok()) out.snapshots = std::move(after).value();
+    if (after.ok()) {
+      out.snapshots = std::move(after).value();
+      return;
+    }
+    // What the run knows instead: the listing before retention, less what it deleted. The
+    // failure is reported with the retention (the run is not a clean success).
+    for (const auto& m : *all) {
+      if (std::find(out.deleted.begin(), out.deleted.end(), m.id) == out.deleted.end()) {
+        out.snapshots.push_back(m);
+      }
+    }
+    if (out.retention.ok()) {
+      out.retention = after.status().WithContext("listing the snapshots after retention");
+    }
   };
 
   if (options.skip_unchanged && !existing.empty() && existing.front().version == out.version) {

@@ -16,6 +16,7 @@
 #include "jobs/commit_files.h"
 #include "jobs/jobs_test_util.h"
 #include "jobs/snapshot_test_util.h"
+#include "storage/fault_storage.h"
 #include "storage/test_util.h"
 
 namespace lakesync::jobs {
@@ -445,6 +446,55 @@ TEST(SnapshotRunTest, ClockSteppedBackNeverDeletesTheSnapshotJustWritten) {
   std::vector<std::string> ids;
   for (const auto& m : *complete) ids.push_back(m.id);
   EXPECT_NE(std::find(ids.begin(), ids.end(), second->created->id), ids.end());
+}
+
+// The listing after retention fails: the run still reports the snapshots it knows of (the
+// listing before, less what it deleted) and says the retention step failed (the old code
+// reported no snapshot at all, and success).
+TEST(SnapshotRunTest, FailedListingAfterRetentionIsReportedNotIgnored) {
+  LAKESYNC_SKIP_WITHOUT_FIXTURES();
+  SnapshotOptions opts;
+  opts.keep_last = 1;
+  opts.skip_unchanged = false;
+  using Op = storage::FaultInjectingStorage::Op;
+  // Two runs an hour apart on a fresh target; `fail_list` > 0 fails that listing of the
+  // second run. Returns the second run's outcome, the first one's id and its listing count.
+  struct Runs {
+    Result<SnapshotOutcome> second;
+    std::string first_id;
+    int lists = 0;
+  };
+  auto two_runs = [&](int fail_list) {
+    Env env;
+    ManualClock clock(kT0);
+    opts.clock = &clock;
+    storage::FaultInjectingStorage faulty(*env.dst_storage);
+    TableLocation target{"snaps", &faulty, "snaps"};
+    RecordingObserver obs;
+    auto first = RunSnapshot(env.Source("simple_table"), target, opts, obs);
+    EXPECT_TRUE(first.ok() && first->created.has_value()) << first.status();
+    clock.Advance(std::chrono::hours(1));
+    const int before = faulty.Calls(Op::kList);
+    if (fail_list > 0)
+      faulty.FailNth(Op::kList, fail_list, Status::IOError("listing failed (test)"));
+    Runs r{RunSnapshot(env.Source("simple_table"), target, opts, obs),
+           first.ok() && first->created ? first->created->id : "", 0};
+    r.lists = faulty.Calls(Op::kList) - before;
+    return r;
+  };
+  // How many listings the second run makes (the last is the one after retention).
+  const int lists = two_runs(0).lists;
+  ASSERT_GT(lists, 1);
+  auto runs = two_runs(lists);
+  auto& second = runs.second;
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_TRUE(second->created.has_value());
+  ASSERT_EQ(second->deleted, std::vector<std::string>{runs.first_id});
+  EXPECT_EQ(second->retention.code(), StatusCode::kIOError) << second->retention;
+  EXPECT_NE(second->retention.message().find("after retention"), std::string::npos)
+      << second->retention;
+  ASSERT_EQ(second->snapshots.size(), 1u);
+  EXPECT_EQ(second->snapshots[0].id, second->created->id);
 }
 
 // A tiny table written by hand (protocol and properties chosen per test).
