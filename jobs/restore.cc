@@ -72,6 +72,11 @@ Result<RestoreCopyOutcome> RestoreSnapshotCopy(const TableLocation& snapshots,
   LAKESYNC_ASSIGN_OR_RETURN(auto files, FilesOfAdds(adds));
   int64_t plan_bytes = 0;
   for (const auto& f : files) plan_bytes += f.absolute ? 0 : std::max<int64_t>(f.size, 0);
+  // A shallow snapshot's files live in its source: a restore of one that was vacuumed there
+  // would publish a table that cannot be read.
+  if (Status there = CheckAbsoluteFiles(files, "snapshot " + id); !there.ok()) {
+    return there.WithContext("restoring snapshot " + id + " to " + TableUrl(to));
+  }
   observer.OnTargetPlanned(to.name, -1, 0, static_cast<int64_t>(files.size()), plan_bytes);
   CopyTotals totals;
   Status copied = [&]() -> Status {

@@ -79,6 +79,62 @@ TEST(RestoreSnapshotCopyTest, CopiesASnapshotAsATableAndRefusesNonEmptyTargets) 
   EXPECT_NE(unknown.status().message().find(id), std::string::npos) << unknown.status();
 }
 
+// The first absolute add path in a commit file's text (the restore's own output is only used
+// to pick a file; what is asserted is the refusal).
+std::string FirstAbsoluteAdd(const std::string& commit_file) {
+  const std::string text = testing::ReadFileBytes(commit_file);
+  const std::string key = "\"add\":{\"path\":\"file:";
+  size_t at = text.find(key);
+  if (at == std::string::npos) return "";
+  at += key.size() - 5;
+  return text.substr(at, text.find('"', at) - at);
+}
+
+// A shallow snapshot's files live in its source: restoring it after the source lost one (a
+// VACUUM) is refused naming the file, and the location stays empty (the old code published a
+// table that cannot be read). Also: an in-place restore that would re-add an absolute file
+// that is gone changes nothing.
+TEST(RestoreSnapshotCopyTest, ShallowSnapshotWhoseSourceLostAFileIsRefused) {
+  LAKESYNC_SKIP_WITHOUT_FIXTURES();
+  TempDir dir;
+  CopyTree(FixturesDir() + "/simple_table", dir.path() + "/src");
+  auto st = OpenLocal(dir.path());
+  RecordingObserver obs;
+  SnapshotOptions opts;
+  opts.mode = SnapshotMode::kShallow;
+  TableLocation snaps{"snaps", st.get(), "snaps"};
+  auto snap = RunSnapshot({"src", st.get(), "src"}, snaps, opts, obs);
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  const std::string id = snap->created->id;
+
+  auto whole = RestoreSnapshotCopy(snaps, id, {"t", st.get(), "t"}, 4, obs);
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  EXPECT_TRUE(whole->shallow);
+  const std::string uri = FirstAbsoluteAdd(dir.path() + "/t/_delta_log/" + CommitName(0));
+  ASSERT_EQ(uri.rfind("file://" + dir.path() + "/src/", 0), 0u) << uri;
+  const std::string local = uri.substr(7);
+  ASSERT_TRUE(fs::exists(local)) << local;
+
+  // In-place: version 1 removes the file, then the source loses it; restoring version 0
+  // would re-add it.
+  testing::WriteFileBytes(dir.path() + "/t/_delta_log/" + CommitName(1),
+                          "{\"remove\":{\"path\":\"" + uri +
+                              "\",\"deletionTimestamp\":1700000000000,\"dataChange\":true}}\n");
+  fs::remove(local);
+  auto copy = RestoreSnapshotCopy(snaps, id, {"u", st.get(), "u"}, 4, obs);
+  ASSERT_TRUE(copy.status().IsNotFound()) << copy.status();
+  EXPECT_NE(copy.status().message().find(uri), std::string::npos) << copy.status();
+  EXPECT_FALSE(fs::exists(dir.path() + "/u/_delta_log/" + CommitName(0)));
+
+  RestoreInPlaceOptions o;
+  o.version = 0;
+  auto in_place = RestoreInPlace({"t", st.get(), "t"}, o, obs);
+  ASSERT_TRUE(in_place.status().IsNotFound()) << in_place.status();
+  EXPECT_NE(in_place.status().message().find(uri), std::string::npos) << in_place.status();
+  EXPECT_NE(in_place.status().message().find("nothing was changed"), std::string::npos);
+  EXPECT_FALSE(fs::exists(dir.path() + "/t/_delta_log/" + CommitName(2)));
+}
+
 class RestoreInPlaceTest : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -1,12 +1,17 @@
 #include "jobs/snapshot_files.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <mutex>
 
 #include <fmt/format.h>
 
 #include "common/parallel.h"
+#include "common/uri.h"
 
 namespace lakesync::jobs {
 namespace {
@@ -32,7 +37,69 @@ Status MissingError(const TableLocation& table, const FileRef& ref, std::string_
       FileRoleName(ref.role), ref.path, TableUrl(table), what));
 }
 
+// The local filesystem path of an absolute file URI ("file:///t/a%20b.parquet", Spark's
+// "file:/t/a%20b.parquet", or "/t/a%20b.parquet" → "/t/a b.parquet"). Unsupported for a
+// location lakesync cannot read (another scheme).
+Result<std::string> LocalFileOf(const FileRef& ref, std::string_view what) {
+  std::string text = ref.path;
+  if (text.rfind("file:", 0) == 0 && text.rfind("file://", 0) != 0) {
+    text = "file://" + text.substr(5);  // "file:/t" → "file:///t"
+  }
+  auto uri = Uri::Parse(text);
+  if (!uri.ok()) {
+    return Status::Corruption(
+        fmt::format("{} {} (referenced by {}) is not a usable absolute URI: {}",
+                    FileRoleName(ref.role), ref.path, what, uri.status().message()));
+  }
+  if (!uri->is_local()) {
+    return Status::Unsupported(fmt::format(
+        "{} {} (referenced by {}) lives at a {}:// location, which lakesync cannot read, so it "
+        "cannot check that the file exists",
+        FileRoleName(ref.role), ref.path, what, uri->scheme()));
+  }
+  auto decoded = delta::PercentDecode(uri->path());
+  if (!decoded.ok()) {
+    return Status::Corruption(fmt::format("{} {} (referenced by {}): {}", FileRoleName(ref.role),
+                                          ref.path, what, decoded.status().message()));
+  }
+  return std::move(decoded).value();
+}
+
 }  // namespace
+
+Status CheckAbsoluteFiles(const std::vector<FileRef>& files, std::string_view what) {
+  for (const auto& ref : files) {
+    if (!ref.absolute) continue;
+    LAKESYNC_ASSIGN_OR_RETURN(std::string local, LocalFileOf(ref, what));
+    struct stat st {};
+    if (::stat(local.c_str(), &st) != 0) {
+      const int err = errno;
+      if (err == ENOENT || err == ENOTDIR) {
+        return Status::NotFound(fmt::format(
+            "{} {} is missing (referenced by {} by absolute path; a shallow snapshot's files "
+            "live in its source table, which may have vacuumed it) — restore the file, or pick a "
+            "deep snapshot or a version whose files still exist, and rerun",
+            FileRoleName(ref.role), ref.path, what));
+      }
+      return Status::IOError(
+          fmt::format("checking {} {}: {}", FileRoleName(ref.role), ref.path, std::strerror(err)));
+    }
+    if (!S_ISREG(st.st_mode)) {
+      return Status::Corruption(
+          fmt::format("{} {} (referenced by {} by absolute path) is not a "
+                      "regular file — repair it and rerun",
+                      FileRoleName(ref.role), ref.path, what));
+    }
+    if (!RightSize(ref, static_cast<uint64_t>(st.st_size))) {
+      return Status::Corruption(fmt::format(
+          "{} {} (referenced by {} by absolute path) is {} bytes but the log says {}{} bytes; the "
+          "file was changed or truncated — repair it and rerun",
+          FileRoleName(ref.role), ref.path, what, st.st_size, ref.size >= 0 ? "" : "at least ",
+          ref.size >= 0 ? ref.size : ref.min_size));
+    }
+  }
+  return Status::OK();
+}
 
 std::string TableUrl(const TableLocation& table) {
   std::string root = table.storage ? table.storage->Describe() : "";
@@ -100,6 +167,7 @@ Result<CopyTotals> CopyTableFiles(const TableLocation& from, const TableLocation
 
 Status CheckTableFiles(const TableLocation& table, const std::vector<FileRef>& files,
                        std::string_view what) {
+  LAKESYNC_RETURN_IF_ERROR(CheckAbsoluteFiles(files, what));
   for (const auto& ref : files) {
     if (ref.absolute) continue;
     auto st = table.storage->Stat(TableKey(table.prefix, ref.path));

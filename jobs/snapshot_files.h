@@ -42,9 +42,15 @@ Result<CopyTotals> CopyTableFiles(const TableLocation& from, const TableLocation
                                   const std::vector<FileRef>& files, int parallelism,
                                   RunObserver& observer, std::string_view what);
 
-// OK when every relative file of `files` exists in `table` with the log's size. NotFound
+// OK when every absolute file of `files` (shallow adds, 'p' DVs) exists on the local
+// filesystem with the log's size (file:// URIs and absolute paths, percent-decoded). NotFound
 // naming the first missing file (with `what` saying who needs it), Corruption for a size that
-// disagrees.
+// disagrees or a malformed URI, Unsupported for a location lakesync cannot read (s3://, ...).
+Status CheckAbsoluteFiles(const std::vector<FileRef>& files, std::string_view what);
+
+// OK when every relative file of `files` exists in `table` with the log's size, and every
+// absolute one as CheckAbsoluteFiles says. NotFound naming the first missing file (with `what`
+// saying who needs it), Corruption for a size that disagrees.
 Status CheckTableFiles(const TableLocation& table, const std::vector<FileRef>& files,
                        std::string_view what);
 
