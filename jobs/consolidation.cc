@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -12,6 +13,7 @@
 #include <variant>
 
 #include <fmt/format.h>
+#include <simdjson.h>
 #include <spdlog/spdlog.h>
 
 #include "common/failpoint.h"
@@ -24,6 +26,7 @@
 #include "delta/timestamps.h"
 #include "jobs/commit_files.h"
 #include "jobs/consolidation_schema.h"
+#include "storage/checksum.h"
 
 namespace lakesync::jobs {
 
@@ -65,8 +68,60 @@ struct RegionPlan {
   std::vector<delta::Cdc> cdcs;
   bool cdc_complete = true;  // every data-changing commit of the range has cdc files
   bool data_change = false;
+  // The fingerprint of the source's commit `head` (SourceFingerprint), recorded with the txn
+  // so the next run can tell the source it reads is the one consolidated. Set when advancing.
+  std::string fingerprint;
   bool Advances() const { return status.ok() && head > prev; }
 };
+
+// What the global table records of a region's source at its consolidated version: the
+// version and the XXH3 of that commit file ("42:0123456789abcdef"). Commit files are never
+// rewritten, so a different fingerprint at the same version means a different table (the
+// source was dropped and recreated, or replaced by a copy of another) — whose rows must not be
+// merged into those of the old one.
+Result<std::string> SourceFingerprint(const TableLocation& table, int64_t version) {
+  auto bytes =
+      table.storage->Read(delta::LogFileKey(TablePrefix(table), delta::CommitFileName(version)));
+  if (!bytes.ok()) return bytes.status();
+  return fmt::format("{}:{}", version, storage::FormatXxh3(storage::Xxh3Of(*bytes)));
+}
+
+// The global commit's commitInfo field holding each region's SourceFingerprint.
+constexpr std::string_view kSourcesField = "lakesyncSources";
+
+// The region's fingerprint in a commitInfo line written by lakesync; empty when absent (a
+// commit of an older lakesync, or of another writer).
+std::string RecordedFingerprint(const delta::CommitInfo& info, const std::string& region) {
+  simdjson::dom::parser parser;
+  simdjson::padded_string padded(info.raw_json);
+  simdjson::dom::element doc;
+  if (parser.parse(padded).get(doc)) return "";
+  std::string_view fp;
+  if (doc["commitInfo"][kSourcesField][region].get_string().get(fp)) return "";
+  return std::string(fp);
+}
+
+// Reads the global table at `target` back from `head` and calls found(i, txn, commit) for the
+// newest txn of each appId in `wanted` (→ index i), until every one was seen or version 0 was
+// read. Every commit lakesync publishes carries a txn of every region consolidated so far, so
+// this is normally the head commit alone. Errors: reading a commit.
+Status NewestTxns(
+    const TableLocation& target, int64_t head, std::map<std::string, size_t> wanted,
+    const std::function<void(size_t, const delta::Txn&, const delta::Commit&)>& found) {
+  delta::DeltaLog log(*target.storage, TablePrefix(target));
+  for (int64_t v = head; v >= 0 && !wanted.empty(); --v) {
+    LAKESYNC_ASSIGN_OR_RETURN(delta::Commit commit, log.ReadCommit(v));
+    for (const auto& a : commit.actions) {
+      const auto* t = std::get_if<delta::Txn>(&a);
+      if (t == nullptr) continue;
+      auto it = wanted.find(t->app_id);
+      if (it == wanted.end()) continue;
+      found(it->second, *t, commit);
+      wanted.erase(it);
+    }
+  }
+  return Status::OK();
+}
 
 Status RefuseAbsolute(const std::string& region, int64_t version, std::string_view what,
                       std::string_view path) {
@@ -97,7 +152,10 @@ void Record(RegionPlan& plan, std::string key, NetAction action) {
 }
 
 // Reads what `source` did after version `prev` (the whole live set when prev < 0).
-RegionPlan PlanRegion(const ConsolidationSource& source, int64_t prev) {
+// `recorded`: the source's fingerprint at `prev` as the global table recorded it (empty:
+// unknown); a source whose commit `prev` differs is refused (it is another table).
+RegionPlan PlanRegion(const ConsolidationSource& source, int64_t prev,
+                      const std::string& recorded) {
   RegionPlan plan;
   plan.prev = prev;
   const std::string& region = source.region;
@@ -123,7 +181,31 @@ RegionPlan PlanRegion(const ConsolidationSource& source, int64_t prev) {
         "the source was replaced or restored — consolidate it into a new global table",
         region, plan.head, prev)));
   }
+  if (prev >= 0 && !recorded.empty()) {
+    auto now = SourceFingerprint(source.table, prev);
+    if (now.ok() && *now != recorded) {
+      return fail(Status::Corruption(fmt::format(
+          "region {}: the source's version {} is not the commit that was consolidated "
+          "(fingerprint {}, recorded {}): the table at {} was replaced or recreated, and its "
+          "rows must not be merged with the old table's already in the global table — "
+          "consolidate it into a new global table (or restore the original source)",
+          region, prev, *now, recorded, DescribeTable(source.table))));
+    }
+    if (!now.ok() && !now.status().IsNotFound()) {
+      return fail(now.status().WithContext(fmt::format("region {}: reading version {} of {}",
+                                                       region, prev, DescribeTable(source.table))));
+    }
+    // NotFound: the commit file was cleaned up (log retention); nothing to compare with.
+  }
   if (plan.head == prev) return plan;
+  {
+    auto fp = SourceFingerprint(source.table, plan.head);
+    if (!fp.ok()) {
+      return fail(fp.status().WithContext(fmt::format("region {}: reading version {} of {}", region,
+                                                      plan.head, DescribeTable(source.table))));
+    }
+    plan.fingerprint = std::move(fp).value();
+  }
 
   delta::DeltaLog log(*source.table.storage, TablePrefix(source.table));
   if (prev < 0) {
@@ -497,14 +579,34 @@ Status Run::Attempt(ConsolidationOutcome& outcome) {
   const bool creating = global.head < 0;
   outcome.start_version = outcome.end_version = global.head;
 
-  // 1. Each region's new commits, reduced to their net effect.
+  // 1. Each region's new commits, reduced to their net effect, after checking that its source
+  // is still the table consolidated so far (the fingerprint recorded with its txn).
+  std::vector<std::string> recorded(sources_.size());
+  if (global.snapshot) {
+    std::map<std::string, size_t> wanted;
+    for (size_t i = 0; i < sources_.size(); ++i) {
+      wanted.emplace(ConsolidationAppId(options_.job, sources_[i].region), i);
+    }
+    Status read = NewestTxns(target_, global.head, std::move(wanted),
+                             [&](size_t i, const delta::Txn& t, const delta::Commit& commit) {
+                               for (const auto& a : commit.actions) {
+                                 const auto* info = std::get_if<delta::CommitInfo>(&a);
+                                 if (info == nullptr) continue;
+                                 std::string fp = RecordedFingerprint(*info, sources_[i].region);
+                                 if (fp.rfind(std::to_string(t.version) + ":", 0) == 0)
+                                   recorded[i] = std::move(fp);
+                               }
+                             });
+    if (!read.ok()) return read.WithContext("reading the global table " + DescribeTable(target_));
+  }
   std::vector<RegionPlan> plans;
-  for (const auto& s : sources_) {
+  for (size_t i = 0; i < sources_.size(); ++i) {
+    const auto& s = sources_[i];
     int64_t prev = -1;
     if (global.snapshot) {
       prev = global.snapshot->TxnVersion(ConsolidationAppId(options_.job, s.region)).value_or(-1);
     }
-    plans.push_back(PlanRegion(s, prev));
+    plans.push_back(PlanRegion(s, prev, recorded[i]));
     if (!plans.back().status.ok()) {
       spdlog::warn("consolidation {}: {}", options_.job, plans.back().status.message());
     }
@@ -612,10 +714,13 @@ Status Run::Attempt(ConsolidationOutcome& outcome) {
   std::string summary;
   bool any = false;
   std::vector<delta::Action> txns, removes, adds, cdcs;
+  std::vector<std::pair<std::string, std::string>> fingerprints;  // (region, fingerprint)
   for (size_t i = 0; i < plans.size(); ++i) {
     const RegionPlan& p = plans[i];
     const bool advances = p.Advances();
     const int64_t version = advances ? p.head : p.prev;
+    const std::string& fp = advances ? p.fingerprint : recorded[i];
+    if (version >= 0 && !fp.empty()) fingerprints.emplace_back(sources_[i].region, fp);
     if (advances) {
       any = true;
       summary += fmt::format("{}{}={}..{}", summary.empty() ? "" : ",", sources_[i].region,
@@ -679,8 +784,10 @@ Status Run::Attempt(ConsolidationOutcome& outcome) {
       .Bool(removes.empty())
       .Key("engineInfo")
       .String("lakesync")
-      .EndObject()
-      .EndObject();
+      .Key(kSourcesField)
+      .BeginObject();
+  for (const auto& [region, fp] : fingerprints) info.Key(region).String(fp);
+  info.EndObject().EndObject().EndObject();
   delta::CommitInfo ci;
   ci.raw_json = info.Take();
   commit.push_back(ci);
@@ -767,9 +874,9 @@ std::vector<RegionLag> ConsolidationLag(const std::vector<ConsolidationSource>& 
   // The txn versions: the newest commit of each appId, reading back from the head. Every
   // commit lakesync publishes carries a txn of every region consolidated so far, so this is
   // normally the head commit alone.
-  std::map<std::string, size_t> missing;
+  std::map<std::string, size_t> wanted;
   for (size_t i = 0; i < sources.size(); ++i) {
-    missing.emplace(ConsolidationAppId(job, sources[i].region), i);
+    wanted.emplace(ConsolidationAppId(job, sources[i].region), i);
   }
   Status target_status;
   auto head = target.storage ? TableHead(*target.storage, TablePrefix(target))
@@ -777,22 +884,11 @@ std::vector<RegionLag> ConsolidationLag(const std::vector<ConsolidationSource>& 
   if (!head.ok()) {
     target_status = head.status().WithContext("reading the global table");
   } else {
-    delta::DeltaLog log(*target.storage, TablePrefix(target));
-    for (int64_t v = *head; v >= 0 && !missing.empty(); --v) {
-      auto commit = log.ReadCommit(v);
-      if (!commit.ok()) {
-        target_status = commit.status().WithContext("reading the global table");
-        break;
-      }
-      for (const auto& a : commit->actions) {
-        const auto* t = std::get_if<delta::Txn>(&a);
-        if (t == nullptr) continue;
-        auto it = missing.find(t->app_id);
-        if (it == missing.end()) continue;
-        out[it->second].consolidated_version = t->version;
-        missing.erase(it);
-      }
-    }
+    target_status = NewestTxns(target, *head, std::move(wanted),
+                               [&](size_t i, const delta::Txn& t, const delta::Commit&) {
+                                 out[i].consolidated_version = t.version;
+                               })
+                        .WithContext("reading the global table");
   }
 
   for (size_t i = 0; i < sources.size(); ++i) {

@@ -270,6 +270,46 @@ TEST_F(ConsolidationTest, SourcesThatKeepChangingAddAndRemoveInLaterRuns) {
                     R"("partitionValues":{"source_region":"westus"},"size":429)"));
 }
 
+// A region's source replaced by another table (dropped and recreated with the same schema;
+// here: commit 1 rewritten) is refused instead of having the new table's commits applied on
+// top of the old one's rows; the other region is unaffected, and the original source
+// continues where it left off. The old code merged the new table's commits 2..4.
+TEST_F(ConsolidationTest, ReplacedSourceIsRefusedNotMerged) {
+  SKIP_WITHOUT_FIXTURES();
+  fs::path east = Region("eastus", "simple_table", /*keep_to=*/1);
+  Region("westus", "simple_table");
+  auto first = Consolidate({"eastus", "westus"});
+  ASSERT_TRUE(first.ok() && first->ok()) << first.status();
+  // The fingerprint of each region's consolidated commit is recorded with its txn.
+  EXPECT_THAT(Commit(global_dir_, 0), HasSubstr(R"("lakesyncSources":{"eastus":"1:)"));
+  EXPECT_THAT(Commit(global_dir_, 0), HasSubstr(R"(,"westus":"4:)"));
+
+  const std::string original = Commit(east, 1);
+  std::string recreated = original;
+  const size_t ts = recreated.find("\"timestamp\":");
+  ASSERT_NE(ts, std::string::npos);
+  recreated[ts + 20] = recreated[ts + 20] == '1' ? '2' : '1';  // another commit, same shape
+  WriteFileBytes(east / "_delta_log" / CommitName(1), recreated);
+  RestoreCommits("eastus");
+  auto second = Consolidate({"eastus", "westus"});
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_EQ(second->regions.size(), 2u);
+  EXPECT_EQ(second->regions[0].status.code(), StatusCode::kCorruption) << second->regions[0].status;
+  EXPECT_THAT(second->regions[0].status.message(), HasSubstr("replaced or recreated"));
+  EXPECT_EQ(second->regions[0].end_version, 1);
+  EXPECT_TRUE(second->regions[1].status.ok()) << second->regions[1].status;
+  EXPECT_FALSE(fs::exists(fs::path(global_dir_) / "_delta_log" / CommitName(1)));
+
+  // The original source back: consolidated from version 2 on, as if nothing happened.
+  WriteFileBytes(east / "_delta_log" / CommitName(1), original);
+  auto third = Consolidate({"eastus", "westus"});
+  ASSERT_TRUE(third.ok() && third->ok()) << third.status();
+  EXPECT_EQ(third->regions[0].start_version, 1);
+  EXPECT_EQ(third->regions[0].end_version, 4);
+  EXPECT_EQ(Keys(MiniLive(global_dir_)), ExpectedGlobal(Dirs({"eastus", "westus"})));
+  EXPECT_THAT(Commit(global_dir_, 1), HasSubstr(R"("lakesyncSources":{"eastus":"4:)"));
+}
+
 TEST_F(ConsolidationTest, DeletionVectorUpdateTranslatesThePairAndCopiesTheDvFile) {
   SKIP_WITHOUT_FIXTURES();
   Region("eastus", "table-with-dv-small", /*keep_to=*/0);
