@@ -107,7 +107,7 @@ note "building (Release, $root/build-bench)"
 cmake -S "$root" -B "$root/build-bench" -DCMAKE_BUILD_TYPE=Release >>"$log" 2>&1 ||
   die "cmake configure failed; run scripts/install-deps.sh (or make build) first"
 cmake --build "$root/build-bench" -j"${JOBS:-2}" \
-  --target lakesync delta_gen delta_replay_bench incremental_bench metrics_scrape_bench \
+  --target lakesync delta_gen delta_replay_bench incremental_bench metrics_scrape_bench pg_connect \
   >>"$log" 2>&1 ||
   die "build failed"
 LS=$root/build-bench/runner/lakesync
@@ -115,6 +115,7 @@ GEN=$root/build-bench/bench/delta_gen
 REPLAY=$root/build-bench/bench/delta_replay_bench
 ENGINE=$root/build-bench/bench/incremental_bench
 SCRAPE=$root/build-bench/bench/metrics_scrape_bench
+PGCONNECT=$root/build-bench/bench/pg_connect
 
 # --- state store ------------------------------------------------------------------------------
 pg_dir=$work/pg
@@ -326,11 +327,15 @@ for n in $sizes; do
     record "engine-$n" engine "${e#engine_ms=}"
     record "engine-$n" engine+db "${t#total_ms=}"
   done <"$d/engine.out"
-  # Where the fresh process spends its time: start-up and configuration alone.
+  # Where the fresh process spends its time: start-up and configuration alone; and the floor
+  # under it, a process that only loads libpq and connects the same way (bench/pg_connect).
   for ((r = 0; r < inc_reps; r++)); do
     t0=$EPOCHREALTIME
     "$LS" validate -c "$work/lakesync.yaml" >>"$log" 2>&1 || die "lakesync validate failed"
     record "startup" lakesync "$(ms_between "$t0" "$EPOCHREALTIME")"
+    t0=$EPOCHREALTIME
+    "$PGCONNECT" "$LAKESYNC_DATABASE_URL" >>"$log" 2>&1 || die "pg_connect failed"
+    record "floor" connect "$(ms_between "$t0" "$EPOCHREALTIME")"
   done
   [ "$keep" = 1 ] || rm -rf "${d:?}/rsync" "${d:?}/rclone" "${d:?}/lakesync-peer"
 done
@@ -453,6 +458,7 @@ eng=$(stat_of "engine-$L" engine median)
 engdb=$(stat_of "engine-$L" engine+db median)
 rss_mb=$(awk -v k="$rss_kib" 'BEGIN { printf "%.1f", k * 1024 / 1e6 }')
 startup=$(stat_of startup lakesync median)
+floor=$(stat_of floor connect median)
 trig_p50=$(stat_of trigger-start daemon median)
 trig_p99=$(stat_of trigger-start daemon p99)
 trig_wait=$(stat_of trigger-wait lakesync median)
@@ -486,6 +492,7 @@ fi
     ls_peer=$(stat_of "inc-$L" lakesync-peer median)
     echo "| — the same fresh \`lakesync run\`, connecting over the Unix socket with peer authentication (no SCRAM; see the last incremental row) | (context) | $(fmt_ms "$ls_peer"): rclone / it **$(div "$(stat_of "inc-$L" rclone median)" "$ls_peer" "%.1f")×**, rsync / it **$(div "$(stat_of "inc-$L" rsync median)" "$ls_peer" "%.1f")×** | |"
   fi
+  echo "| — the floor: a process that only loads libpq and opens one connection the same way (TCP + SCRAM; \`bench/pg_connect\`, $(( inc_reps * $(wc -w <<<"$sizes") )) runs), no configuration, engine or query | (context) | $(fmt_ms "$floor") (lakesync's own share of the fresh run: $(fmt_ms "$(awk -v a="$ls_inc" -v f="$floor" 'BEGIN { print a - f }')")): rclone / it **$(div "$(stat_of "inc-$L" rclone median)" "$floor" "%.1f")×**, rsync / it **$(div "$(stat_of "inc-$L" rsync median)" "$floor" "%.1f")×** — the most any fresh process that connects could reach | |"
   echo "| — the same one-commit increment as a fresh \`lakesync trigger --wait\` client process (request, run by the daemon, result) | (context) | $(fmt_ms "$trig_wait"): rclone / it **$(div "$(stat_of "inc-$L" rclone median)" "$trig_wait" "%.1f")×**, rsync / it **$(div "$(stat_of "inc-$L" rsync median)" "$trig_wait" "%.1f")×** (fresh \`lakesync run\`: $(fmt_ms "$ls_inc")) | |"
   echo "| \`/metrics\` with 1,000 jobs (\`bench/metrics_scrape_bench\`: Serialize() of $scrape_series series; HTTP not included) | ≤ 20 ms | **$(fmt_ms "$scrape_ms")** median, p90 $(fmt_ms "$scrape_p90") | $(verdict le "$scrape_ms" 20) |"
   echo "| peak RSS of \`lakesync run\` copying $(awk -v b="$rss_bytes" 'BEGIN { printf "%.1f GiB", b / 1073741824 }') ($rss_files × 10 MiB)${rss_note:+ — $rss_note} | ≤ 100 MB | **$rss_mb MB** ($(awk -v b="$rss_bytes" -v ms="$rss_ms" 'BEGIN { printf "%.0f MB/s", b / 1e6 / (ms / 1000) }') copy) | $(verdict le "$rss_mb" 100) |"
