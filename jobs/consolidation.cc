@@ -69,7 +69,9 @@ struct RegionPlan {
   bool cdc_complete = true;  // every data-changing commit of the range has cdc files
   bool data_change = false;
   // The fingerprint of the source's commit `head` (SourceFingerprint), recorded with the txn
-  // so the next run can tell the source it reads is the one consolidated. Set when advancing.
+  // so the next run can tell the source it reads is the one consolidated. Set when advancing
+  // (or, for a region the global table has none of, at `prev`); empty when that commit file is
+  // gone (only a checkpoint there).
   std::string fingerprint;
   bool Advances() const { return status.ok() && head > prev; }
 };
@@ -102,15 +104,18 @@ std::string RecordedFingerprint(const delta::CommitInfo& info, const std::string
 }
 
 // Reads the global table at `target` back from `head` and calls found(i, txn, commit) for the
-// newest txn of each appId in `wanted` (→ index i), until every one was seen or version 0 was
-// read. Every commit lakesync publishes carries a txn of every region consolidated so far, so
-// this is normally the head commit alone. Errors: reading a commit.
-Status NewestTxns(
-    const TableLocation& target, int64_t head, std::map<std::string, size_t> wanted,
-    const std::function<void(size_t, const delta::Txn&, const delta::Commit&)>& found) {
+// newest txn of each appId in `wanted` (→ index i), until every one was seen, version 0 was
+// read, or (with `stop_at_missing`) a commit file is gone (cleaned up after a checkpoint).
+// Every commit lakesync publishes carries a txn of every region consolidated so far, so this
+// is normally the head commit alone. Errors: reading a commit.
+Status NewestTxns(const TableLocation& target, int64_t head, std::map<std::string, size_t> wanted,
+                  const std::function<void(size_t, const delta::Txn&, const delta::Commit&)>& found,
+                  bool stop_at_missing = false) {
   delta::DeltaLog log(*target.storage, TablePrefix(target));
   for (int64_t v = head; v >= 0 && !wanted.empty(); --v) {
-    LAKESYNC_ASSIGN_OR_RETURN(delta::Commit commit, log.ReadCommit(v));
+    auto read = log.ReadCommit(v);
+    if (!read.ok() && stop_at_missing && read.status().IsNotFound()) break;
+    LAKESYNC_ASSIGN_OR_RETURN(delta::Commit commit, std::move(read));
     for (const auto& a : commit.actions) {
       const auto* t = std::get_if<delta::Txn>(&a);
       if (t == nullptr) continue;
@@ -197,15 +202,20 @@ RegionPlan PlanRegion(const ConsolidationSource& source, int64_t prev,
     }
     // NotFound: the commit file was cleaned up (log retention); nothing to compare with.
   }
-  if (plan.head == prev) return plan;
-  {
-    auto fp = SourceFingerprint(source.table, plan.head);
-    if (!fp.ok()) {
-      return fail(fp.status().WithContext(fmt::format("region {}: reading version {} of {}", region,
-                                                      plan.head, DescribeTable(source.table))));
+  // The fingerprint the next commit records: of the head when advancing, else (a global table
+  // of an older lakesync recorded none) of the consolidated version, trusted on first use.
+  const int64_t fingerprint_at = plan.head > prev ? plan.head : (recorded.empty() ? prev : -1);
+  if (fingerprint_at >= 0) {
+    auto fp = SourceFingerprint(source.table, fingerprint_at);
+    if (fp.ok()) {
+      plan.fingerprint = std::move(fp).value();
+    } else if (!fp.status().IsNotFound()) {  // NotFound: only a checkpoint at that version
+      return fail(
+          fp.status().WithContext(fmt::format("region {}: reading version {} of {}", region,
+                                              fingerprint_at, DescribeTable(source.table))));
     }
-    plan.fingerprint = std::move(fp).value();
   }
+  if (plan.head == prev) return plan;
 
   delta::DeltaLog log(*source.table.storage, TablePrefix(source.table));
   if (prev < 0) {
@@ -583,20 +593,22 @@ Status Run::Attempt(ConsolidationOutcome& outcome) {
   // is still the table consolidated so far (the fingerprint recorded with its txn).
   std::vector<std::string> recorded(sources_.size());
   if (global.snapshot) {
-    std::map<std::string, size_t> wanted;
+    std::map<std::string, size_t> wanted;  // regions consolidated before
     for (size_t i = 0; i < sources_.size(); ++i) {
-      wanted.emplace(ConsolidationAppId(options_.job, sources_[i].region), i);
+      std::string app = ConsolidationAppId(options_.job, sources_[i].region);
+      if (global.snapshot->TxnVersion(app).has_value()) wanted.emplace(std::move(app), i);
     }
-    Status read = NewestTxns(target_, global.head, std::move(wanted),
-                             [&](size_t i, const delta::Txn& t, const delta::Commit& commit) {
-                               for (const auto& a : commit.actions) {
-                                 const auto* info = std::get_if<delta::CommitInfo>(&a);
-                                 if (info == nullptr) continue;
-                                 std::string fp = RecordedFingerprint(*info, sources_[i].region);
-                                 if (fp.rfind(std::to_string(t.version) + ":", 0) == 0)
-                                   recorded[i] = std::move(fp);
-                               }
-                             });
+    Status read = NewestTxns(
+        target_, global.head, std::move(wanted),
+        [&](size_t i, const delta::Txn& t, const delta::Commit& commit) {
+          for (const auto& a : commit.actions) {
+            const auto* info = std::get_if<delta::CommitInfo>(&a);
+            if (info == nullptr) continue;
+            std::string fp = RecordedFingerprint(*info, sources_[i].region);
+            if (fp.rfind(std::to_string(t.version) + ":", 0) == 0) recorded[i] = std::move(fp);
+          }
+        },
+        /*stop_at_missing=*/true);
     if (!read.ok()) return read.WithContext("reading the global table " + DescribeTable(target_));
   }
   std::vector<RegionPlan> plans;
@@ -719,7 +731,11 @@ Status Run::Attempt(ConsolidationOutcome& outcome) {
     const RegionPlan& p = plans[i];
     const bool advances = p.Advances();
     const int64_t version = advances ? p.head : p.prev;
-    const std::string& fp = advances ? p.fingerprint : recorded[i];
+    // Advancing: the head's. Otherwise what was recorded, or (none recorded) the one the plan
+    // took at `prev` — only if it is of that version (a region that failed after planning
+    // may hold its head's).
+    std::string fp = advances || recorded[i].empty() ? p.fingerprint : recorded[i];
+    if (fp.rfind(std::to_string(version) + ":", 0) != 0) fp.clear();
     if (version >= 0 && !fp.empty()) fingerprints.emplace_back(sources_[i].region, fp);
     if (advances) {
       any = true;

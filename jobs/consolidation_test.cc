@@ -308,6 +308,42 @@ TEST_F(ConsolidationTest, ReplacedSourceIsRefusedNotMerged) {
   EXPECT_EQ(third->regions[0].end_version, 4);
   EXPECT_EQ(Keys(MiniLive(global_dir_)), ExpectedGlobal(Dirs({"eastus", "westus"})));
   EXPECT_THAT(Commit(global_dir_, 1), HasSubstr(R"("lakesyncSources":{"eastus":"4:)"));
+  EXPECT_THAT(Commit(global_dir_, 1), HasSubstr(R"(,"westus":"4:)"));  // carried, idle
+}
+
+// A global table written before fingerprints were recorded: an idle region's source gets one
+// (trusted on first use) with the next commit, and from then on its replacement is refused
+// even while it does not advance.
+TEST_F(ConsolidationTest, GlobalTableWithoutFingerprintsGetsThemAndThenChecks) {
+  SKIP_WITHOUT_FIXTURES();
+  Region("eastus", "simple_table", /*keep_to=*/1);
+  fs::path west = Region("westus", "simple_table");
+  auto first = Consolidate({"eastus", "westus"});
+  ASSERT_TRUE(first.ok() && first->ok()) << first.status();
+  // As an older lakesync wrote it: no lakesyncSources in the commitInfo.
+  const fs::path v0 = fs::path(global_dir_) / "_delta_log" / CommitName(0);
+  std::string text = ReadFileBytes(v0);
+  const size_t at = text.find(R"(,"lakesyncSources":{)");
+  ASSERT_NE(at, std::string::npos);
+  text.erase(at, text.find('}', at) + 1 - at);
+  WriteFileBytes(v0, text);
+  ASSERT_EQ(text.find("lakesyncSources"), std::string::npos);
+
+  RestoreCommits("eastus");
+  auto second = Consolidate({"eastus", "westus"});
+  ASSERT_TRUE(second.ok() && second->ok()) << second.status();
+  EXPECT_EQ(second->regions[0].end_version, 4);
+  EXPECT_THAT(Commit(global_dir_, 1), HasSubstr(R"(,"westus":"4:)"));
+
+  std::string v4 = Commit(west, 4);
+  const size_t ts = v4.find("\"timestamp\":");
+  ASSERT_NE(ts, std::string::npos);
+  v4[ts + 20] = v4[ts + 20] == '1' ? '2' : '1';
+  WriteFileBytes(west / "_delta_log" / CommitName(4), v4);
+  auto third = Consolidate({"eastus", "westus"});
+  ASSERT_TRUE(third.ok()) << third.status();
+  EXPECT_EQ(third->regions[1].status.code(), StatusCode::kCorruption) << third->regions[1].status;
+  EXPECT_TRUE(third->regions[0].status.ok()) << third->regions[0].status;
 }
 
 TEST_F(ConsolidationTest, DeletionVectorUpdateTranslatesThePairAndCopiesTheDvFile) {

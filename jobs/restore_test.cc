@@ -9,6 +9,7 @@
 
 #include "jobs/jobs_test_util.h"
 #include "jobs/snapshot.h"
+#include "jobs/snapshot_files.h"
 #include "jobs/snapshot_test_util.h"
 #include "storage/test_util.h"
 
@@ -133,6 +134,44 @@ TEST(RestoreSnapshotCopyTest, ShallowSnapshotWhoseSourceLostAFileIsRefused) {
   EXPECT_NE(in_place.status().message().find(uri), std::string::npos) << in_place.status();
   EXPECT_NE(in_place.status().message().find("nothing was changed"), std::string::npos);
   EXPECT_FALSE(fs::exists(dir.path() + "/t/_delta_log/" + CommitName(2)));
+}
+
+// The forms a log names a local file by absolute path in (file:///, Spark's file:/, a host of
+// localhost, a bare path; percent-encoded), each read as the file it names; other locations
+// are not checked.
+TEST(CheckAbsoluteFilesTest, ReadsEveryFormOfALocalFileUriAndSkipsOtherLocations) {
+  TempDir dir;
+  const std::string d = dir.path();
+  ASSERT_EQ(d.find_first_of("% #?"), std::string::npos) << d;
+  testing::WriteFileBytes(d + "/a b%.bin", "12345");
+  auto ref = [](std::string path, int64_t size) {
+    FileRef r;
+    r.path = std::move(path);
+    r.absolute = true;
+    r.size = size;
+    return r;
+  };
+  const std::string enc = d + "/a%20b%25.bin";
+  for (const std::string& uri : {"file://" + enc, "file:" + enc, "FILE://localhost" + enc, enc}) {
+    Status right = CheckAbsoluteFiles({ref(uri, 5)}, "test");
+    EXPECT_TRUE(right.ok()) << uri << ": " << right;
+    Status wrong = CheckAbsoluteFiles({ref(uri, 6)}, "test");
+    EXPECT_EQ(wrong.code(), StatusCode::kCorruption) << uri << ": " << wrong;
+  }
+  Status gone = CheckAbsoluteFiles({ref("file://" + d + "/gone.bin", 5)}, "version 3");
+  EXPECT_TRUE(gone.IsNotFound()) << gone;
+  EXPECT_NE(gone.message().find("version 3"), std::string::npos) << gone;
+  // Not decoded twice, and not read undecoded: the literal name does not exist.
+  EXPECT_TRUE(CheckAbsoluteFiles({ref("file://" + d + "/a%2520b.bin", 5)}, "t").IsNotFound());
+  for (const std::string& uri :
+       {std::string("s3://bucket/x.parquet"),
+        std::string("abfss://c@acct.dfs.core.windows.net/x.parquet"),
+        std::string("dbfs:/mnt/x.parquet"), std::string("file://otherhost/x.parquet")}) {
+    Status skipped = CheckAbsoluteFiles({ref(uri, 5)}, "test");
+    EXPECT_TRUE(skipped.ok()) << uri << ": " << skipped;
+  }
+  EXPECT_EQ(CheckAbsoluteFiles({ref("file://" + d + "/%zz", 5)}, "t").code(),
+            StatusCode::kCorruption);
 }
 
 class RestoreInPlaceTest : public ::testing::Test {

@@ -4,14 +4,15 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <optional>
 
 #include <fmt/format.h>
 
 #include "common/parallel.h"
-#include "common/uri.h"
 
 namespace lakesync::jobs {
 namespace {
@@ -38,31 +39,38 @@ Status MissingError(const TableLocation& table, const FileRef& ref, std::string_
 }
 
 // The local filesystem path of an absolute file URI ("file:///t/a%20b.parquet", Spark's
-// "file:/t/a%20b.parquet", or "/t/a%20b.parquet" → "/t/a b.parquet"). Unsupported for a
-// location lakesync cannot read (another scheme).
-Result<std::string> LocalFileOf(const FileRef& ref, std::string_view what) {
-  std::string text = ref.path;
-  if (text.rfind("file:", 0) == 0 && text.rfind("file://", 0) != 0) {
-    text = "file://" + text.substr(5);  // "file:/t" → "file:///t"
+// "file:/t/a%20b.parquet", "FILE://localhost/t/...", or "/t/a%20b.parquet" → "/t/a b.parquet");
+// nullopt for a location lakesync cannot read (another scheme, or a file URI naming a host).
+// Corruption for a malformed percent escape.
+Result<std::optional<std::string>> LocalFileOf(const FileRef& ref, std::string_view what) {
+  std::string_view uri = ref.path;
+  std::string_view path;
+  if (!uri.empty() && uri[0] == '/') {
+    path = uri;
+  } else {
+    const size_t colon = uri.find(':');
+    if (colon == std::string_view::npos) return std::optional<std::string>();
+    std::string scheme(uri.substr(0, colon));
+    std::transform(scheme.begin(), scheme.end(), scheme.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (scheme != "file") return std::optional<std::string>();
+    path = uri.substr(colon + 1);
+    if (path.rfind("//", 0) == 0) {  // an authority: empty or localhost
+      const size_t slash = path.find('/', 2);
+      const std::string_view host = path.substr(2, slash == std::string_view::npos ? 0 : slash - 2);
+      if (slash == std::string_view::npos || (!host.empty() && host != "localhost")) {
+        return std::optional<std::string>();
+      }
+      path = path.substr(slash);
+    }
+    if (path.empty() || path[0] != '/') return std::optional<std::string>();
   }
-  auto uri = Uri::Parse(text);
-  if (!uri.ok()) {
-    return Status::Corruption(
-        fmt::format("{} {} (referenced by {}) is not a usable absolute URI: {}",
-                    FileRoleName(ref.role), ref.path, what, uri.status().message()));
-  }
-  if (!uri->is_local()) {
-    return Status::Unsupported(fmt::format(
-        "{} {} (referenced by {}) lives at a {}:// location, which lakesync cannot read, so it "
-        "cannot check that the file exists",
-        FileRoleName(ref.role), ref.path, what, uri->scheme()));
-  }
-  auto decoded = delta::PercentDecode(uri->path());
+  auto decoded = delta::PercentDecode(path);
   if (!decoded.ok()) {
     return Status::Corruption(fmt::format("{} {} (referenced by {}): {}", FileRoleName(ref.role),
                                           ref.path, what, decoded.status().message()));
   }
-  return std::move(decoded).value();
+  return std::optional<std::string>(std::move(decoded).value());
 }
 
 }  // namespace
@@ -70,7 +78,9 @@ Result<std::string> LocalFileOf(const FileRef& ref, std::string_view what) {
 Status CheckAbsoluteFiles(const std::vector<FileRef>& files, std::string_view what) {
   for (const auto& ref : files) {
     if (!ref.absolute) continue;
-    LAKESYNC_ASSIGN_OR_RETURN(std::string local, LocalFileOf(ref, what));
+    LAKESYNC_ASSIGN_OR_RETURN(std::optional<std::string> path, LocalFileOf(ref, what));
+    if (!path) continue;  // a location lakesync cannot read: nothing to check it with
+    const std::string& local = *path;
     struct stat st {};
     if (::stat(local.c_str(), &st) != 0) {
       const int err = errno;

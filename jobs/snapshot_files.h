@@ -42,10 +42,11 @@ Result<CopyTotals> CopyTableFiles(const TableLocation& from, const TableLocation
                                   const std::vector<FileRef>& files, int parallelism,
                                   RunObserver& observer, std::string_view what);
 
-// OK when every absolute file of `files` (shallow adds, 'p' DVs) exists on the local
-// filesystem with the log's size (file:// URIs and absolute paths, percent-decoded). NotFound
-// naming the first missing file (with `what` saying who needs it), Corruption for a size that
-// disagrees or a malformed URI, Unsupported for a location lakesync cannot read (s3://, ...).
+// OK when every absolute file of `files` (shallow adds, 'p' DVs) on the local filesystem
+// exists with the log's size (file: URIs in their three forms and bare absolute paths,
+// percent-decoded; files at locations lakesync cannot read — s3://, abfss://, a file URI naming
+// a host — are not checked). NotFound naming the first missing file (with `what` saying who
+// needs it), Corruption for a size that disagrees or a malformed percent escape.
 Status CheckAbsoluteFiles(const std::vector<FileRef>& files, std::string_view what);
 
 // OK when every relative file of `files` exists in `table` with the log's size, and every
