@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 
 #include <fmt/format.h>
 #include <simdjson.h>
@@ -547,6 +548,45 @@ Result<std::string> PercentDecode(std::string_view s) {
     }
     out += static_cast<char>(hi * 16 + lo);
     i += 2;
+  }
+  return out;
+}
+
+namespace {
+
+constexpr std::string_view kUriPathKept = "-._~!$&'()*+,;=:@/";
+
+bool KeptInUriPath(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  return (u < 0x80 && std::isalnum(u) != 0) || kUriPathKept.find(c) != std::string_view::npos;
+}
+
+}  // namespace
+
+bool IsUriPath(std::string_view s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (KeptInUriPath(s[i]) || s[i] == '?' || s[i] == '#') continue;
+    if (s[i] != '%' || i + 2 >= s.size() || HexValue(s[i + 1]) < 0 || HexValue(s[i + 2]) < 0) {
+      return false;
+    }
+    i += 2;
+  }
+  return true;
+}
+
+std::string PercentEncodeUriPath(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (KeptInUriPath(c)) {
+      out += c;
+    } else {
+      out += '%';
+      out += kHex[u >> 4];
+      out += kHex[u & 0xF];
+    }
   }
   return out;
 }

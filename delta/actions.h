@@ -63,6 +63,15 @@ Result<std::string> Z85Decode(std::string_view text);
 // Percent-decodes `s` once ("%252F" → "%2F"). InvalidArgument on a malformed escape.
 Result<std::string> PercentDecode(std::string_view s);
 
+// Percent-encodes `s` for the path of a URI (RFC 3986): every byte but the unreserved
+// characters, the sub-delimiters, ':', '@' and '/' becomes %XX, so "/t/50% off" →
+// "/t/50%25%20off". PercentDecode(PercentEncodeUriPath(s)) == s for every s.
+std::string PercentEncodeUriPath(std::string_view s);
+
+// Whether `s` is a well-formed URI reference as far as its characters go: only the characters
+// PercentEncodeUriPath keeps, '?', '#', and '%' followed by two hex digits.
+bool IsUriPath(std::string_view s);
+
 struct Add {
   std::string path;  // as written in the log
   std::string decoded_path;

@@ -63,6 +63,21 @@ TEST(DeletionVectorTest, UniqueIdAndKinds) {
   EXPECT_FALSE(i.AbsolutePath("file:///t").ok());
 }
 
+TEST(PercentEncodeUriPathTest, EncodesWhatAUriPathCannotHoldAndRoundTrips) {
+  EXPECT_EQ(PercentEncodeUriPath("file:///t/50% off/x=a+b"), "file:///t/50%25%20off/x=a+b");
+  EXPECT_EQ(PercentEncodeUriPath("/t/a%2Fb"), "/t/a%252Fb");
+  EXPECT_EQ(PercentEncodeUriPath("/t/\xc3\xa9#?[]"), "/t/%C3%A9%23%3F%5B%5D");
+  EXPECT_EQ(PercentEncodeUriPath("/plain-path_1.~/"), "/plain-path_1.~/");
+  for (std::string s : {"/a b%c", "%%%", "\x01\xff/\x80", "x=%2F"}) {
+    EXPECT_EQ(*PercentDecode(PercentEncodeUriPath(s)), s) << s;
+    EXPECT_TRUE(IsUriPath(PercentEncodeUriPath(s))) << s;
+  }
+  EXPECT_TRUE(IsUriPath("file:///t/a%20b/x=1/part-0.parquet"));
+  EXPECT_FALSE(IsUriPath("file:///t/a b/part-0.parquet"));
+  EXPECT_FALSE(IsUriPath("file:///t/50%off/part-0.parquet"));
+  EXPECT_FALSE(IsUriPath("file:///t/a%2"));
+}
+
 TEST(PercentDecodeTest, DecodesExactlyOnce) {
   // DELTA_NOTES §2: value A/A → directory x=A%2FA → log x=A%252FA.
   EXPECT_EQ(*PercentDecode("x=A%252FA/part-0.parquet"), "x=A%2FA/part-0.parquet");

@@ -377,11 +377,12 @@ Result<LogSegment> DeltaLog::Segment(std::optional<int64_t> version) const {
   return from_zero.WithContext(Describe());
 }
 
-Result<Commit> DeltaLog::ReadCommit(const LogEntry& entry) const {
+Result<Commit> DeltaLog::ReadCommit(const LogEntry& entry, std::string* bytes_out) const {
   LAKESYNC_ASSIGN_OR_RETURN(std::string bytes, ReadCommitBytes(entry));
   LAKESYNC_RETURN_IF_ERROR(CheckCommitActions(Describe(), entry.file.version, bytes, limits_));
   auto commit = ParseCommit(entry.file.version, bytes);
   if (!commit.ok()) return commit.status().WithContext(Describe());
+  if (bytes_out != nullptr) *bytes_out = std::move(bytes);
   return commit;
 }
 
@@ -410,13 +411,13 @@ Result<Commit> DeltaLog::ReadCommitInfo(const LogEntry& entry) const {
   return commit;
 }
 
-Result<Commit> DeltaLog::ReadCommit(int64_t version) const {
+Result<Commit> DeltaLog::ReadCommit(int64_t version, std::string* bytes) const {
   LogEntry entry;
   entry.file.kind = LogFileKind::kCommit;
   entry.file.version = version;
   entry.file.name = CommitFileName(version);
   entry.info.path = LogFileKey(table_prefix_, entry.file.name);
-  return ReadCommit(entry);
+  return ReadCommit(entry, bytes);
 }
 
 Result<TableState> DeltaLog::Load(std::optional<int64_t> version) const {

@@ -116,9 +116,9 @@ class DeltaLog {
 
   // Reads and parses one commit file (by its entry or by version). InvalidArgument naming the
   // version, the size or count and the key to raise when the commit is over the limits (a
-  // commit over max_bytes is not even read).
-  Result<Commit> ReadCommit(const LogEntry& entry) const;
-  Result<Commit> ReadCommit(int64_t version) const;
+  // commit over max_bytes is not even read). `bytes`, when given, receives the file's bytes.
+  Result<Commit> ReadCommit(const LogEntry& entry, std::string* bytes = nullptr) const;
+  Result<Commit> ReadCommit(int64_t version, std::string* bytes = nullptr) const;
 
   // The commit's first commitInfo only (a Commit holding that one action, or none), for its
   // timestamps (CommitTimeInputOf): the actions are streamed and dropped, so memory is that of

@@ -81,11 +81,15 @@ struct RegionPlan {
 // rewritten, so a different fingerprint at the same version means a different table (the
 // source was dropped and recreated, or replaced by a copy of another) — whose rows must not be
 // merged into those of the old one.
+std::string FingerprintOf(int64_t version, std::string_view commit_bytes) {
+  return fmt::format("{}:{}", version, storage::FormatXxh3(storage::Xxh3Of(commit_bytes)));
+}
+
 Result<std::string> SourceFingerprint(const TableLocation& table, int64_t version) {
   auto bytes =
       table.storage->Read(delta::LogFileKey(TablePrefix(table), delta::CommitFileName(version)));
   if (!bytes.ok()) return bytes.status();
-  return fmt::format("{}:{}", version, storage::FormatXxh3(storage::Xxh3Of(*bytes)));
+  return FingerprintOf(version, *bytes);
 }
 
 // The global commit's commitInfo field holding each region's SourceFingerprint.
@@ -202,9 +206,11 @@ RegionPlan PlanRegion(const ConsolidationSource& source, int64_t prev,
     }
     // NotFound: the commit file was cleaned up (log retention); nothing to compare with.
   }
-  // The fingerprint the next commit records: of the head when advancing, else (a global table
+  // The fingerprint the next commit records: of the head when advancing (taken below from the
+  // bytes the range's last commit is read from, when there is a range), else (a global table
   // of an older lakesync recorded none) of the consolidated version, trusted on first use.
-  const int64_t fingerprint_at = plan.head > prev ? plan.head : (recorded.empty() ? prev : -1);
+  const int64_t fingerprint_at =
+      plan.head > prev ? (prev < 0 ? plan.head : -1) : (recorded.empty() ? prev : -1);
   if (fingerprint_at >= 0) {
     auto fp = SourceFingerprint(source.table, fingerprint_at);
     if (fp.ok()) {
@@ -245,12 +251,22 @@ RegionPlan PlanRegion(const ConsolidationSource& source, int64_t prev,
   std::unordered_map<std::string, int64_t> net_version;  // key → version of its net action
   std::vector<std::pair<int64_t, std::string>> rearranged_adds;  // (version, key)
   std::unordered_set<int64_t> changes_rows;                      // such commits' versions
+  std::string head_bytes;
   for (int64_t v = prev + 1; v <= plan.head; ++v) {
-    auto commit = log.ReadCommit(v);
+    auto commit = log.ReadCommit(v, v == plan.head ? &head_bytes : nullptr);
+    if (commit.status().IsNotFound()) {
+      return fail(Status::NotFound(fmt::format(
+          "region {}: the source's log no longer holds version {} (log retention removed it "
+          "after a checkpoint) but consolidation needs every commit after the consolidated "
+          "version {}; consolidate {} into a new global table, and keep the source's commits "
+          "longer than consolidation lags (delta.logRetentionDuration)",
+          region, v, prev, DescribeTable(source.table))));
+    }
     if (!commit.ok()) {
       return fail(commit.status().WithContext(fmt::format("region {}: reading version {} of {}",
                                                           region, v, DescribeTable(source.table))));
     }
+    if (v == plan.head) plan.fingerprint = FingerprintOf(v, head_bytes);
     bool changes = false, has_cdc = false;
     for (auto& action : commit->actions) {
       if (auto* a = std::get_if<delta::Add>(&action)) {

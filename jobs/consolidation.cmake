@@ -5,5 +5,5 @@ target_link_libraries(jobs PRIVATE simdjson::simdjson)
 
 lakesync_test(jobs_consolidation_test
   SOURCES consolidation_test.cc
-  LIBS jobs delta storage
+  LIBS jobs delta storage PkgConfig::XXHASH
   LABELS unit)

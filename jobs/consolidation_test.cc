@@ -6,8 +6,10 @@
 
 #include "jobs/consolidation.h"
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <xxhash.h>
 
 #include <filesystem>
 #include <map>
@@ -344,6 +346,62 @@ TEST_F(ConsolidationTest, GlobalTableWithoutFingerprintsGetsThemAndThenChecks) {
   ASSERT_TRUE(third.ok()) << third.status();
   EXPECT_EQ(third->regions[1].status.code(), StatusCode::kCorruption) << third->regions[1].status;
   EXPECT_TRUE(third->regions[0].status.ok()) << third->regions[0].status;
+}
+
+// Sources whose log retention removed old commits after a checkpoint (Delta keeps the commits
+// from the checkpoint on): a region consolidated at the version just before the checkpoint
+// goes on from the checkpoint's commit (its consolidated commit is gone, so there is no
+// fingerprint to compare) and records the fingerprint of its new head; a region that lags
+// further lost commits it needs and is refused with what to do, the other region unaffected.
+TEST_F(ConsolidationTest, SourcesWhoseOldCommitsWereCleanedUpAfterACheckpoint) {
+  SKIP_WITHOUT_FIXTURES();
+  // simple_table_with_checkpoint: commits 0..10 and a checkpoint at 10.
+  const fs::path fixture = fs::path(FixturesDir()) / "simple_table_with_checkpoint";
+  fs::path east = Region("eastus", "simple_table_with_checkpoint", /*keep_to=*/9);
+  fs::path west = Region("westus", "simple_table_with_checkpoint", /*keep_to=*/7);
+  for (const fs::path& dir : {east, west}) {
+    for (const char* f : {"00000000000000000010.checkpoint.parquet", "_last_checkpoint"}) {
+      fs::rename(dir / "_delta_log" / f, dir / "held" / f);
+    }
+  }
+  auto first = Consolidate({"eastus", "westus"});
+  ASSERT_TRUE(first.ok() && first->ok()) << first.status();
+  EXPECT_EQ(first->regions[0].end_version, 9);
+  EXPECT_EQ(first->regions[1].end_version, 7);
+
+  // Both sources reach version 10 with its checkpoint; retention removes commits 0..9.
+  for (const std::string region : {"eastus", "westus"}) {
+    RestoreCommits(region);
+    for (int64_t v = 0; v <= 9; ++v) fs::remove(dirs_[region] / "_delta_log" / CommitName(v));
+  }
+  auto second = Consolidate({"eastus", "westus"});
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_EQ(second->regions.size(), 2u);
+  EXPECT_TRUE(second->regions[0].status.ok()) << second->regions[0].status;
+  EXPECT_EQ(second->regions[0].start_version, 9);
+  EXPECT_EQ(second->regions[0].end_version, 10);
+  EXPECT_EQ(second->regions[1].status.code(), StatusCode::kNotFound) << second->regions[1].status;
+  EXPECT_THAT(second->regions[1].status.message(),
+              HasSubstr("no longer holds version 8 (log retention removed it"));
+  EXPECT_THAT(second->regions[1].status.message(), HasSubstr("consolidated version 7"));
+  EXPECT_EQ(second->regions[1].end_version, 7);
+
+  // The global table: eastus as the whole fixture at 10, westus as the fixture at 7.
+  std::map<std::string, std::string> live = MiniLive(global_dir_);
+  std::set<std::string> east_keys, west_keys;
+  for (const auto& key : Keys(live)) {
+    (key.rfind("source_region=eastus/", 0) == 0 ? east_keys : west_keys).insert(key);
+  }
+  EXPECT_EQ(east_keys, ExpectedGlobal({{"eastus", fixture}}));
+  fs::path fixture_at_7 = fs::path(tmp_.path()) / "fixture-at-7";
+  CopyTree(fixture, fixture_at_7);
+  fs::remove(fixture_at_7 / "_delta_log" / CommitName(8));
+  EXPECT_EQ(west_keys, ExpectedGlobal({{"westus", fixture_at_7}}));
+  // eastus's new fingerprint: version 10 and the XXH3 of its commit file, computed here.
+  const std::string v10 = Commit(east, 10);
+  EXPECT_THAT(Commit(global_dir_, 1),
+              HasSubstr(fmt::format(R"("lakesyncSources":{{"eastus":"10:{:016x}")",
+                                    XXH3_64bits(v10.data(), v10.size()))));
 }
 
 TEST_F(ConsolidationTest, DeletionVectorUpdateTranslatesThePairAndCopiesTheDvFile) {

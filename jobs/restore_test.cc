@@ -11,6 +11,7 @@
 #include "jobs/snapshot.h"
 #include "jobs/snapshot_files.h"
 #include "jobs/snapshot_test_util.h"
+#include "jobs/table_verify.h"
 #include "storage/test_util.h"
 
 namespace lakesync::jobs {
@@ -134,6 +135,84 @@ TEST(RestoreSnapshotCopyTest, ShallowSnapshotWhoseSourceLostAFileIsRefused) {
   EXPECT_NE(in_place.status().message().find(uri), std::string::npos) << in_place.status();
   EXPECT_NE(in_place.status().message().find("nothing was changed"), std::string::npos);
   EXPECT_FALSE(fs::exists(dir.path() + "/t/_delta_log/" + CommitName(2)));
+}
+
+// Every path of a commit file that a shallow snapshot names by absolute URI ("path" of adds,
+// "pathOrInlineDv" of 'p' DVs), read from its text.
+std::vector<std::string> AbsolutePaths(const std::string& commit_file) {
+  const std::string text = testing::ReadFileBytes(commit_file);
+  std::vector<std::string> out;
+  for (const std::string key : {"\"path\":\"file:", "\"pathOrInlineDv\":\"file:"}) {
+    for (size_t at = text.find(key); at != std::string::npos; at = text.find(key, at + 1)) {
+      const size_t begin = at + key.size() - 5;
+      out.push_back(text.substr(begin, text.find('"', begin) - begin));
+    }
+  }
+  return out;
+}
+
+// A source folder whose name a URI cannot hold as is ('%', ' ', '#', non-ASCII): the shallow
+// snapshot names its files by percent-encoded URIs (Spark parses them with java.net.URI), its
+// restore reads them back, and verify finds them in the source. An older snapshot that wrote
+// the folder literally is reported as unreadable by other Delta readers. The old code wrote
+// the literal folder, so its restore refused a malformed escape ("% o").
+TEST(RestoreSnapshotCopyTest, ShallowSnapshotOfAFolderWithPercentAndSpacesIsReadable) {
+  LAKESYNC_SKIP_WITHOUT_FIXTURES();
+  TempDir dir;
+  const std::string folder = "50% off #1 \xc3\xa9";
+  const std::string encoded = "50%25%20off%20%231%20%C3%A9";  // by hand, per RFC 3986
+  CopyTree(FixturesDir() + "/table-with-dv-small", dir.path() + "/" + folder);
+  auto st = OpenLocal(dir.path());
+  RecordingObserver obs;
+  SnapshotOptions opts;
+  opts.mode = SnapshotMode::kShallow;
+  TableLocation source{"src", st.get(), folder};
+  TableLocation snaps{"snaps", st.get(), "snaps"};
+  auto snap = RunSnapshot(source, snaps, opts, obs);
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  const std::string id = snap->created->id;
+  const std::string commit = dir.path() + "/snaps/" + id + "/_delta_log/" + CommitName(0);
+
+  // table-with-dv-small at its head: 1 data file with 1 DV (fixtures README, delta_facts).
+  std::vector<std::string> paths = AbsolutePaths(commit);
+  ASSERT_EQ(paths.size(), 2u) << testing::ReadFileBytes(commit);
+  const std::string root = "file://" + dir.path() + "/" + encoded + "/";
+  for (const auto& p : paths) {
+    ASSERT_EQ(p.rfind(root, 0), 0u) << p;
+    // What follows the folder is the fixture's own file name (no escapes in it).
+    const std::string rest = p.substr(root.size());
+    EXPECT_EQ(rest.find('%'), std::string::npos) << p;
+    EXPECT_TRUE(fs::is_regular_file(fs::path(dir.path()) / folder / rest)) << p;
+  }
+
+  auto copy = RestoreSnapshotCopy(snaps, id, {"t", st.get(), "t"}, 4, obs);
+  ASSERT_TRUE(copy.ok()) << copy.status();
+  auto clean = VerifySnapshots(source, snaps, /*checksum=*/false);
+  ASSERT_TRUE(clean.ok()) << clean.status();
+  ASSERT_EQ(clean->snapshots.size(), 1u);
+  EXPECT_TRUE(clean->snapshots[0].problems.empty()) << clean->snapshots[0].problems.front();
+
+  // The source loses the data file: verify finds it under the encoded folder and says so.
+  const std::string data = paths[0].substr(root.size());
+  fs::rename(fs::path(dir.path()) / folder / data, dir.path() + "/aside");
+  auto lost = VerifySnapshots(source, snaps, false);
+  ASSERT_TRUE(lost.ok()) << lost.status();
+  ASSERT_EQ(lost->snapshots[0].problems.size(), 1u);
+  EXPECT_NE(lost->snapshots[0].problems[0].find(data), std::string::npos)
+      << lost->snapshots[0].problems[0];
+  fs::rename(dir.path() + "/aside", fs::path(dir.path()) / folder / data);
+
+  // An older lakesync's snapshot: the folder written literally.
+  std::string text = testing::ReadFileBytes(commit);
+  for (size_t at = text.find(encoded); at != std::string::npos; at = text.find(encoded, at)) {
+    text.replace(at, encoded.size(), folder);
+  }
+  testing::WriteFileBytes(commit, text);
+  auto old = VerifySnapshots(source, snaps, false);
+  ASSERT_TRUE(old.ok()) << old.status();
+  ASSERT_FALSE(old->snapshots[0].problems.empty());
+  EXPECT_NE(old->snapshots[0].problems[0].find("is not a valid URI"), std::string::npos)
+      << old->snapshots[0].problems[0];
 }
 
 // The forms a log names a local file by absolute path in (file:///, Spark's file:/, a host of

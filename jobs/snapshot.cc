@@ -425,7 +425,9 @@ Result<std::vector<delta::Action>> BuildSnapshotCommit(const delta::Snapshot& so
 
   int64_t max_row_id = -1;
   int64_t dv_files_converted = 0;
-  const std::string root = Trimmed(options.source_root);
+  // The log names files by URI: the source's folder is percent-encoded like the relative paths
+  // appended to it ("/data/50% off" → "/data/50%25%20off"), or Spark cannot read the snapshot.
+  const std::string root = delta::PercentEncodeUriPath(Trimmed(options.source_root));
   for (const auto& live : source.files()) {
     delta::Add add = live.add;
     if (add.absolute && options.mode == SnapshotMode::kDeep) {

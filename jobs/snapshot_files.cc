@@ -22,21 +22,26 @@ bool RightSize(const FileRef& ref, uint64_t size) {
   return size >= static_cast<uint64_t>(ref.min_size);
 }
 
-Status SizeError(const TableLocation& table, const FileRef& ref, uint64_t got,
-                 std::string_view what) {
+// `place`: where the file was looked for ("file:///t", "its source table, by absolute path").
+Status SizeError(std::string_view place, const FileRef& ref, uint64_t got, std::string_view what) {
   return Status::Corruption(fmt::format(
       "{} {} in {} is {} bytes but the log ({}) says {}{} bytes; the file was changed or "
       "truncated — repair the table and rerun",
-      FileRoleName(ref.role), ref.path, TableUrl(table), got, what,
-      ref.size >= 0 ? "" : "at least ", ref.size >= 0 ? ref.size : ref.min_size));
+      FileRoleName(ref.role), ref.path, place, got, what, ref.size >= 0 ? "" : "at least ",
+      ref.size >= 0 ? ref.size : ref.min_size));
 }
 
-Status MissingError(const TableLocation& table, const FileRef& ref, std::string_view what) {
+Status MissingError(std::string_view place, const FileRef& ref, std::string_view what) {
   return Status::NotFound(fmt::format(
       "{} {} is missing from {} (referenced by {}); it may have been vacuumed or deleted — "
-      "restore the file (or pick a version whose files still exist) and rerun",
-      FileRoleName(ref.role), ref.path, TableUrl(table), what));
+      "restore the file (or pick a version, or a deep snapshot, whose files still exist) and "
+      "rerun",
+      FileRoleName(ref.role), ref.path, place, what));
 }
+
+// Where CheckAbsoluteFiles looks: a shallow snapshot's files live in its source.
+constexpr std::string_view kAbsolutePlace =
+    "its source table (named by absolute path, as a shallow snapshot names its files)";
 
 // The local filesystem path of an absolute file URI ("file:///t/a%20b.parquet", Spark's
 // "file:/t/a%20b.parquet", "FILE://localhost/t/...", or "/t/a%20b.parquet" → "/t/a b.parquet");
@@ -84,28 +89,17 @@ Status CheckAbsoluteFiles(const std::vector<FileRef>& files, std::string_view wh
     struct stat st {};
     if (::stat(local.c_str(), &st) != 0) {
       const int err = errno;
-      if (err == ENOENT || err == ENOTDIR) {
-        return Status::NotFound(fmt::format(
-            "{} {} is missing (referenced by {} by absolute path; a shallow snapshot's files "
-            "live in its source table, which may have vacuumed it) — restore the file, or pick a "
-            "deep snapshot or a version whose files still exist, and rerun",
-            FileRoleName(ref.role), ref.path, what));
-      }
+      if (err == ENOENT || err == ENOTDIR) return MissingError(kAbsolutePlace, ref, what);
       return Status::IOError(
           fmt::format("checking {} {}: {}", FileRoleName(ref.role), ref.path, std::strerror(err)));
     }
     if (!S_ISREG(st.st_mode)) {
       return Status::Corruption(
-          fmt::format("{} {} (referenced by {} by absolute path) is not a "
-                      "regular file — repair it and rerun",
-                      FileRoleName(ref.role), ref.path, what));
+          fmt::format("{} {} in {} is not a regular file — repair it and rerun",
+                      FileRoleName(ref.role), ref.path, kAbsolutePlace));
     }
     if (!RightSize(ref, static_cast<uint64_t>(st.st_size))) {
-      return Status::Corruption(fmt::format(
-          "{} {} (referenced by {} by absolute path) is {} bytes but the log says {}{} bytes; the "
-          "file was changed or truncated — repair it and rerun",
-          FileRoleName(ref.role), ref.path, what, st.st_size, ref.size >= 0 ? "" : "at least ",
-          ref.size >= 0 ? ref.size : ref.min_size));
+      return SizeError(kAbsolutePlace, ref, static_cast<uint64_t>(st.st_size), what);
     }
   }
   return Status::OK();
@@ -156,12 +150,13 @@ Result<CopyTotals> CopyTableFiles(const TableLocation& from, const TableLocation
     if (!n.ok()) {
       if (n.status().IsNotFound()) {
         auto st = from.storage->Stat(src);
-        if (!st.ok() && st.status().IsNotFound()) return fail(MissingError(from, ref, what));
+        if (!st.ok() && st.status().IsNotFound())
+          return fail(MissingError(TableUrl(from), ref, what));
       }
       return fail(n.status().WithContext(
           fmt::format("copying {} {} to {}", FileRoleName(ref.role), ref.path, TableUrl(to))));
     }
-    if (!RightSize(ref, *n)) return fail(SizeError(from, ref, *n, what));
+    if (!RightSize(ref, *n)) return fail(SizeError(TableUrl(from), ref, *n, what));
     copied_files.fetch_add(1);
     copied_bytes.fetch_add(static_cast<int64_t>(*n));
     observer.OnFileCopied(to.name, ref.path, static_cast<int64_t>(*n));
@@ -182,10 +177,10 @@ Status CheckTableFiles(const TableLocation& table, const std::vector<FileRef>& f
     if (ref.absolute) continue;
     auto st = table.storage->Stat(TableKey(table.prefix, ref.path));
     if (!st.ok()) {
-      if (st.status().IsNotFound()) return MissingError(table, ref, what);
+      if (st.status().IsNotFound()) return MissingError(TableUrl(table), ref, what);
       return st.status().WithContext("checking " + ref.path);
     }
-    if (!RightSize(ref, st->size)) return SizeError(table, ref, st->size, what);
+    if (!RightSize(ref, st->size)) return SizeError(TableUrl(table), ref, st->size, what);
   }
   return Status::OK();
 }

@@ -45,13 +45,18 @@ Result<bool> CheckPresent(const TableLocation& table, const FileRef& ref, std::s
   return true;
 }
 
-// A shallow snapshot's absolute path as a path relative to the source table, when it lies
-// inside it.
+// A shallow snapshot's absolute path as a path relative to the source table (decoded, as the
+// source's log names it), when it lies inside it. Snapshots of lakesync before 0.1.1 wrote the
+// source's folder unencoded: such a path is found under the literal folder too.
 std::optional<std::string> InsideSource(const TableLocation& source, const std::string& uri) {
-  std::string root = TableUrl(source);
-  if (!root.empty() && root.back() != '/') root += '/';
-  if (uri.size() <= root.size() || uri.compare(0, root.size(), root) != 0) return std::nullopt;
-  return uri.substr(root.size());
+  std::string literal = TableUrl(source);
+  if (!literal.empty() && literal.back() != '/') literal += '/';
+  for (const std::string& root : {delta::PercentEncodeUriPath(literal), literal}) {
+    if (uri.size() <= root.size() || uri.compare(0, root.size(), root) != 0) continue;
+    auto relative = delta::PercentDecode(std::string_view(uri).substr(root.size()));
+    if (relative.ok()) return std::move(relative).value();
+  }
+  return std::nullopt;
 }
 
 Status VerifyOneSnapshot(const TableLocation& source, bool source_readable,
@@ -88,6 +93,13 @@ Status VerifyOneSnapshot(const TableLocation& source, bool source_readable,
     ++report.files_checked;
     if (ref.absolute) {
       // Shallow: the file lives in the source.
+      if (!delta::IsUriPath(ref.path)) {
+        problems.push_back(fmt::format(
+            "{} {} is not a valid URI (an older lakesync wrote the source's folder without "
+            "percent-encoding it): Spark and other Delta readers cannot read this snapshot; take "
+            "a new one",
+            FileRoleName(ref.role), ref.path));
+      }
       auto relative = InsideSource(source, ref.path);
       if (!relative || !source_readable) continue;  // elsewhere: nothing to check it with
       FileRef in_source = ref;

@@ -42,6 +42,13 @@ fi
 export LAKESYNC_TEST_DATABASE_URL=$LAKESYNC_DATABASE_URL
 unset LAKESYNC_DATABASE_URL  # tests pass it explicitly where they want it
 
+# Each phase says how long it took, so a slow machine's budget can be read off the log.
+phase_start=0
+took() {
+  echo "== $1 took $((SECONDS - phase_start)) s (total $SECONDS s)"
+  phase_start=$SECONDS
+}
+
 run_suite() {
   local dir=$1
   shift
@@ -50,10 +57,13 @@ run_suite() {
     { cat "$dir.configure.log"; exit 1; }
   echo "== build $dir"
   cmake --build "$dir" -j"$jobs"
+  took "build $dir"
   echo "== test $dir"
   ctest --test-dir "$dir" --output-on-failure -j"$jobs" --timeout 600
+  took "test $dir"
 }
 
+took "set-up"
 mkdir -p "$root/.lakesync"
 if [ "${LAKESYNC_TEST_QUICK:-0}" != 1 ]; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
@@ -66,6 +76,7 @@ if [ "${LAKESYNC_TEST_QUICK:-0}" != 1 ]; then
       -DCMAKE_BUILD_TYPE=RelWithDebInfo >build-fuzz.configure.log 2>&1 ||
       { cat build-fuzz.configure.log; exit 1; }
     bash scripts/fuzz.sh build-fuzz "${LAKESYNC_FUZZ_SECONDS:-30}"
+    took "fuzz"
   fi
 fi
 # The plain (optimised) build runs last so its summary closes the output.

@@ -1,0 +1,1 @@
+// The translation unit that builds test_pch's precompiled header (see CMakeLists.txt).
