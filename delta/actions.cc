@@ -563,15 +563,10 @@ bool KeptInUriPath(char c) {
 
 }  // namespace
 
-bool IsUriPath(std::string_view s) {
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (KeptInUriPath(s[i]) || s[i] == '?' || s[i] == '#') continue;
-    if (s[i] != '%' || i + 2 >= s.size() || HexValue(s[i + 1]) < 0 || HexValue(s[i + 2]) < 0) {
-      return false;
-    }
-    i += 2;
-  }
-  return true;
+bool NeedsPercentEncoding(std::string_view path) {
+  return std::any_of(path.begin(), path.end(), [](char c) {
+    return static_cast<unsigned char>(c) < 0x80 && !KeptInUriPath(c);
+  });
 }
 
 std::string PercentEncodeUriPath(std::string_view s) {

@@ -68,9 +68,10 @@ Result<std::string> PercentDecode(std::string_view s);
 // "/t/50%25%20off". PercentDecode(PercentEncodeUriPath(s)) == s for every s.
 std::string PercentEncodeUriPath(std::string_view s);
 
-// Whether `s` is a well-formed URI reference as far as its characters go: only the characters
-// PercentEncodeUriPath keeps, '?', '#', and '%' followed by two hex digits.
-bool IsUriPath(std::string_view s);
+// Whether the local path `path`, written into a URI as it is, would be read as another path or
+// not at all: it holds an ASCII byte PercentEncodeUriPath encodes (' ', '%', '#', '?', '"', ...).
+// Non-ASCII bytes do not count: Java's URI, and so Spark, reads them as they are ("München").
+bool NeedsPercentEncoding(std::string_view path);
 
 struct Add {
   std::string path;  // as written in the log

@@ -70,12 +70,15 @@ TEST(PercentEncodeUriPathTest, EncodesWhatAUriPathCannotHoldAndRoundTrips) {
   EXPECT_EQ(PercentEncodeUriPath("/plain-path_1.~/"), "/plain-path_1.~/");
   for (std::string s : {"/a b%c", "%%%", "\x01\xff/\x80", "x=%2F"}) {
     EXPECT_EQ(*PercentDecode(PercentEncodeUriPath(s)), s) << s;
-    EXPECT_TRUE(IsUriPath(PercentEncodeUriPath(s))) << s;
   }
-  EXPECT_TRUE(IsUriPath("file:///t/a%20b/x=1/part-0.parquet"));
-  EXPECT_FALSE(IsUriPath("file:///t/a b/part-0.parquet"));
-  EXPECT_FALSE(IsUriPath("file:///t/50%off/part-0.parquet"));
-  EXPECT_FALSE(IsUriPath("file:///t/a%2"));
+}
+
+TEST(NeedsPercentEncodingTest, AsciiThatAUriReadsOtherwiseButNotNonAscii) {
+  EXPECT_FALSE(NeedsPercentEncoding("file:///data/M\xc3\xbcnchen/t-1_x=a+b~(2)"));
+  for (std::string bad : {"/t/a b", "/t/50%", "/t/a%20b", "/t/x#1", "/t/q?", "/t/\"q\"", "/t/\x01",
+                          "/t/[1]", "/t/a\\b"}) {
+    EXPECT_TRUE(NeedsPercentEncoding(bad)) << bad;
+  }
 }
 
 TEST(PercentDecodeTest, DecodesExactlyOnce) {

@@ -22,7 +22,7 @@ bool RightSize(const FileRef& ref, uint64_t size) {
   return size >= static_cast<uint64_t>(ref.min_size);
 }
 
-// `place`: where the file was looked for ("file:///t", "its source table, by absolute path").
+// `place`: where the file was looked for ("file:///t", or kAbsolutePlace below).
 Status SizeError(std::string_view place, const FileRef& ref, uint64_t got, std::string_view what) {
   return Status::Corruption(fmt::format(
       "{} {} in {} is {} bytes but the log ({}) says {}{} bytes; the file was changed or "
@@ -31,17 +31,20 @@ Status SizeError(std::string_view place, const FileRef& ref, uint64_t got, std::
       ref.size >= 0 ? ref.size : ref.min_size));
 }
 
-Status MissingError(std::string_view place, const FileRef& ref, std::string_view what) {
+// `pick`: what else the user may restore from ("a version" for a table's own files; for files
+// named by absolute path, whose source may have vacuumed them, also "a deep snapshot").
+Status MissingError(std::string_view place, const FileRef& ref, std::string_view what,
+                    std::string_view pick = "a version") {
   return Status::NotFound(fmt::format(
       "{} {} is missing from {} (referenced by {}); it may have been vacuumed or deleted — "
-      "restore the file (or pick a version, or a deep snapshot, whose files still exist) and "
-      "rerun",
-      FileRoleName(ref.role), ref.path, place, what));
+      "restore the file, or pick {} whose files still exist, and rerun",
+      FileRoleName(ref.role), ref.path, place, what, pick));
 }
 
-// Where CheckAbsoluteFiles looks: a shallow snapshot's files live in its source.
-constexpr std::string_view kAbsolutePlace =
-    "its source table (named by absolute path, as a shallow snapshot names its files)";
+// Where CheckAbsoluteFiles looks: the file a shallow snapshot or a shallow clone names by
+// absolute path, in the table it was taken from.
+constexpr std::string_view kAbsolutePlace = "the location its absolute path names";
+constexpr std::string_view kAbsolutePick = "a deep snapshot or a version";
 
 // The local filesystem path of an absolute file URI ("file:///t/a%20b.parquet", Spark's
 // "file:/t/a%20b.parquet", "FILE://localhost/t/...", or "/t/a%20b.parquet" → "/t/a b.parquet");
@@ -89,14 +92,15 @@ Status CheckAbsoluteFiles(const std::vector<FileRef>& files, std::string_view wh
     struct stat st {};
     if (::stat(local.c_str(), &st) != 0) {
       const int err = errno;
-      if (err == ENOENT || err == ENOTDIR) return MissingError(kAbsolutePlace, ref, what);
+      if (err == ENOENT || err == ENOTDIR)
+        return MissingError(kAbsolutePlace, ref, what, kAbsolutePick);
       return Status::IOError(
           fmt::format("checking {} {}: {}", FileRoleName(ref.role), ref.path, std::strerror(err)));
     }
     if (!S_ISREG(st.st_mode)) {
       return Status::Corruption(
-          fmt::format("{} {} in {} is not a regular file — repair it and rerun",
-                      FileRoleName(ref.role), ref.path, kAbsolutePlace));
+          fmt::format("{} {} in {} (referenced by {}) is not a regular file — repair it and rerun",
+                      FileRoleName(ref.role), ref.path, kAbsolutePlace, what));
     }
     if (!RightSize(ref, static_cast<uint64_t>(st.st_size))) {
       return SizeError(kAbsolutePlace, ref, static_cast<uint64_t>(st.st_size), what);

@@ -45,19 +45,42 @@ Result<bool> CheckPresent(const TableLocation& table, const FileRef& ref, std::s
   return true;
 }
 
-// A shallow snapshot's absolute path as a path relative to the source table (decoded, as the
-// source's log names it), when it lies inside it. Snapshots of lakesync before 0.1.1 wrote the
-// source's folder unencoded: such a path is found under the literal folder too.
-std::optional<std::string> InsideSource(const TableLocation& source, const std::string& uri) {
-  std::string literal = TableUrl(source);
-  if (!literal.empty() && literal.back() != '/') literal += '/';
-  for (const std::string& root : {delta::PercentEncodeUriPath(literal), literal}) {
-    if (uri.size() <= root.size() || uri.compare(0, root.size(), root) != 0) continue;
-    auto relative = delta::PercentDecode(std::string_view(uri).substr(root.size()));
-    if (relative.ok()) return std::move(relative).value();
+// The folder a shallow snapshot names the source's files under: percent-encoded, as lakesync
+// writes it, and literal, as lakesync builds before December 2026 wrote it. The literal form is a
+// broken URI when the folder holds an ASCII byte a URI reads otherwise (' ', '%', '#', ...);
+// non-ASCII bytes alone leave it readable (Java's URI, and so Spark, takes them as they are).
+struct SourceRoots {
+  std::string encoded;
+  std::string literal;
+  bool literal_is_broken = false;
+
+  explicit SourceRoots(const TableLocation& source) : literal(TableUrl(source)) {
+    if (!literal.empty() && literal.back() != '/') literal += '/';
+    encoded = delta::PercentEncodeUriPath(literal);
+    literal_is_broken = delta::NeedsPercentEncoding(literal);
   }
-  return std::nullopt;
-}
+
+  // Whether `uri` names a file under the literal folder where the encoded one was due.
+  bool UnderBrokenLiteral(std::string_view uri) const {
+    return literal_is_broken && !Under(uri, encoded) && Under(uri, literal);
+  }
+
+  // `uri` as a path relative to the source table (decoded, as the source's log names it), when
+  // it lies inside it.
+  std::optional<std::string> Inside(std::string_view uri) const {
+    for (const std::string* root : {&encoded, &literal}) {
+      if (!Under(uri, *root)) continue;
+      auto relative = delta::PercentDecode(uri.substr(root->size()));
+      if (relative.ok()) return std::move(relative).value();
+    }
+    return std::nullopt;
+  }
+
+ private:
+  static bool Under(std::string_view uri, std::string_view root) {
+    return uri.size() > root.size() && uri.substr(0, root.size()) == root;
+  }
+};
 
 Status VerifyOneSnapshot(const TableLocation& source, bool source_readable,
                          const TableLocation& target, const SnapshotManifest& manifest,
@@ -89,18 +112,15 @@ Status VerifyOneSnapshot(const TableLocation& source, bool source_readable,
                                    manifest.table_id, snap.metadata().id));
   }
   LAKESYNC_ASSIGN_OR_RETURN(auto files, LiveFiles(snap));
+  const SourceRoots roots(source);
+  int64_t unencoded = 0;
+  std::string first_unencoded;
   for (const auto& ref : files) {
     ++report.files_checked;
     if (ref.absolute) {
       // Shallow: the file lives in the source.
-      if (!delta::IsUriPath(ref.path)) {
-        problems.push_back(fmt::format(
-            "{} {} is not a valid URI (an older lakesync wrote the source's folder without "
-            "percent-encoding it): Spark and other Delta readers cannot read this snapshot; take "
-            "a new one",
-            FileRoleName(ref.role), ref.path));
-      }
-      auto relative = InsideSource(source, ref.path);
+      if (roots.UnderBrokenLiteral(ref.path) && unencoded++ == 0) first_unencoded = ref.path;
+      auto relative = roots.Inside(ref.path);
       if (!relative || !source_readable) continue;  // elsewhere: nothing to check it with
       FileRef in_source = ref;
       in_source.path = *relative;
@@ -126,6 +146,14 @@ Status VerifyOneSnapshot(const TableLocation& source, bool source_readable,
                                      FileRoleName(ref.role), ref.path, storage::FormatXxh3(b),
                                      storage::FormatXxh3(a)));
     }
+  }
+  if (unencoded > 0) {
+    problems.push_back(fmt::format(
+        "{} file(s) are named under the source's folder {} written without percent-encoding "
+        "(first: {}), as earlier lakesync builds wrote shallow snapshots: that is not the URI of "
+        "the folder, and Spark and other Delta readers cannot read this snapshot; take a new "
+        "one",
+        unencoded, roots.literal, first_unencoded));
   }
   return Status::OK();
 }
