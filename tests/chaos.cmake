@@ -13,4 +13,5 @@ set_tests_properties(chaos_checker_selftest PROPERTIES LABELS unit)
 add_test(NAME chaos_storm
          COMMAND python3 ${CMAKE_CURRENT_SOURCE_DIR}/chaos/storm.py
                  --lakesync $<TARGET_FILE:lakesync>)
-set_tests_properties(chaos_storm PROPERTIES LABELS e2e SKIP_RETURN_CODE 77 TIMEOUT 600)
+# The longest test: started first (COST) so that the others run beside it.
+set_tests_properties(chaos_storm PROPERTIES LABELS e2e SKIP_RETURN_CODE 77 TIMEOUT 600 COST 100)
