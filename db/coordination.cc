@@ -79,7 +79,9 @@ std::unique_ptr<Coordination> Coordination::Borrow(std::mutex& mu, pg::Connectio
 }
 
 Result<pg::Connection*> Coordination::ConnLocked() {
-  if (conn_->broken()) {
+  // An idle session the server ended (a restart, a failover, a terminated backend) is found
+  // here, without a round trip, and replaced before the statement fails on it.
+  if (conn_->broken() || !conn_->StillConnected()) {
     spdlog::warn("coordination: connection to {} was lost; reconnecting",
                  conn_->redacted_conninfo());
     LAKESYNC_RETURN_IF_ERROR(conn_->Reset());

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 #include <libpq-fe.h>
+#include <poll.h>
 
 #include <spdlog/spdlog.h>
 
@@ -220,11 +221,20 @@ std::string Connection::Redact(std::string_view text) const { return RedactAll(t
 bool Connection::broken() const { return PQstatus(conn_.get()) != CONNECTION_OK; }
 
 bool Connection::StillConnected() {
-  if (broken()) return false;
-  return PQconsumeInput(conn_.get()) == 1 && !broken();
+  // A server that ends the session sends its last message (FATAL: terminating connection) and
+  // then closes: one read can return the message and the next the end of the stream. Read while
+  // the socket has something (a few times at most: notifications that keep arriving are not a
+  // lost connection).
+  for (int i = 0; i < 4 && !broken(); ++i) {
+    pollfd p{PQsocket(conn_.get()), POLLIN, 0};
+    if (::poll(&p, 1, 0) <= 0) break;  // nothing sent: as alive as it can be told
+    if (PQconsumeInput(conn_.get()) != 1) break;
+  }
+  return !broken();
 }
 
 Status Connection::Reset() {
+  ++session_;
   PQreset(conn_.get());
   if (!broken()) return Status::OK();
   return Status::Unavailable(

@@ -130,6 +130,9 @@ class Connection {
   // server closed (a terminated backend, a restart) shows as lost. False when lost.
   bool StillConnected();
   [[nodiscard]] Status Reset();
+  // Which server session this is: changes with every Reset (whoever called it), so a holder of
+  // session state (advisory locks) can tell that its session was replaced.
+  uint64_t session() const { return session_; }
 
   // The conninfo with its password masked, for messages.
   const std::string& redacted_conninfo() const { return redacted_conninfo_; }
@@ -144,6 +147,7 @@ class Connection {
   std::unique_ptr<pg_conn, ConnDeleter> conn_;
   std::string redacted_conninfo_;
   std::vector<std::string> secrets_;
+  uint64_t session_ = 0;
 };
 
 // Maps a SQLSTATE and a (redacted) message to a Status, as Exec documents. Exposed for tests.

@@ -348,20 +348,32 @@ Result<std::unique_ptr<PgStateStore>> PgStateStore::Connect(std::string_view con
 }
 
 Result<pg::Connection*> PgStateStore::ConnLocked() {
-  if (conn_->broken()) {
+  // An idle session the server ended (a restart, a failover, a terminated backend) is found
+  // here, without a round trip, and replaced before the statement fails on it.
+  if (conn_->broken() || !conn_->StillConnected()) {
     // One attempt per call: a caller that retries gets a fresh attempt each time.
     spdlog::warn("state store: connection to {} was lost; reconnecting",
                  conn_->redacted_conninfo());
-    // The session's job locks ended with it; the new session holds none.
-    held_job_locks_.clear();
-    LAKESYNC_RETURN_IF_ERROR(conn_->Reset());
+    Status reset = conn_->Reset();
+    ForgetLocksOfReplacedSessionLocked();
+    LAKESYNC_RETURN_IF_ERROR(reset);
   }
+  ForgetLocksOfReplacedSessionLocked();
   return conn_.get();
+}
+
+void PgStateStore::ForgetLocksOfReplacedSessionLocked() {
+  if (conn_->session() == locks_session_) return;
+  // The session's job locks ended with it; the new session holds none.
+  lost_job_locks_.insert(held_job_locks_.begin(), held_job_locks_.end());
+  held_job_locks_.clear();
+  locks_session_ = conn_->session();
 }
 
 Status PgStateStore::SessionAlive() {
   std::lock_guard lock(mu_);
-  if (conn_->StillConnected()) return Status::OK();
+  ForgetLocksOfReplacedSessionLocked();
+  if (lost_job_locks_.empty() && conn_->StillConnected()) return Status::OK();
   return Status::Unavailable(
       fmt::format("lost the connection to the state store at {}, and with it the job's lock; "
                   "nothing more is published by this run — rerun it once PostgreSQL is back",
@@ -618,7 +630,10 @@ Result<bool> PgStateStore::TryLockJob(std::string_view job) {
 Result<bool> PgStateStore::ParseTryLockLocked(Result<pg::Rows> rows, std::string_view job) {
   LAKESYNC_RETURN_IF_ERROR(rows.status());
   LAKESYNC_ASSIGN_OR_RETURN(int64_t taken, rows->Int64(0, 0));
-  if (taken == 1) held_job_locks_.emplace(job);
+  if (taken == 1) {
+    held_job_locks_.emplace(job);
+    if (auto it = lost_job_locks_.find(job); it != lost_job_locks_.end()) lost_job_locks_.erase(it);
+  }
   return taken == 1;
 }
 

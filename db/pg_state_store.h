@@ -136,6 +136,9 @@ class PgStateStore final : public StateStore {
 
   // REQUIRES: mu_ held. The connection, re-established first if it was lost.
   Result<pg::Connection*> ConnLocked();
+  // REQUIRES: mu_ held. Moves the locks of a session that was replaced (by this store or by a
+  // borrowed Coordination on the same connection) from held to lost.
+  void ForgetLocksOfReplacedSessionLocked();
   Result<std::vector<RunRecord>> RunsLocked(std::string_view job, int limit);
   // REQUIRES: mu_ held. TryLockJob's answer, recorded in held_job_locks_.
   Result<bool> ParseTryLockLocked(Result<pg::Rows> rows, std::string_view job);
@@ -143,6 +146,10 @@ class PgStateStore final : public StateStore {
   std::mutex mu_;
   std::unique_ptr<pg::Connection> conn_;
   std::set<std::string, std::less<>> held_job_locks_;  // guarded by mu_
+  // The locks a replaced session held, until each is taken again: SessionAlive fails while any
+  // is here, also after a statement's reconnect made the connection itself alive again.
+  std::set<std::string, std::less<>> lost_job_locks_;  // guarded by mu_
+  uint64_t locks_session_ = 0;  // conn_->session() that held_job_locks_ belong to; mu_
 };
 
 }  // namespace lakesync::db

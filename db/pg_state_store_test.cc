@@ -97,6 +97,12 @@ class TestDatabase {
   }
   bool ok() const { return ok_; }
   std::string url() const { return UrlForDatabase(AdminUrl(), name_); }
+  // Whether the database accepts new connections (ALLOW_CONNECTIONS, which holds for
+  // superusers too): false is "PostgreSQL is unreachable" for this database.
+  Status AllowConnections(bool allow) {
+    return admin_->ExecScript("ALTER DATABASE " + name_ + " ALLOW_CONNECTIONS " +
+                              (allow ? "true" : "false"));
+  }
 
   // A store connected to this database.
   std::unique_ptr<PgStateStore> Store() const {
@@ -211,6 +217,29 @@ class PgStateStoreTest : public ::testing::Test {
     if (AdminUrl().empty()) GTEST_SKIP() << kSkipMessage;
     db_ = std::make_unique<TestDatabase>();
     ASSERT_TRUE(db_->ok());
+  }
+  // A migrated store whose session is named "lakesync_test_<pid>_<name>" (its
+  // application_name, returned in `app`), so that the test can end it. Null on failure.
+  std::unique_ptr<PgStateStore> NamedStore(const std::string& name, std::string& app) {
+    app = "lakesync_test_" + std::to_string(getpid()) + "_" + name;
+    Result<std::unique_ptr<PgStateStore>> connected =
+        PgStateStore::Connect(WithParam(db_->url(), "application_name=" + app));
+    EXPECT_TRUE(connected.ok()) << connected.status();
+    if (!connected.ok()) return nullptr;
+    EXPECT_TRUE((*connected)->Migrate().ok());
+    return std::move(connected).value();
+  }
+  // Ends the session named `app` from another one, waiting for its backend to exit; how many
+  // sessions it ended ("1"), or the error.
+  std::string EndSession(const std::string& app) {
+    std::unique_ptr<pg::Connection> sql = db_->Sql();
+    if (sql == nullptr) return "no connection";
+    Result<pg::Rows> killed = sql->Query(
+        "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
+        "WHERE application_name = $1",
+        app);
+    if (!killed.ok()) return killed.status().ToString();
+    return std::string(killed->Text(0, 0));
   }
   std::unique_ptr<TestDatabase> db_;
 };
@@ -689,20 +718,12 @@ TEST_F(PgStateStoreTest, RunIsStoredInTheDocumentedColumns) {
 }
 
 TEST_F(PgStateStoreTest, LostConnectionIsUnavailableThenReconnects) {
-  const std::string app = "lakesync_test_" + std::to_string(getpid()) + "_reconnect";
-  Result<std::unique_ptr<PgStateStore>> connected =
-      PgStateStore::Connect(WithParam(db_->url(), "application_name=" + app));
-  ASSERT_TRUE(connected.ok()) << connected.status();
-  PgStateStore& store = **connected;
-  ASSERT_TRUE(store.Migrate().ok());
-
-  std::unique_ptr<pg::Connection> sql = db_->Sql();
-  ASSERT_NE(sql, nullptr);
-  Result<pg::Rows> killed = sql->Query(
-      "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
-      app);
-  ASSERT_TRUE(killed.ok()) << killed.status();
-  ASSERT_EQ(killed->Text(0, 0), "1");
+  std::string app;
+  std::unique_ptr<PgStateStore> named = NamedStore("reconnect", app);
+  ASSERT_NE(named, nullptr);
+  PgStateStore& store = *named;
+  ASSERT_TRUE(db_->AllowConnections(false).ok());
+  ASSERT_EQ(EndSession(app), "1");
 
   Result<std::optional<RunRecord>> lost = store.LastRun("j");
   ASSERT_FALSE(lost.ok());
@@ -713,6 +734,7 @@ TEST_F(PgStateStoreTest, LostConnectionIsUnavailableThenReconnects) {
     EXPECT_EQ(lost.status().message().find(password), std::string::npos) << lost.status();
   }
 
+  ASSERT_TRUE(db_->AllowConnections(true).ok());
   Result<std::optional<RunRecord>> again = store.LastRun("j");
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_FALSE(again->has_value());
@@ -721,27 +743,53 @@ TEST_F(PgStateStoreTest, LostConnectionIsUnavailableThenReconnects) {
   EXPECT_TRUE(*ping);
 }
 
+// A PostgreSQL restart or failover ends every idle session. The next statement finds that
+// without a round trip and runs on a new session instead of failing (the old code failed it:
+// a daemon's scheduled run found the store "unavailable" and was dropped). The job lock the old
+// session held stays lost, whoever reconnected the shared connection.
+TEST_F(PgStateStoreTest, AnIdleSessionTheServerEndedIsReplacedBeforeTheNextStatement) {
+  std::string app;
+  std::unique_ptr<PgStateStore> named = NamedStore("idle", app);
+  ASSERT_NE(named, nullptr);
+  PgStateStore& store = *named;
+  std::unique_ptr<Coordination> coord = store.BorrowCoordination();
+  auto end_session = [&] {
+    ASSERT_EQ(EndSession(app), "1");
+    // The backend has exited; let its close reach this process's socket.
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  };
+
+  end_session();
+  Result<bool> locked = store.TryLockJob("j");
+  ASSERT_TRUE(locked.ok()) << locked.status();
+  EXPECT_TRUE(*locked);
+  EXPECT_TRUE(store.SessionAlive().ok());
+
+  // The borrowed coordination reconnects the shared connection: the lock went with the session.
+  end_session();
+  Result<std::optional<int64_t>> lease = coord->AcquireLease("k", "me", std::chrono::seconds(30));
+  ASSERT_TRUE(lease.ok()) << lease.status();
+  EXPECT_TRUE(lease->has_value());
+  Status alive = store.SessionAlive();
+  EXPECT_EQ(alive.code(), StatusCode::kUnavailable) << "the replaced session's lock counted";
+  locked = store.TryLockJob("j");  // asks the server again: nobody holds it
+  ASSERT_TRUE(locked.ok()) << locked.status();
+  EXPECT_TRUE(*locked);
+  EXPECT_TRUE(store.SessionAlive().ok()) << "the lock was taken again";
+}
+
 // The job lock lives in the session: once the server ends it, SessionAlive says so without a
 // round trip, and after the reconnect the store no longer believes it holds the lock (the old
 // code answered TryLockJob from its memory: true, while another session held the lock).
 TEST_F(PgStateStoreTest, LostSessionLosesTheJobLockAndSaysSo) {
-  const std::string app = "lakesync_test_" + std::to_string(getpid()) + "_session";
-  Result<std::unique_ptr<PgStateStore>> connected =
-      PgStateStore::Connect(WithParam(db_->url(), "application_name=" + app));
-  ASSERT_TRUE(connected.ok()) << connected.status();
-  PgStateStore& store = **connected;
-  ASSERT_TRUE(store.Migrate().ok());
+  std::string app;
+  std::unique_ptr<PgStateStore> named = NamedStore("session", app);
+  ASSERT_NE(named, nullptr);
+  PgStateStore& store = *named;
   ASSERT_TRUE(*store.TryLockJob("j"));
   EXPECT_TRUE(store.SessionAlive().ok());
 
-  std::unique_ptr<pg::Connection> sql = db_->Sql();
-  ASSERT_NE(sql, nullptr);
-  Result<pg::Rows> killed = sql->Query(
-      "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
-      "WHERE application_name = $1",
-      app);
-  ASSERT_TRUE(killed.ok()) << killed.status();
-  ASSERT_EQ(killed->Text(0, 0), "1");
+  ASSERT_EQ(EndSession(app), "1");
   Status alive = store.SessionAlive();
   for (int i = 0; i < 100 && alive.ok(); ++i) {  // the close reaches the client's socket
     std::this_thread::sleep_for(std::chrono::milliseconds(20));

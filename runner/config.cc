@@ -93,6 +93,13 @@ bool AllOf(std::string_view s, std::string_view extra) {
   });
 }
 
+// Why a location that is not file:// is refused here rather than when a run opens it.
+std::string NotLocalMessage(const Uri& uri) {
+  return "\"" + uri.scheme() +
+         "://\" locations are not supported; lakesync reads and writes local or mounted "
+         "filesystems only: mount the storage and write file:///mount/path or /mount/path";
+}
+
 std::string_view TypeName(const YAML::Node& n) {
   switch (n.Type()) {
     case YAML::NodeType::Sequence:
@@ -397,6 +404,7 @@ std::optional<TableRef> Loader::GetTable(const Entry& e) {
   if (t.find("://") != std::string::npos) {
     auto uri = Uri::Parse(t);
     if (!uri.ok()) return fail(uri.status().message());
+    if (!uri->is_local()) return fail(NotLocalMessage(*uri));
     ref.uri = *uri;
     return ref;
   }
@@ -508,8 +516,9 @@ void Loader::LoadLocations(const Entry& e) {
     auto s = GetScalar(loc, "file:///data/eastus");
     if (!s) continue;
     auto uri = Uri::Parse(s->value);
-    if (!uri.ok()) {
-      Error(loc.pos, "location " + loc.key + ": " + s->Clean(uri.status().message()));
+    if (!uri.ok() || !uri->is_local()) {
+      Error(loc.pos, "location " + loc.key + ": " +
+                         s->Clean(uri.ok() ? NotLocalMessage(*uri) : uri.status().message()));
       continue;
     }
     locations_.emplace(loc.key, *uri);

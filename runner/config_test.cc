@@ -719,6 +719,26 @@ jobs:
             "use one of: eastus, westus (or define it under locations:)");
 }
 
+// Only file:// is readable today (storage::OpenStorage): a cloud URL is refused by validate, not
+// by the first run.
+TEST(ConfigTest, LocationsOtherThanLocalFilesAreRefused) {
+  EXPECT_EQ(Errors(R"(
+locations:
+  eastus: s3://bucket/data
+jobs:
+  - name: a
+    kind: incremental
+    source: abfss://c@acct.dfs.core.windows.net/sales
+    targets: [file://localhost/data/westus]
+)"),
+            "jobs.yaml:2:11: location eastus: \"s3://\" locations are not supported; lakesync "
+            "reads and writes local or mounted filesystems only: mount the storage and write "
+            "file:///mount/path or /mount/path\n"
+            "jobs.yaml:6:13: source \"abfss://c@acct.dfs.core.windows.net/sales\": \"abfss://\" "
+            "locations are not supported; lakesync reads and writes local or mounted filesystems "
+            "only: mount the storage and write file:///mount/path or /mount/path");
+}
+
 TEST(ConfigTest, UnknownKindListsTheThree) {
   EXPECT_EQ(Errors(R"(
 jobs:

@@ -247,6 +247,9 @@ struct Daemon::Impl {
   void ProbeLag();
   void ProbeJob(const JobConfig& job);
   void Work(std::shared_ptr<ActiveRun> run);
+  // Whether another runner took the job's lease after ours (`token`) was lost. False when it
+  // cannot be told (the store is unreachable): the run then counts as this runner's failure.
+  bool TakenOver(const JobConfig& job, int64_t token);
   void Launch(const RunOrder& order);
   void HandleFinished(FinishedRun f);
   void DoReload();
@@ -407,13 +410,18 @@ void Daemon::Impl::Work(std::shared_ptr<ActiveRun> run) {
 
   auto token = coord->AcquireLease(job->name, runner_id, cfg.runner.lease_ttl);
   if (!token.ok() || !token->has_value()) {
+    done.not_started = true;
     if (!token.ok()) {
-      spdlog::warn("{}: cannot take the job's lease: {}", job->name, token.status().message());
+      // The store is unreachable: the run is owed, and the scheduler brings it back.
+      spdlog::warn(
+          "{}: cannot take the job's lease, so the run did not start (it is tried again "
+          "shortly): {}",
+          job->name, token.status().message());
+      done.outcome.result = Outcome::kNotStarted;
     } else {
       spdlog::debug("{}: another runner holds the job's lease; not running it here", job->name);
+      done.outcome.result = Outcome::kCancelled;
     }
-    done.not_started = true;
-    done.outcome.result = Outcome::kCancelled;
     post();
     return;
   }
@@ -423,15 +431,17 @@ void Daemon::Impl::Work(std::shared_ptr<ActiveRun> run) {
   // after locking, and we check its lock after leasing, so the two never run together.
   auto locked = store->TryLockJob(job->name);
   if (!locked.ok() || !*locked) {
+    done.outcome.result = Outcome::kCancelled;
     if (locked.ok()) {
       spdlog::info("{}: a `lakesync run` of the job is in progress; not running it here",
                    job->name);
     } else {
-      spdlog::warn("{}: {}", job->name, locked.status().message());
+      spdlog::warn("{}: the run did not start (it is tried again shortly): {}", job->name,
+                   locked.status().message());
+      done.outcome.result = Outcome::kNotStarted;
     }
     lease.Release();
     done.not_started = true;
-    done.outcome.result = Outcome::kCancelled;
     post();
     return;
   }
@@ -476,9 +486,28 @@ void Daemon::Impl::Work(std::shared_ptr<ActiveRun> run) {
   notice.duration_seconds = seconds;
   notice.runner_id = runner_id;
   if (!result.ok()) {
-    // The state store failed or the lease was lost before the record: nothing recorded.
-    const bool fenced = result.status().code() == StatusCode::kCancelled;
-    spdlog::error("{}: run not recorded: {}", job->name, result.status().message());
+    // The state store failed or the lease was lost before the record.
+    bool fenced = result.status().code() == StatusCode::kCancelled;
+    if (fenced && !TakenOver(*job, lease.token())) {
+      // The lease expired (the database was unreachable, or this process paused, for longer
+      // than lease_ttl) but no runner took the job: nobody else runs it or records this run, so
+      // it is a failure — recorded on its own row (no versions), notified and retried like one.
+      fenced = false;
+      if (int64_t id = run->run_id.load(); id > 0) {
+        db::RunFinish failed;
+        failed.status = db::RunStatus::kFailed;
+        failed.finished_at = SystemClock::Instance().Now();
+        failed.error = result.status().message();
+        if (Status s = store->FinishRun(id, failed); s.ok()) {
+          done.run_id = id;
+          notice.run_id = id;
+        } else {
+          spdlog::warn("{}: recording run {} as failed: {}", job->name, id, s.message());
+        }
+      }
+    }
+    spdlog::error("{}: run {}: {}", job->name, fenced ? "not recorded" : "failed",
+                  result.status().message());
     done.outcome.result = fenced ? Outcome::kCancelled : Outcome::kFailed;
     notice.status = fenced ? db::RunStatus::kCancelled : db::RunStatus::kFailed;
     notice.error = result.status().message();
@@ -517,6 +546,12 @@ void Daemon::Impl::Work(std::shared_ptr<ActiveRun> run) {
   notifier->RunFinished(notice);
   ProbeJob(*job);
   post();
+}
+
+bool Daemon::Impl::TakenOver(const JobConfig& job, int64_t token) {
+  Result<std::optional<db::LeaseInfo>> lease = coord->GetLease(job.name);
+  if (!lease.ok() || !lease->has_value()) return false;
+  return (*lease)->token != token || (*lease)->holder != runner_id;
 }
 
 void Daemon::Impl::Launch(const RunOrder& order) {

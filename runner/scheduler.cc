@@ -224,6 +224,7 @@ Status Scheduler::Started(const RunOrder& order) {
   entry->started = now;
   entry->last_start = now;
   entry->attempt = std::max(order.attempt, 1);
+  entry->trigger = order.trigger;
   entry->timeout_reported = false;
   entry->deadline.reset();
   if (entry->job.timeout) entry->deadline = now + *entry->job.timeout;
@@ -248,6 +249,20 @@ Status Scheduler::Finished(std::string_view job, Outcome outcome) {
   const TimePoint now = clock_.Now();
   entry->running = false;
   entry->deadline.reset();
+  if (outcome.result == Outcome::kNotStarted && entry->configured) {
+    // Owed, not done: back after a backoff, as what it was (see the header).
+    const int streak = std::min(++entry->not_started_streak, 7);
+    const TimePoint again = now + std::min<Duration>(std::chrono::seconds(1LL << (streak - 1)),
+                                                     std::chrono::seconds(60));
+    if (entry->trigger == Trigger::kRetry) {
+      entry->retry_at = again;
+      entry->retry_attempt = entry->attempt;
+    } else if (entry->trigger == Trigger::kSchedule) {
+      entry->next_due = std::min(entry->next_due, again);
+    }
+    return Status::OK();
+  }
+  entry->not_started_streak = 0;
   entry->last_finished = now;
   entry->last_result = outcome.result;
   if (!entry->configured) {

@@ -41,6 +41,12 @@
 //   When the last allowed attempt fails, the streak ends and the job returns to its schedule
 //   (the next run is attempt 1). kSucceeded and kCancelled end a streak too; a cancelled run
 //   (shutdown, operator, or a lease held by another runner) is never retried.
+// - Not started: a run that ends kNotStarted never began (the state store was unreachable when
+//   it was to take the job's lease). What it was started for is owed: a scheduled run or a
+//   retry is due again, same trigger and attempt, after 1 s, 2 s, 4 s, ... at most 60 s while
+//   the streak of not-started runs lasts (a run that starts ends it). A schedule tick is never
+//   lost to an outage: the nightly cron run happens once PostgreSQL is back. It leaves the last
+//   result and finish time as they were. (Manual runs are re-requested by the daemon itself.)
 // - max_concurrent_runs bounds the runs in progress (Started but not Finished). Due jobs
 //   beyond the bound wait; when a slot frees, the job due earliest starts first (ties: the order
 //   of the job list), so a waiting job is never overtaken by one that became due after it.
@@ -121,7 +127,9 @@ struct RunOrder {
 
 // How a run ended, as the caller reports it to Finished.
 struct Outcome {
-  enum Result { kSucceeded, kFailed, kTimedOut, kCancelled };
+  // kNotStarted: the run never began (the state store could not be reached to take the job's
+  // lease); the order it was started for is owed and comes back after a backoff (see the rules).
+  enum Result { kSucceeded, kFailed, kTimedOut, kCancelled, kNotStarted };
   Result result = kSucceeded;
   // Continuous jobs: whether the run ended at the source head it observed (nothing left to
   // replicate). Ignored for other schedules and for runs that did not succeed.
@@ -227,6 +235,8 @@ class Scheduler {
     std::optional<TimePoint> deadline;
     bool timeout_reported = false;
     int attempt = 0;
+    Trigger trigger = Trigger::kSchedule;
+    int not_started_streak = 0;  // consecutive kNotStarted runs
     // What comes next.
     TimePoint next_due = TimePoint::max();  // the next schedule tick; max() = none
     std::optional<TimePoint> manual_requested;

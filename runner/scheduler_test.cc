@@ -416,6 +416,56 @@ TEST_F(SchedulerTest, CancelledRunsAreNotRetried) {
   EXPECT_EQ(Next("a"), "2026-01-01T11:00:00Z");
 }
 
+// The store was unreachable when the run was to take its lease (a failover at 02:00): the run
+// never began, and what it was started for comes back after 1 s, 2 s, 4 s, ... (at most 60 s),
+// same trigger and attempt, instead of being dropped until the next tick (the old code: a
+// cancelled run, so the nightly cron job skipped a day).
+TEST_F(SchedulerTest, ARunThatDidNotStartIsOwedAndComesBackAfterABackoff) {
+  Make({Job("c", Cron("0 11 * * *")), Job("r", Every(hours(48)), /*retries=*/2)});
+  const Outcome not_started{Outcome::kNotStarted, true};
+  // A retry that did not start stays that retry (attempt 2), holding the schedule back.
+  EXPECT_EQ(StartDue(), "r:schedule:1");
+  At("2026-01-01T10:10:00Z");
+  Finish("r", kFail);
+  EXPECT_EQ(Next("r"), "2026-01-01T10:10:30Z");
+  At("2026-01-01T10:10:30Z");
+  EXPECT_EQ(StartDue(), "r:retry:2");
+  Finish("r", not_started);
+  EXPECT_EQ(Next("r"), "2026-01-01T10:10:31Z");
+  EXPECT_EQ(scheduler_->Describe("r")->next_trigger, Trigger::kRetry);
+  EXPECT_EQ(scheduler_->Describe("r")->next_attempt, 2);
+  EXPECT_EQ(scheduler_->Describe("r")->last_result, Outcome::kFailed);
+  At("2026-01-01T10:10:31Z");
+  EXPECT_EQ(StartDue(), "r:retry:2");
+  Finish("r", kOk);
+
+  // The 11:00 run of a daily job.
+  At("2026-01-01T11:00:00Z");
+  EXPECT_EQ(StartDue(), "c:schedule:1");
+  Finish("c", not_started);
+  EXPECT_EQ(Next("c"), "2026-01-01T11:00:01Z");
+  EXPECT_EQ(scheduler_->Describe("c")->last_result, std::nullopt) << "it did not run";
+  EXPECT_EQ(scheduler_->Describe("c")->next_trigger, Trigger::kSchedule);
+  for (const char* at : {"2026-01-01T11:00:01Z", "2026-01-01T11:00:03Z", "2026-01-01T11:00:07Z",
+                         "2026-01-01T11:00:15Z", "2026-01-01T11:00:31Z", "2026-01-01T11:01:03Z",
+                         "2026-01-01T11:02:07Z", "2026-01-01T11:03:07Z"}) {
+    At(at);
+    EXPECT_EQ(StartDue(), "c:schedule:1") << at;
+    Finish("c", not_started);
+  }
+  EXPECT_EQ(Next("c"), "2026-01-01T11:04:07Z") << "at most 60 s apart";
+  At("2026-01-01T11:04:07Z");
+  EXPECT_EQ(StartDue(), "c:schedule:1");
+  At("2026-01-01T11:05:00Z");
+  Finish("c", kOk);
+  // The owed run satisfied 11:00; the next is tomorrow's, and the streak is over.
+  EXPECT_EQ(Next("c"), "2026-01-02T11:00:00Z");
+  At("2026-01-02T11:00:00Z");
+  EXPECT_EQ(StartDue(), "c:schedule:1");
+  Finish("c", not_started);
+  EXPECT_EQ(Next("c"), "2026-01-02T11:00:01Z");
+}
+
 // ---- timeout ----
 
 TEST_F(SchedulerTest, TimeoutIsReportedOnceAtExactlyTheDeadlineAndRetried) {

@@ -170,6 +170,32 @@ class DaemonTest : public ::testing::Test {
     return std::make_unique<DaemonProcess>(config, dir_.path() + "/" + log, env_);
   }
 
+  // A daemon running job `job` (every 1h; lease_ttl 2s, heartbeat 500ms) over table "big",
+  // whose 250 commits (head 249) of 8 files make one run take a while (one copy at a time);
+  // returned as soon as the run has published its first commit. Null (with a failure) when it
+  // did not within a minute.
+  std::unique_ptr<DaemonProcess> StartLongRun(const std::string& job) {
+    if (!fs::exists(Src("big"))) {
+      EXPECT_EQ(Generate("big", 250, 8, 256), 249);
+    }
+    const std::string config =
+        WriteConfig(job + ".yaml",
+                    "  max_concurrent_runs: 1\n  copy_parallelism: 1\n  lease_ttl: 2s\n"
+                    "  heartbeat_interval: 500ms\n",
+                    {{job, "{ every: 1h }", "big", ""}});
+    auto d = StartDaemon(config, job + ".log");
+    const std::string target = Dst(job);
+    for (auto until = SteadyClock::now() + 60s;
+         ContiguousHead(target) < 0 && SteadyClock::now() < until;) {
+      std::this_thread::sleep_for(1ms);
+    }
+    if (ContiguousHead(target) < 0) {
+      ADD_FAILURE() << "no commit published within 60 s:\n" << d->Log();
+      return nullptr;
+    }
+    return d;
+  }
+
   ProcessResult Cli(const std::vector<std::string>& args) {
     std::vector<std::string> argv = {kBinary};
     argv.insert(argv.end(), args.begin(), args.end());
@@ -298,21 +324,11 @@ TEST_F(DaemonTest, ThreeDaemonsShareTwentyJobsWithoutOverlapAndSurviveAKill) {
 // ---------------------------------------------------------------------------------------------
 
 TEST_F(DaemonTest, FrozenHolderPublishesNothingAfterItsLeaseWasTakenOver) {
-  // Enough commits and files that one run takes a while (one copy at a time).
-  const int64_t head = Generate("big", 250, 8, 256);
-  ASSERT_EQ(head, 249);
-  const std::string config =
-      WriteConfig("fence.yaml",
-                  "  max_concurrent_runs: 1\n  copy_parallelism: 1\n  lease_ttl: 2s\n"
-                  "  heartbeat_interval: 500ms\n",
-                  {{"fence", "{ every: 1h }", "big", ""}});
-  auto d = StartDaemon(config, "fence.log");
+  const int64_t head = 249;
+  auto d = StartLongRun("fence");
+  ASSERT_NE(d, nullptr);
   // Freeze it as soon as its run has published its first commit.
   const std::string target = Dst("fence");
-  auto deadline = SteadyClock::now() + 60s;
-  while (ContiguousHead(target) < 0 && SteadyClock::now() < deadline) {
-    std::this_thread::sleep_for(1ms);
-  }
   d->Signal(SIGSTOP);
   const int64_t frozen_head = ContiguousHead(target);
   ASSERT_GE(frozen_head, 0) << d->Log();
@@ -350,6 +366,74 @@ TEST_F(DaemonTest, FrozenHolderPublishesNothingAfterItsLeaseWasTakenOver) {
   // The replica is still valid (a prefix of the source).
   ProcessResult check = RunProcess({Python(), kChecker, "check", Src("big"), target});
   EXPECT_EQ(check.exit_code, 0) << Dump(check);
+  d->Signal(SIGTERM);
+  EXPECT_EQ(d->Wait(20s), std::optional<int>(0)) << d->Log();
+}
+
+// A lease that expired while nobody took the job (the database unreachable, or the process
+// paused, for longer than lease_ttl): the run stops publishing, as for a takeover, but it is
+// this runner's failure — recorded failed on its own row, with the reason, notified and
+// retried like one. The old code left the row `running` and treated it as cancelled: no record,
+// no alert, no retry.
+TEST_F(DaemonTest, ALeaseThatExpiredWithoutATakeoverFailsTheRunAndRecordsIt) {
+  const int64_t head = 249;
+  auto d = StartLongRun("expire");
+  ASSERT_NE(d, nullptr);
+  const std::string target = Dst("expire");
+  // The lease runs out under the holder; the token stays: nobody took the job.
+  EXPECT_EQ(Q("UPDATE leases SET expires_at = clock_timestamp() - interval '1 second' "
+              "WHERE job = 'expire' RETURNING token"),
+            "1");
+  std::string status = "running";
+  for (auto until = SteadyClock::now() + 20s; status == "running" && SteadyClock::now() < until;) {
+    std::this_thread::sleep_for(100ms);
+    status = Q("SELECT status FROM runs WHERE job = 'expire'");
+  }
+  if (status == "succeeded" && ContiguousHead(target) == head) {
+    GTEST_SKIP() << "the run finished before its lease ran out; make the table bigger";
+  }
+  EXPECT_EQ(status, "failed") << d->Log();
+  EXPECT_THAT(Q("SELECT error FROM runs WHERE job = 'expire'"),
+              HasSubstr("expired before it was renewed"));
+  EXPECT_LT(ContiguousHead(target), head) << "it stopped publishing";
+  ProcessResult check = RunProcess({Python(), kChecker, "check", Src("big"), target});
+  EXPECT_EQ(check.exit_code, 0) << Dump(check);
+  d->Signal(SIGTERM);
+  EXPECT_EQ(d->Wait(20s), std::optional<int>(0)) << d->Log();
+}
+
+// The store unreachable when a scheduled run is due (a failover, a restart): the run did not
+// start, so it is owed, and it runs within seconds of the database's return instead of being
+// dropped until the next tick (the old code: the 10 s tick was lost and the next run came at
+// 20 s). Every session the daemon had was ended too, and it carries on with new ones.
+TEST_F(DaemonTest, AScheduledRunTheStoreMissedRunsOnceItIsBack) {
+  ASSERT_EQ(Generate("s", 3, 2, 512), 2);
+  const std::string config = WriteConfig("outage.yaml", "", {{"tick", "{ every: 10s }", "s", ""}});
+  auto d = StartDaemon(config, "outage.log");
+  auto runs = [&] { return Q("SELECT count(*) FROM runs WHERE job = 'tick'"); };
+  for (auto until = SteadyClock::now() + 30s;
+       Q("SELECT count(*) FROM runs WHERE job = 'tick' AND status = 'succeeded'") != "1" &&
+       SteadyClock::now() < until;) {
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_EQ(runs(), "1") << d->Log();
+  // Unreachable from now (≈ the first run's start) until 11 s later: the 10 s tick falls in it.
+  ASSERT_EQ(db_->SetUnreachable(true), "");
+  std::this_thread::sleep_for(11s);
+  ASSERT_EQ(db_->SetUnreachable(false), "");
+  for (auto until = SteadyClock::now() + 20s; runs() == "1" && SteadyClock::now() < until;) {
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_EQ(runs(), "2") << d->Log();
+  const double gap = std::stod(
+      Q("SELECT extract(epoch from max(started_at) - min(started_at)) FROM runs WHERE job = "
+        "'tick'"));
+  std::cout << "[ measured ] second run " << gap << " s after the first (tick 10 s, outage to "
+            << "≈11 s)\n";
+  EXPECT_LT(gap, 17.0) << d->Log();
+  EXPECT_THAT(d->Log(), HasSubstr("it is tried again shortly"));
+  EXPECT_EQ(Q("SELECT string_agg(status, ',') FROM runs WHERE job = 'tick'"),
+            "succeeded,succeeded");
   d->Signal(SIGTERM);
   EXPECT_EQ(d->Wait(20s), std::optional<int>(0)) << d->Log();
 }

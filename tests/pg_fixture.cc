@@ -61,4 +61,19 @@ std::string ScratchDatabase::Query(const std::string& sql) const {
   return Trim(r.out);
 }
 
+std::string ScratchDatabase::SetUnreachable(bool down) const {
+  // ALLOW_CONNECTIONS holds for superusers too (CONNECTION LIMIT does not).
+  const std::string limit =
+      "ALTER DATABASE " + name_ + " ALLOW_CONNECTIONS " + (down ? "false" : "true");
+  auto a = RunProcess({kPsql, base_url_, "-qtA", "-c", limit});
+  if (a.exit_code != 0) return Dump(a);
+  if (!down) return "";
+  auto t = RunProcess({kPsql, base_url_, "-qtA", "-c",
+                       "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
+                       "WHERE datname = '" +
+                           name_ + "'"});
+  if (t.exit_code != 0) return Dump(t);
+  return "";
+}
+
 }  // namespace lakesync::testing

@@ -36,6 +36,12 @@ class ScratchDatabase {
   // when psql fails.
   std::string Query(const std::string& sql) const;
 
+  // Makes the database refuse new connections (ALLOW_CONNECTIONS false) and ends every session in
+  // it, or (`down` false) accepts connections again: "PostgreSQL is unreachable" for whatever
+  // connects to this database, while the server keeps running for the others. Runs from the
+  // base URL's database. Returns "" on success, else what psql said.
+  std::string SetUnreachable(bool down) const;
+
   // The URL of the database (the base URL with the database name replaced).
   const std::string& url() const { return url_; }
 

@@ -815,7 +815,9 @@ def main(argv):
     base_url = os.environ.get("LAKESYNC_TEST_DATABASE_URL", "")
     if not base_url:
         print("\n*** chaos storm SKIPPED: LAKESYNC_TEST_DATABASE_URL is not set. ***\n"
-              "Run scripts/test.sh, or start a server with scripts/pg.sh and export it.\n")
+              "Run scripts/test.sh, or start a server and name it:\n"
+              "  eval \"$(bash scripts/pg.sh start /tmp/lakesync-pg)\"\n"
+              "  export LAKESYNC_TEST_DATABASE_URL=$LAKESYNC_DATABASE_URL\n")
         return SKIP
     if not os.access(args.lakesync, os.X_OK):
         print("storm: %s is not an executable lakesync binary" % args.lakesync)
