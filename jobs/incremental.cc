@@ -113,8 +113,9 @@ Result<int64_t> TargetHead(const TableLocation& target) {
 // the task: a commit with a million files must not hold a second copy of every path.
 struct FileTask {
   const FileRef* ref = nullptr;
-  int64_t version = 0;  // the first commit of the run referencing it (seed files: -1)
-  bool seed = false;    // found by listing for a latest-checkpoint first sync: always live
+  int64_t version = 0;     // the first commit of the run referencing it (seed files: -1)
+  bool seed = false;       // found by listing for a latest-checkpoint first sync: always live
+  TimePoint listed_mtime;  // seed files: the modification time the listing gave
   Status status;
 };
 
@@ -143,13 +144,21 @@ class TargetRun {
   Status CopyOne(FileTask& task);
   Status PublishCommit(int64_t version, const SourceCommit& commit);
   Status PublishExtras(int64_t version);
-  Status CopyCheckpoint(const delta::CheckpointRef& cp);
+  // `required`: the checkpoint a first sync starts from, which must end up whole on the target
+  // (otherwise a part the source's log cleanup removed meanwhile is skipped: nothing lost).
+  Status CopyCheckpoint(const delta::CheckpointRef& cp, bool required = false);
+  // Latest-checkpoint first sync from `cp`: when a file live at it was last written at the
+  // latest (its commit's modification time, else the checkpoint's); nullopt when unknown.
+  std::optional<TimePoint> SeedCutoff(int64_t cp) const;
   Status CopyLogFile(const storage::FileInfo& source_file, uint64_t* copied);
   Status SyncLastCheckpoint();
   // Whether the task's file is live at the run's end version (missing in the source =
   // failure). The set of live files costs memory per file, so it is built only when first
   // needed: when some file is missing from the source.
   bool Live(const FileTask& task);
+  // A seed file that changed or vanished since the listing and is newer than the checkpoint
+  // (counted as skipped). See the definition.
+  bool InFlight(const FileTask& task);
 
   std::string LogKey(const TableLocation& t, std::string_view name) const {
     return delta::LogFileKey(TablePrefix(t), name);
@@ -170,6 +179,11 @@ class TargetRun {
   std::atomic<int64_t> files_{0};
   std::atomic<int64_t> bytes_{0};
   std::atomic<int64_t> skipped_vacuumed_{0};
+  std::atomic<int64_t> skipped_in_flight_{0};
+  int64_t seeded_checkpoint_ = -1;  // the checkpoint a first sync published before any commit
+  // Latest-checkpoint first sync: a listed file modified after this (the checkpoint's commit, or
+  // the checkpoint itself) cannot be live at the checkpoint. Unset: every listed file may be.
+  std::optional<TimePoint> seed_newer_than_;
   Status preflight_error_;
   // The first cancellation seen by a worker (CheckContinue non-OK): nothing more is published.
   std::mutex stop_mu_;
@@ -189,8 +203,10 @@ Status TargetRun::CheckHeadMatches(int64_t head) {
     return target_bytes.status().WithContext("reading the target's head commit");
   }
   std::string source_bytes;
+  std::optional<TimePoint> source_mtime;
   if (auto it = src_.commits.find(head); it != src_.commits.end()) {
     source_bytes = it->second.bytes;
+    source_mtime = it->second.mtime;
   } else {
     auto read = source_.storage->Read(LogKey(source_, delta::CommitFileName(head)));
     if (!read.ok()) {
@@ -216,6 +232,21 @@ Status TargetRun::CheckHeadMatches(int64_t head) {
         "fresh target",
         head, LogKey(target_, delta::CommitFileName(head))));
   }
+  // A run killed between publishing the head and giving it the source's modification time left
+  // it with the time of the copy; timestamp time travel on the replica reads it (DELTA_NOTES
+  // §3), and the next run starts after it, so it is repaired here.
+  const std::string key = LogKey(target_, delta::CommitFileName(head));
+  if (!source_mtime) {
+    auto info = source_.storage->Stat(LogKey(source_, delta::CommitFileName(head)));
+    if (info.ok()) source_mtime = info->modification_time;
+  }
+  auto there = target_.storage->Stat(key);
+  if (source_mtime && there.ok() && there->modification_time != *source_mtime) {
+    Status mtime = target_.storage->SetModificationTime(key, *source_mtime);
+    if (!mtime.ok() && mtime.code() != StatusCode::kUnsupported) {
+      return mtime.WithContext(fmt::format("restoring the modification time of version {}", head));
+    }
+  }
   return Status::OK();
 }
 
@@ -224,6 +255,26 @@ Status TargetRun::CheckHeadMatches(int64_t head) {
 bool RightSize(const FileRef& ref, uint64_t size) {
   if (ref.size >= 0) return size == static_cast<uint64_t>(ref.size);
   return size >= static_cast<uint64_t>(ref.min_size);
+}
+
+// Whether a path found by listing a table (relative to it, outside _delta_log) may hold one of
+// its files, by the rule Spark and Delta's VACUUM follow: no component starting with '.'
+// (Hadoop's .crc files, editors' temporaries) and none starting with '_' unless it is a
+// partition directory (holds '=') or _change_data (_temporary, _spark_metadata, _SUCCESS do
+// not; a writer's in-progress output lives there).
+bool MayHoldTableFiles(std::string_view rel) {
+  size_t begin = 0;
+  while (begin <= rel.size()) {
+    const size_t slash = std::min(rel.find('/', begin), rel.size());
+    const std::string_view part = rel.substr(begin, slash - begin);
+    if (!part.empty() && part[0] == '.') return false;
+    if (!part.empty() && part[0] == '_' && part.find('=') == std::string_view::npos &&
+        part != "_change_data") {
+      return false;
+    }
+    begin = slash + 1;
+  }
+  return true;
 }
 
 Status SizeError(const FileTask& task, uint64_t got) {
@@ -290,13 +341,16 @@ Status TargetRun::CopyOne(FileTask& task) {
     if (copied.status().IsNotFound()) {
       auto in_source = source_.storage->Stat(from);
       if (!in_source.ok() && in_source.status().IsNotFound()) {
+        if (InFlight(task)) return Status::OK();
         if (Live(task)) {
           return Status::NotFound(fmt::format(
               "{} {} (referenced by version {}) is missing from the source {} but is live at "
               "version {}; the source table is incomplete — restore the file in the source (or "
-              "repair the table) and rerun; nothing past version {} was published",
+              "repair the table) and rerun; {}",
               FileRoleName(ref.role), ref.path, task.version, DescribeTable(source_), plan_end_,
-              task.version - 1));
+              task.version > 0 && !task.seed
+                  ? fmt::format("nothing past version {} was published", task.version - 1)
+                  : std::string("nothing was published")));
         }
         // Vacuumed history: time travel to that version fails on the source too.
         skipped_vacuumed_.fetch_add(1);
@@ -306,7 +360,15 @@ Status TargetRun::CopyOne(FileTask& task) {
     return copied.status().WithContext(
         fmt::format("copying {} {} (version {})", FileRoleName(ref.role), ref.path, task.version));
   }
-  if (!right_size(*copied)) return size_error(*copied);
+  if (!right_size(*copied)) {
+    if (InFlight(task)) {
+      // A partial copy of a file still being written: not left where a commit will name it.
+      Status removed = target_.storage->Delete(to);
+      if (!removed.ok() && !removed.IsNotFound()) return removed;
+      return Status::OK();
+    }
+    return size_error(*copied);
+  }
   if (options_.verify_checksum) {
     LAKESYNC_ASSIGN_OR_RETURN(bool same, same_checksum());
     if (!same) {
@@ -377,7 +439,7 @@ Status TargetRun::CopyLogFile(const storage::FileInfo& source_file, uint64_t* co
   return Status::OK();
 }
 
-Status TargetRun::CopyCheckpoint(const delta::CheckpointRef& cp) {
+Status TargetRun::CopyCheckpoint(const delta::CheckpointRef& cp, bool required) {
   // V2 checkpoints reference sidecars, which must be in place first. Their names are unique
   // and they are immutable, so copying every sidecar not yet on the target is safe; the
   // listing is done once per run and only when a checkpoint is copied.
@@ -399,6 +461,20 @@ Status TargetRun::CopyCheckpoint(const delta::CheckpointRef& cp) {
   for (const auto& part : cp.parts) {
     uint64_t n = 0;
     LAKESYNC_RETURN_IF_ERROR(CopyLogFile(part.info, &n));
+    if (required && n == 0) {
+      // Not copied now: it must be on the target already (from a killed run), or the source's
+      // log cleanup removed it since the listing.
+      auto there = target_.storage->Stat(TableKey(
+          TablePrefix(target_),
+          part.info.path.substr(TablePrefix(source_).empty() ? 0
+                                                             : TablePrefix(source_).size() + 1)));
+      if (!there.ok()) {
+        return Status::NotFound(fmt::format(
+            "{} was removed from the source (log cleanup) while it was being copied; rerun "
+            "(the first sync then starts from the source's newest checkpoint)",
+            part.info.path));
+      }
+    }
   }
   return Status::OK();
 }
@@ -409,7 +485,8 @@ Status TargetRun::PublishExtras(int64_t version) {
     uint64_t n = 0;
     LAKESYNC_RETURN_IF_ERROR(CopyLogFile(it->second.info, &n));
   }
-  if (auto it = src_.checkpoints.find(version); it != src_.checkpoints.end()) {
+  if (auto it = src_.checkpoints.find(version);
+      it != src_.checkpoints.end() && version != seeded_checkpoint_) {
     LAKESYNC_RETURN_IF_ERROR_CTX(CopyCheckpoint(it->second),
                                  "copying checkpoint " + it->second.Describe());
   }
@@ -524,8 +601,10 @@ Status TargetRun::Run(const TargetPlan& plan) {
   // the file in place. Files no copied commit references are counted as unattributed.
   std::vector<FileTask> seed;
   std::vector<FileRef> seed_refs;  // what the seed tasks point to; not resized once they do
+  std::vector<TimePoint> seed_mtimes;
   int64_t unattributed = 0;
   if (plan.seed_checkpoint) {
+    seed_newer_than_ = SeedCutoff(*plan.seed_checkpoint);
     storage::ListOptions opts;
     opts.prefix = TablePrefix(source_).empty() ? "" : TablePrefix(source_) + "/";
     opts.recursive = true;
@@ -534,18 +613,21 @@ Status TargetRun::Run(const TargetPlan& plan) {
     for (auto& info : listed) {
       if (info.path.compare(0, log_dir.size(), log_dir) == 0) continue;
       std::string rel = info.path.substr(opts.prefix.size());
+      if (!MayHoldTableFiles(rel)) continue;
       if (seen.count(rel) == 0) {
         planned_bytes += static_cast<int64_t>(info.size);
         ++unattributed;
       }
       seed_refs.push_back(
           FileRef{std::move(rel), FileRole::kData, false, static_cast<int64_t>(info.size), 0});
+      seed_mtimes.push_back(info.modification_time);
     }
-    for (const auto& ref : seed_refs) {
+    for (size_t k = 0; k < seed_refs.size(); ++k) {
       FileTask task;
-      task.ref = &ref;
+      task.ref = &seed_refs[k];
       task.version = *plan.seed_checkpoint;
       task.seed = true;
+      task.listed_mtime = seed_mtimes[k];
       seed.push_back(std::move(task));
     }
     out_.unattributed = unattributed;
@@ -566,6 +648,7 @@ Status TargetRun::Run(const TargetPlan& plan) {
     out_.files = files_.load();
     out_.bytes = bytes_.load();
     out_.skipped_vacuumed = skipped_vacuumed_.load();
+    out_.skipped_in_flight = skipped_in_flight_.load();
     return s;
   };
 
@@ -576,13 +659,17 @@ Status TargetRun::Run(const TargetPlan& plan) {
     }
     LAKESYNC_RETURN_IF_ERROR(finish(target_.storage->SyncAll().WithContext(
         "making the copied files durable before publishing the checkpoint")));
-    // Without its commit, the checkpoint is published as soon as its files are in place.
-    if (plan.from > *plan.seed_checkpoint) {
-      auto it = src_.checkpoints.find(*plan.seed_checkpoint);
-      if (it != src_.checkpoints.end()) {
-        LAKESYNC_RETURN_IF_ERROR(finish(CopyCheckpoint(it->second)));
-        out_.end_version = *plan.seed_checkpoint;
-      }
+    // The checkpoint is published as soon as its files are in place, before any commit: a
+    // target holding the checkpoint's commit without the checkpoint (and without the commits
+    // before it) is a table no reader can load, for as long as a run killed there leaves it.
+    auto it = src_.checkpoints.find(*plan.seed_checkpoint);
+    if (it != src_.checkpoints.end()) {
+      LAKESYNC_RETURN_IF_ERROR(finish(observer_.BeforePublish(target_.name, it->first)));
+      LAKESYNC_RETURN_IF_ERROR(finish(
+          CopyCheckpoint(it->second, /*required=*/true)
+              .WithContext("publishing checkpoint " + it->second.Describe() + " to start from")));
+      seeded_checkpoint_ = it->first;
+      if (plan.from > *plan.seed_checkpoint) out_.end_version = *plan.seed_checkpoint;
     }
   } else if (head >= 0) {
     // A .crc or checkpoint the source wrote after the target reached its head.
@@ -614,6 +701,25 @@ Status TargetRun::Run(const TargetPlan& plan) {
   }
   LAKESYNC_RETURN_IF_ERROR(finish(SyncLastCheckpoint()));
   return finish(preflight);
+}
+
+std::optional<TimePoint> TargetRun::SeedCutoff(int64_t cp) const {
+  if (auto c = src_.commits.find(cp); c != src_.commits.end()) return c->second.mtime;
+  auto it = src_.checkpoints.find(cp);
+  if (it == src_.checkpoints.end() || it->second.parts.empty()) return std::nullopt;
+  TimePoint t = TimePoint::max();
+  for (const auto& part : it->second.parts) t = std::min(t, part.info.modification_time);
+  return t;
+}
+
+bool TargetRun::InFlight(const FileTask& task) {
+  // A file found by listing that changed or went away between the listing and its copy is not
+  // one of the immutable files a commit names; when it is also newer than the checkpoint, it is
+  // not live there either: a writer's file in progress (or an aborted task's), which its own
+  // commit, if it comes, names with its final size. An older one is reported as before.
+  if (!task.seed || !seed_newer_than_ || task.listed_mtime <= *seed_newer_than_) return false;
+  skipped_in_flight_.fetch_add(1);
+  return true;
 }
 
 bool TargetRun::Live(const FileTask& task) {
@@ -691,9 +797,10 @@ Result<size_t> TargetRun::PublishableCount(const std::vector<int64_t>& versions,
     const int64_t reached = count == 0 ? out_.start_version : versions[count - 1];
     preflight_error_ = Status(
         bad_status.code(),
-        fmt::format("{}; nothing past version {} was published (the newest version whose live "
-                    "files all exist in the source)",
-                    bad_status.message(), reached));
+        reached < 0 ? fmt::format("{}; nothing was published", bad_status.message())
+                    : fmt::format("{}; nothing past version {} was published (the newest version "
+                                  "whose live files all exist in the source)",
+                                  bad_status.message(), reached));
   }
   return count;
 }
@@ -855,8 +962,9 @@ Status ReadSourceCommits(SourceView& src, int64_t from, int64_t to,
           return Status::Unsupported(fmt::format(
               "source {} version {} references the {} '{}' by absolute path (a shallow clone "
               "or a 'p' deletion vector); lakesync copies only files inside the table, so the "
-              "replica would depend on that location — set allow_absolute_paths to replicate "
-              "the log without copying such files",
+              "replica would depend on that location and is not made: replicate a "
+              "self-contained copy of the table instead (a deep clone: CREATE TABLE ... DEEP "
+              "CLONE, or a lakesync snapshot job with mode: deep)",
               DescribeTable(source), v, FileRoleName(ref.role), ref.path));
         }
       }

@@ -80,6 +80,9 @@ struct TargetOutcome {
   int64_t rows = 0;              // sum of numRecords of the adds published by this run
   int64_t skipped_vacuumed = 0;  // history-only files already gone from the source
   int64_t unattributed = 0;      // latest_checkpoint first sync: files found by listing
+  // latest_checkpoint first sync: files found by listing that a writer was still writing (or
+  // removed) as they were copied, newer than the checkpoint, so not live at it: not copied.
+  int64_t skipped_in_flight = 0;
 };
 
 struct IncrementalOutcome {

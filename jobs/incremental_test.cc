@@ -498,7 +498,10 @@ TEST_F(IncrementalTest, AbsolutePathsRefusedUnlessAllowed) {
   EXPECT_EQ(refused.status().code(), StatusCode::kUnsupported);
   EXPECT_NE(refused.status().message().find("s3://bucket/other/part-0.parquet"), std::string::npos)
       << refused.status();
-  EXPECT_NE(refused.status().message().find("allow_absolute_paths"), std::string::npos);
+  // What to do instead, and no option the configuration does not have (allow_absolute_paths
+  // is the engine's, for tests, not a job key).
+  EXPECT_NE(refused.status().message().find("DEEP CLONE"), std::string::npos);
+  EXPECT_EQ(refused.status().message().find("allow_absolute_paths"), std::string::npos);
   EXPECT_TRUE(CommitVersions(target_dir_).empty());
 
   IncrementalOptions allow;
@@ -584,6 +587,112 @@ TEST_F(IncrementalTest, LatestCheckpointFirstSync) {
   EXPECT_EQ(next.targets[0].files, 1);
   EXPECT_EQ(next.targets[0].unattributed, 0);
   EXPECT_FALSE(fs::exists(target_dir_ + "/orphan2"));
+}
+
+// A run killed after publishing its last commit but before giving it the source's
+// modification time leaves the time of the copy, which timestamp time travel on the replica
+// reads; the next run starts after that commit, so it repairs the head first (the old code
+// never did: the replica's version 1 kept the wrong time for good).
+TEST_F(IncrementalTest, TheHeadsModificationTimeIsRepairedByTheNextRun) {
+  std::string src = tmp_.path() + "/mtime";
+  auto source = OpenLocal(src);
+  std::vector<delta::Action> v0 = {MakeProtocol(1, 2), MakeMetadata()};
+  std::vector<delta::Action> v1 = {MakeAdd("a", 1, 1)};
+  ASSERT_TRUE(delta::WriteCommit(*source, "", 0, v0).ok());
+  ASSERT_TRUE(delta::WriteCommit(*source, "", 1, v1).ok());
+  WriteFileBytes(src + "/a", "a");
+  const auto then = fs::file_time_type::clock::now() - std::chrono::hours(24 * 30);
+  fs::last_write_time(src + "/_delta_log/" + CommitName(1), then);
+  auto first = Run(src);
+  ASSERT_TRUE(first.targets[0].status.ok()) << first.targets[0].status;
+  const std::string head = target_dir_ + "/_delta_log/" + CommitName(1);
+  EXPECT_EQ(fs::last_write_time(head), then);
+
+  fs::last_write_time(head, fs::file_time_type::clock::now());  // as a kill there leaves it
+  auto next = Run(src);
+  ASSERT_TRUE(next.targets[0].status.ok()) << next.targets[0].status;
+  EXPECT_EQ(next.targets[0].commits, 0);
+  EXPECT_EQ(fs::last_write_time(head), then);
+}
+
+// The source of the latest-checkpoint tests: commits 0 and 1 cleaned up, a (fake) checkpoint
+// at 2, the table's files b, c, d (and a, removed at 2, gone):
+//   v0: add a   v1: add b   v2: remove a, add c   v3: add d
+void WriteCleanedUpTable(storage::Storage& source, const std::string& src) {
+  std::vector<delta::Action> v0 = {MakeProtocol(1, 2), MakeMetadata(), MakeAdd("a", 1, 1)};
+  std::vector<delta::Action> v1 = {MakeAdd("b", 2, 2)};
+  std::vector<delta::Action> v2 = {MakeRemove("a"), MakeAdd("c", 3, 3)};
+  std::vector<delta::Action> v3 = {MakeAdd("d", 4, 4)};
+  for (int v = 0; v <= 3; ++v) {
+    const auto& actions = v == 0 ? v0 : v == 1 ? v1 : v == 2 ? v2 : v3;
+    ASSERT_TRUE(delta::WriteCommit(source, "", v, actions).ok());
+  }
+  WriteFileBytes(src + "/b", "bb");
+  WriteFileBytes(src + "/c", "ccc");
+  WriteFileBytes(src + "/d", "dddd");
+  WriteFileBytes(src + "/_delta_log/00000000000000000002.checkpoint.parquet", "PAR1fakePAR1");
+  WriteFileBytes(src + "/_delta_log/_last_checkpoint", R"({"version":2,"size":3})");
+  fs::remove(src + "/_delta_log/" + CommitName(0));
+  fs::remove(src + "/_delta_log/" + CommitName(1));
+}
+
+// A first sync from a checkpoint lists the table to find the files live there. A writer at
+// work leaves files that change or vanish between that listing and their copy (a data file
+// still being written, an aborted task's output): newer than the checkpoint, they cannot be
+// live at it, so they are skipped and counted instead of failing the run as a "damaged
+// source" (the old code: Corruption, every run, on any busy table). An older file that
+// vanishes may be live at the checkpoint: still an error. Paths no table file lives under
+// (hidden files, _temporary, _SUCCESS) are not copied; _change_data and '_x=' partitions are.
+TEST_F(IncrementalTest, LatestCheckpointFirstSyncSkipsWhatAWriterIsStillWriting) {
+  std::string src = tmp_.path() + "/busy";
+  auto source = OpenLocal(src);
+  WriteCleanedUpTable(*source, src);
+  const auto checkpoint_time =
+      fs::last_write_time(src + "/_delta_log/00000000000000000002.checkpoint.parquet");
+  auto write = [&](const std::string& rel, const std::string& bytes, int seconds_after_cp) {
+    WriteFileBytes(src + "/" + rel, bytes);
+    fs::last_write_time(src + "/" + rel, checkpoint_time + std::chrono::seconds(seconds_after_cp));
+  };
+  write("part-inflight", "half", 10);
+  write("part-aborted", "x", 10);
+  write("part-old", "old", -100);
+  for (const std::string rel : {"_temporary/0/_temporary/part-t", ".part-old.crc", "_SUCCESS",
+                                "p=1/.hidden", "_spark_metadata/0"}) {
+    fs::create_directories(fs::path(src + "/" + rel).parent_path());
+    write(rel, "junk", 10);
+  }
+  fs::create_directories(src + "/_change_data");
+  fs::create_directories(src + "/_p=1");
+  write("_change_data/cdc-0", "cdc", -100);
+  write("_p=1/part-u", "u", -100);
+
+  observer_.on_planned = [&] {
+    WriteFileBytes(src + "/part-inflight", "half and the rest");
+    fs::remove(src + "/part-aborted");
+  };
+  auto out = Run(src);
+  const auto& t = out.targets[0];
+  ASSERT_TRUE(t.status.ok()) << t.status;
+  EXPECT_EQ(t.end_version, 3);
+  EXPECT_EQ(t.skipped_in_flight, 2);
+  EXPECT_EQ(t.files, 6);  // b, c, d, part-old, _change_data/cdc-0, _p=1/part-u
+  for (const std::string rel : {"b", "c", "d", "part-old", "_change_data/cdc-0", "_p=1/part-u"}) {
+    EXPECT_TRUE(fs::exists(target_dir_ + "/" + rel)) << rel;
+  }
+  for (const std::string rel : {"part-inflight", "part-aborted", "_temporary", ".part-old.crc",
+                                "_SUCCESS", "p=1/.hidden", "_spark_metadata"}) {
+    EXPECT_FALSE(fs::exists(target_dir_ + "/" + rel)) << rel;
+  }
+
+  // An older file (perhaps live at the checkpoint) vanishing is reported, nothing published.
+  fs::remove_all(target_dir_);
+  target_storage_ = OpenLocal(target_dir_);
+  observer_.on_planned = [&] { fs::remove(src + "/part-old"); };
+  auto lost = Run(src);
+  EXPECT_EQ(lost.targets[0].status.code(), StatusCode::kNotFound) << lost.targets[0].status;
+  EXPECT_NE(lost.targets[0].status.message().find("part-old"), std::string::npos)
+      << lost.targets[0].status;
+  EXPECT_TRUE(CommitVersions(target_dir_).empty());
 }
 
 // A file live at the checkpoint that a later commit names again (a deletion-vector update
@@ -834,6 +943,28 @@ TEST_F(IncrementalFailpointTest, BeforePublishSeesFilesButNotTheCommit) {
   auto out = Run(src);
   EXPECT_TRUE(checked);
   EXPECT_TRUE(out.ok());
+}
+
+// A first sync from a checkpoint whose commit the source still has: the checkpoint is on the
+// target before that commit is published, so a run killed between the two leaves a table
+// readers can load (the old code published 2.json first: a log with commit 2 and nothing
+// before it, unreadable until the next run).
+TEST_F(IncrementalFailpointTest, LatestCheckpointIsPublishedBeforeItsCommit) {
+  std::string src = tmp_.path() + "/cpfirst";
+  auto source = OpenLocal(src);
+  WriteCleanedUpTable(*source, src);
+  int hits = 0;
+  ASSERT_TRUE(failpoint_testing::Enable("incremental.after_commit_publish").ok());
+  failpoint_testing::SetHandler([&](std::string_view) {
+    ++hits;  // the first publish: version 2
+    EXPECT_TRUE(fs::exists(target_dir_ + "/_delta_log/" + CommitName(2)));
+    EXPECT_TRUE(fs::exists(target_dir_ + "/_delta_log/00000000000000000002.checkpoint.parquet"));
+  });
+  auto out = Run(src);
+  EXPECT_EQ(hits, 1);
+  ASSERT_TRUE(out.targets[0].status.ok()) << out.targets[0].status;
+  EXPECT_EQ(out.targets[0].end_version, 3);
+  EXPECT_EQ(CommitVersions(target_dir_), (std::set<int64_t>{2, 3}));
 }
 
 TEST_F(IncrementalFailpointTest, AfterPublishAndStorageFailpointsAreReached) {

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -154,8 +155,11 @@ class RecordingObserver : public RunObserver {
  public:
   void OnTargetPlanned(const std::string& target, int64_t from, int64_t to, int64_t files,
                        int64_t bytes) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    planned.push_back({target, from, to, files, bytes});
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      planned.push_back({target, from, to, files, bytes});
+    }
+    if (on_planned) on_planned();
   }
   void OnFileCopied(const std::string& target, const std::string& path, int64_t bytes) override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -190,6 +194,8 @@ class RecordingObserver : public RunObserver {
   std::atomic<int> continue_calls{0};
   int cancel_after_checks = -1;
   int64_t refuse_publish_at = -1;
+  // Called after a target's plan (its listing done) and before its first copy.
+  std::function<void()> on_planned;
 };
 
 }  // namespace lakesync::jobs::testing

@@ -128,6 +128,10 @@ Result<JobOutcome> RunIncrementalJob(const Config& config, const JobConfig& job,
                          (t.start_version >= 0 ? std::to_string(t.start_version) : "empty") +
                          "), " + std::to_string(t.commits) + " commits, " +
                          std::to_string(t.files) + " files, " + FormatBytes(t.bytes) + " copied";
+      if (t.skipped_in_flight > 0) {
+        line += ", " + std::to_string(t.skipped_in_flight) +
+                " files still being written in the source skipped (newer than the checkpoint)";
+      }
       if (t.skipped_vacuumed > 0) {
         line += ", " + std::to_string(t.skipped_vacuumed) + " vacuumed history files skipped";
       }
