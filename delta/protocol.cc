@@ -6,6 +6,9 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <simdjson.h>
+
+#include "delta/actions.h"
 
 namespace lakesync::delta {
 namespace {
@@ -166,6 +169,31 @@ Status CheckWritable(const Protocol& protocol, const std::set<std::string>& hono
         fmt::join(unhonoured, ", ")));
   }
   return Status::OK();
+}
+
+Result<std::optional<Protocol>> ProtocolOfChecksum(int64_t version, std::string_view crc_json) {
+  const std::string file = fmt::format("{:020}.crc", version);
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  simdjson::dom::object object;
+  if (parser.parse(crc_json.data(), crc_json.size()).get(doc) != simdjson::SUCCESS ||
+      doc.get_object().get(object) != simdjson::SUCCESS) {
+    return Status::Corruption(file + " is not a JSON object");
+  }
+  simdjson::dom::element value;
+  if (object.at_key("protocol").get(value) != simdjson::SUCCESS) {
+    return std::optional<Protocol>();
+  }
+  const std::string raw = simdjson::minify(value);
+  // The same object a protocol action holds: parsed by the action parser.
+  const std::string line = "{\"protocol\":" + raw + "}\n";
+  std::optional<Protocol> out;
+  Status st = ForEachAction(version, line, [&](Action&& action) -> Status {
+    if (auto* p = std::get_if<Protocol>(&action)) out = std::move(*p);
+    return Status::OK();
+  });
+  if (!st.ok()) return Status::Corruption(file + ": " + st.message());
+  return out;
 }
 
 }  // namespace lakesync::delta

@@ -9,6 +9,7 @@
 //
 // Thread-safety: pure functions over values.
 
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -50,5 +51,10 @@ Status CheckReadable(const Protocol& protocol);
 // out as unknown; catalog/redirect features with their own explanation), or an unknown
 // writer version (> 7). Reader checks are included.
 Status CheckWritable(const Protocol& protocol, const std::set<std::string>& honoured);
+
+// The protocol a version checksum file (`V.crc`, JSON, PROTOCOL.md "Version Checksum File")
+// records for its version; nullopt when it has no "protocol". Corruption when the file is not
+// a JSON object or its protocol is malformed.
+Result<std::optional<Protocol>> ProtocolOfChecksum(int64_t version, std::string_view crc_json);
 
 }  // namespace lakesync::delta

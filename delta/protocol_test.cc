@@ -95,5 +95,25 @@ TEST(ProtocolTest, CheckWritable) {
           .ok());
 }
 
+// PROTOCOL.md "Version Checksum File": the protocol it records, parsed as a protocol action.
+TEST(ProtocolOfChecksumTest, ReadsTheRecordedProtocol) {
+  auto p = ProtocolOfChecksum(
+      7, R"({"tableSizeBytes":1,"protocol":{"minReaderVersion":3,"minWriterVersion":7,)"
+         R"("readerFeatures":["deletionVectors"],"writerFeatures":["deletionVectors"]},)"
+         R"("metadata":{"id":"x"}})");
+  ASSERT_TRUE(p.ok()) << p.status();
+  ASSERT_TRUE(p->has_value());
+  EXPECT_EQ((*p)->min_reader_version, 3);
+  EXPECT_EQ(ReaderFeatures(**p), (std::set<std::string>{"deletionVectors"}));
+  auto none = ProtocolOfChecksum(7, R"({"tableSizeBytes":1})");
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_FALSE(none->has_value());
+  auto bad = ProtocolOfChecksum(7, "[1,2]");
+  EXPECT_EQ(bad.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(bad.status().message().find("00000000000000000007.crc"), std::string::npos);
+  EXPECT_EQ(ProtocolOfChecksum(7, R"({"protocol":{"minReaderVersion":"x"}})").status().code(),
+            StatusCode::kCorruption);
+}
+
 }  // namespace
 }  // namespace lakesync::delta

@@ -150,6 +150,11 @@ class TargetRun {
   // Latest-checkpoint first sync from `cp`: when a file live at it was last written at the
   // latest (its commit's modification time, else the checkpoint's); nullopt when unknown.
   std::optional<TimePoint> SeedCutoff(int64_t cp) const;
+  // Latest-checkpoint first sync from `cp` up to `end`: the protocol at the start lives in the
+  // (Parquet) checkpoint, which lakesync does not read, and later commits rarely repeat it. It
+  // is read from the newest version checksum file (.crc) in [cp, end] when the source has
+  // one; without one, a table whose commits a catalog keeps (_staged_commits) is refused.
+  Status CheckSeedProtocol(int64_t cp, int64_t end);
   Status CopyLogFile(const storage::FileInfo& source_file, uint64_t* copied);
   Status SyncLastCheckpoint();
   // Whether the task's file is live at the run's end version (missing in the source =
@@ -604,6 +609,7 @@ Status TargetRun::Run(const TargetPlan& plan) {
   std::vector<TimePoint> seed_mtimes;
   int64_t unattributed = 0;
   if (plan.seed_checkpoint) {
+    LAKESYNC_RETURN_IF_ERROR(CheckSeedProtocol(*plan.seed_checkpoint, plan.to));
     seed_newer_than_ = SeedCutoff(*plan.seed_checkpoint);
     storage::ListOptions opts;
     opts.prefix = TablePrefix(source_).empty() ? "" : TablePrefix(source_) + "/";
@@ -701,6 +707,31 @@ Status TargetRun::Run(const TargetPlan& plan) {
   }
   LAKESYNC_RETURN_IF_ERROR(finish(SyncLastCheckpoint()));
   return finish(preflight);
+}
+
+Status TargetRun::CheckSeedProtocol(int64_t cp, int64_t end) {
+  auto it = src_.crcs.upper_bound(end);
+  if (it != src_.crcs.begin() && (--it)->first >= cp) {
+    LAKESYNC_ASSIGN_OR_RETURN(std::string bytes, source_.storage->Read(it->second.info.path));
+    LAKESYNC_ASSIGN_OR_RETURN(std::optional<delta::Protocol> protocol,
+                              delta::ProtocolOfChecksum(it->first, bytes));
+    if (protocol) {
+      return delta::CheckReadable(*protocol).WithContext(fmt::format(
+          "source {} version {} cannot be replicated", DescribeTable(source_), it->first));
+    }
+  }
+  storage::ListOptions staged;
+  staged.prefix = LogKey(source_, delta::kStagedCommitsDir) + "/";
+  auto listed = source_.storage->List(staged);
+  if (!listed.ok() && !listed.status().IsNotFound()) return listed.status();
+  if (listed.ok() && !listed->empty()) {
+    return Status::Unsupported(fmt::format(
+        "source {} has {}: a catalog keeps its newest commits (catalogManaged or coordinated "
+        "commits), so its storage alone is not the table and a replica of it would silently "
+        "lag; lakesync cannot replicate it — replicate a copy the catalog writes out instead",
+        DescribeTable(source_), staged.prefix));
+  }
+  return Status::OK();
 }
 
 std::optional<TimePoint> TargetRun::SeedCutoff(int64_t cp) const {

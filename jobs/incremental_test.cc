@@ -695,6 +695,44 @@ TEST_F(IncrementalTest, LatestCheckpointFirstSyncSkipsWhatAWriterIsStillWriting)
   EXPECT_TRUE(CommitVersions(target_dir_).empty());
 }
 
+// A first sync from a checkpoint cannot read the protocol at its start (it is in the Parquet
+// checkpoint): it reads the newest version checksum file instead, and without one refuses a
+// table whose commits a catalog keeps. The old code checked only protocol actions in the
+// copied commits, so it replicated a catalogManaged table (missing the catalog's commits).
+TEST_F(IncrementalTest, LatestCheckpointFirstSyncChecksTheProtocolItCannotSee) {
+  std::string src = tmp_.path() + "/proto";
+  auto source = OpenLocal(src);
+  WriteCleanedUpTable(*source, src);
+  const std::string crc = src + "/_delta_log/00000000000000000002.crc";
+  WriteFileBytes(crc,
+                 R"({"tableSizeBytes":9,"numFiles":2,"numMetadata":1,"numProtocol":1,)"
+                 R"("protocol":{"minReaderVersion":3,"minWriterVersion":7,)"
+                 R"("readerFeatures":["catalogManaged"],"writerFeatures":["catalogManaged"]}})");
+  auto refused = Run(src);
+  EXPECT_EQ(refused.targets[0].status.code(), StatusCode::kUnsupported)
+      << refused.targets[0].status;
+  EXPECT_NE(refused.targets[0].status.message().find("catalogManaged"), std::string::npos)
+      << refused.targets[0].status;
+  EXPECT_TRUE(CommitVersions(target_dir_).empty());
+  EXPECT_FALSE(fs::exists(target_dir_ + "/b"));
+
+  // No checksum, but the catalog's staged commits: refused too.
+  fs::remove(crc);
+  fs::create_directories(src + "/_delta_log/_staged_commits");
+  WriteFileBytes(src + "/_delta_log/_staged_commits/00000000000000000004.1f2e.json", "{}");
+  auto staged = Run(src);
+  EXPECT_EQ(staged.targets[0].status.code(), StatusCode::kUnsupported) << staged.targets[0].status;
+  EXPECT_NE(staged.targets[0].status.message().find("_staged_commits"), std::string::npos);
+  EXPECT_TRUE(CommitVersions(target_dir_).empty());
+
+  // A readable protocol in the checksum: replicated.
+  fs::remove_all(src + "/_delta_log/_staged_commits");
+  WriteFileBytes(crc, R"({"protocol":{"minReaderVersion":1,"minWriterVersion":2},"numFiles":2})");
+  auto ok = Run(src);
+  ASSERT_TRUE(ok.targets[0].status.ok()) << ok.targets[0].status;
+  EXPECT_EQ(ok.targets[0].end_version, 3);
+}
+
 // A file live at the checkpoint that a later commit names again (a deletion-vector update
 // removes and re-adds its path) must be on the target before the checkpoint is. With commits
 // 0-2 cleaned up, the checkpoint at 2 is published right after the seed copies, before the
