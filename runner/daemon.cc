@@ -250,6 +250,9 @@ struct Daemon::Impl {
   // Whether another runner took the job's lease after ours (`token`) was lost. False when it
   // cannot be told (the store is unreachable): the run then counts as this runner's failure.
   bool TakenOver(const JobConfig& job, int64_t token);
+  // Whether the job's finished run before `run_id` (0: before now), cancelled ones aside,
+  // failed, as the state store records it (whichever runner ran it); nullopt when unknown.
+  std::optional<bool> PreviousRunFailed(const std::string& job, int64_t run_id);
   void Launch(const RunOrder& order);
   void HandleFinished(FinishedRun f);
   void DoReload();
@@ -543,9 +546,22 @@ void Daemon::Impl::Work(std::shared_ptr<ActiveRun> run) {
                              ? std::optional<double>(UnixSeconds(finish.finished_at))
                              : std::nullopt);
   }
+  notice.previous_failed = PreviousRunFailed(job->name, notice.run_id);
   notifier->RunFinished(notice);
   ProbeJob(*job);
   post();
+}
+
+std::optional<bool> Daemon::Impl::PreviousRunFailed(const std::string& job, int64_t run_id) {
+  Result<std::vector<db::RunRecord>> runs = store->ListRuns(job, 20);
+  if (!runs.ok()) return std::nullopt;
+  for (const db::RunRecord& r : *runs) {  // newest first
+    if (run_id > 0 && r.id >= run_id) continue;
+    if (r.status == db::RunStatus::kRunning || r.status == db::RunStatus::kCancelled) continue;
+    return IsFailure(r.status);
+  }
+  if (runs->size() < 20) return false;  // no earlier finished run: not failing
+  return std::nullopt;
 }
 
 bool Daemon::Impl::TakenOver(const JobConfig& job, int64_t token) {

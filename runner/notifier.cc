@@ -32,12 +32,12 @@ bool Covers(const NotificationConfig& c, const std::string& job) {
   return c.jobs.empty() || std::find(c.jobs.begin(), c.jobs.end(), job) != c.jobs.end();
 }
 
+}  // namespace
+
 bool IsFailure(db::RunStatus s) {
   return s == db::RunStatus::kFailed || s == db::RunStatus::kPartial ||
          s == db::RunStatus::kTimedOut;
 }
-
-}  // namespace
 
 std::string NoticeText(const RunNotice& n, NotificationConfig::Event event) {
   std::string what;
@@ -170,13 +170,25 @@ void Notifier::RunFinished(const RunNotice& notice) {
   std::lock_guard lock(mu_);
   if (stopping_) return;
   const bool failed = IsFailure(notice.status);
-  bool& failing = failing_[notice.job];
-  const bool recovered = !failed && failing;
-  failing = failed;
+  Streak& streak = streaks_[notice.job];
+  // A failure is sent once per streak this notifier sees (a failure recorded elsewhere, by a
+  // `lakesync run` say, was not notified); a recovery whenever the previous run failed,
+  // wherever it ran.
+  const bool first_failure = failed && !streak.failing;
+  const bool recovered = !failed && notice.previous_failed.value_or(streak.failing);
+  const bool was_failing = streak.failing;
+  streak.failures = failed ? (was_failing ? streak.failures + 1 : 1) : 0;
+  streak.failing = failed;
+  if (failed && !first_failure) {
+    spdlog::info(
+        "{}: run {} {} (not notified: the job was already failing and that was "
+        "notified; its recovery will be)",
+        notice.job, notice.run_id, db::RunStatusName(notice.status));
+  }
   for (const NotificationConfig& c : configs_) {
     if (!Covers(c, notice.job)) continue;
     NotificationConfig::Event event;
-    if (failed && c.on.count(NotificationConfig::kFailure)) {
+    if (first_failure && c.on.count(NotificationConfig::kFailure)) {
       event = NotificationConfig::kFailure;
     } else if (recovered && c.on.count(NotificationConfig::kRecovery)) {
       event = NotificationConfig::kRecovery;

@@ -15,6 +15,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -37,6 +38,11 @@ struct RunNotice {
   std::string error;
   double duration_seconds = 0;
   std::string runner_id;
+  // Whether the job's previous finished run (before this one, cancelled ones aside) failed, as
+  // the state store records it — so a restarted daemon, or another runner than the one that
+  // saw the failure, still reports the recovery. nullopt: unknown (what this notifier saw is
+  // used). Failures are still sent once per streak this notifier sees.
+  std::optional<bool> previous_failed;
 };
 
 struct NotifierOptions {
@@ -44,6 +50,9 @@ struct NotifierOptions {
   Duration backoff = std::chrono::milliseconds(500);  // pause after the first failed try, doubled
   Duration timeout = std::chrono::seconds(10);        // per connection / request
 };
+
+// Whether a run with this status counts as a failure (failed, partial, timed out).
+bool IsFailure(db::RunStatus status);
 
 // The one-line summary used as the webhook `text` and the email subject, e.g.
 // "lakesync: job orders failed (run 42, attempt 2/schedule): cannot read ...".
@@ -70,8 +79,12 @@ class Notifier {
   // Replaces the notification list (a configuration reload); queued messages still go out.
   void Reconfigure(std::vector<NotificationConfig> configs);
 
-  // Records a finished run and queues the notifications it triggers. kCancelled runs (shutdown,
-  // a lost lease) notify nothing and do not change the job's failing/recovered state.
+  // Records a finished run and queues the notifications it triggers: a failure once per streak
+  // of failed runs this notifier sees (its first; the retries and runs after it that fail too
+  // are logged, not sent, so an outage is one alert, not one per attempt), the recovery when a
+  // run succeeds after a failed one (RunNotice::previous_failed), and successes where asked.
+  // kCancelled runs (shutdown, a lost lease) notify nothing and do not change the job's
+  // failing/recovered state.
   void RunFinished(const RunNotice& notice);
 
   // Stops accepting messages and delivers what is queued for at most `bound`; what is left is
@@ -95,7 +108,11 @@ class Notifier {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::vector<NotificationConfig> configs_;
-  std::map<std::string, bool> failing_;  // job → its last (non-cancelled) run failed
+  struct Streak {
+    bool failing = false;  // the job's last (non-cancelled) run failed
+    int failures = 0;      // failed runs in the current streak that this notifier saw
+  };
+  std::map<std::string, Streak> streaks_;
   std::deque<Message> queue_;
   bool stopping_ = false;
   std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();

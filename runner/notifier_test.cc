@@ -47,15 +47,20 @@ std::string Field(const std::string& json, const char* key) {
   return std::string(v);
 }
 
-TEST(NotifierTest, FailureThenRecoveryThenQuietSuccess) {
+// One alert per streak of failures: its first run; the retries and runs that fail after it
+// are not sent again (the old code sent every one: an outage with `retries: {max: 3}` and
+// `every: 5m` was four alerts every five minutes), and the recovery closes the streak.
+TEST(NotifierTest, FailureOncePerStreakThenRecoveryThenQuietSuccess) {
   WebhookReceiver hook;
   Notifier notifier({Webhook(hook.url())}, {3, 10ms, 2s});
   notifier.RunFinished(Notice("orders", db::RunStatus::kSucceeded, 1));  // nothing: no failure
   notifier.RunFinished(Notice("orders", db::RunStatus::kFailed, 2));     // failure
   notifier.RunFinished(Notice("orders", db::RunStatus::kCancelled, 3));  // ignored
-  notifier.RunFinished(Notice("orders", db::RunStatus::kTimedOut, 4));   // failure
-  notifier.RunFinished(Notice("orders", db::RunStatus::kSucceeded, 5));  // recovery
-  notifier.RunFinished(Notice("orders", db::RunStatus::kSucceeded, 6));  // nothing
+  notifier.RunFinished(Notice("orders", db::RunStatus::kTimedOut, 4));   // still failing
+  notifier.RunFinished(Notice("orders", db::RunStatus::kFailed, 5));     // still failing
+  notifier.RunFinished(Notice("orders", db::RunStatus::kSucceeded, 6));  // recovery
+  notifier.RunFinished(Notice("orders", db::RunStatus::kSucceeded, 7));  // nothing
+  notifier.RunFinished(Notice("orders", db::RunStatus::kPartial, 8));    // a new streak
   ASSERT_TRUE(hook.WaitFor(3, 5s));
   notifier.Shutdown(2s);
   auto got = hook.received();
@@ -64,11 +69,46 @@ TEST(NotifierTest, FailureThenRecoveryThenQuietSuccess) {
   EXPECT_EQ(Field(got[0], "status"), "failed");
   EXPECT_NE(Field(got[0], "text").find("job orders failed (run 2"), std::string::npos) << got[0];
   EXPECT_NE(Field(got[0], "text").find("cannot read the source"), std::string::npos);
-  EXPECT_EQ(Field(got[1], "status"), "timed_out");
-  EXPECT_EQ(Field(got[2], "event"), "recovery");
-  EXPECT_NE(Field(got[2], "text").find("recovered"), std::string::npos);
+  EXPECT_EQ(Field(got[1], "event"), "recovery");
+  EXPECT_NE(Field(got[1], "text").find("recovered"), std::string::npos);
+  EXPECT_EQ(Field(got[2], "event"), "failure");
+  EXPECT_EQ(Field(got[2], "status"), "partial");
   EXPECT_EQ(notifier.delivered(), 3);
   EXPECT_EQ(notifier.dropped(), 0);
+}
+
+// The recovery is judged from the previous run as the state store records it: a daemon
+// restarted after reporting a failure, or a runner other than the one that saw it, still sends
+// the recovery (the old code kept the failing state in memory only: no recovery after a
+// restart). A failure this notifier has not seen yet is sent, once: one recorded elsewhere (a
+// `lakesync run`, before a restart) may never have been.
+TEST(NotifierTest, RecoveryFollowsTheStoreAndFailuresAreSentOncePerNotifier) {
+  WebhookReceiver hook;
+  Notifier notifier({Webhook(hook.url())}, {3, 10ms, 2s});
+  RunNotice orders = Notice("orders", db::RunStatus::kSucceeded, 10);
+  orders.previous_failed = true;  // failed under another daemon
+  notifier.RunFinished(orders);   // recovery
+  for (int64_t id : {11, 12}) {
+    RunNotice billing = Notice("billing", db::RunStatus::kFailed, id);
+    billing.previous_failed = true;  // failing before this daemon started
+    notifier.RunFinished(billing);   // 11: failure (first seen here); 12: not sent
+  }
+  RunNotice back = Notice("billing", db::RunStatus::kSucceeded, 13);
+  back.previous_failed = true;
+  notifier.RunFinished(back);  // recovery
+  RunNotice fine = Notice("orders", db::RunStatus::kSucceeded, 14);
+  fine.previous_failed = false;
+  notifier.RunFinished(fine);  // nothing
+  ASSERT_TRUE(hook.WaitFor(3, 5s));
+  notifier.Shutdown(2s);
+  auto got = hook.received();
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(Field(got[0], "event"), "recovery");
+  EXPECT_NE(Field(got[0], "text").find("orders"), std::string::npos) << got[0];
+  EXPECT_EQ(Field(got[1], "event"), "failure");
+  EXPECT_NE(Field(got[1], "text").find("run 11"), std::string::npos) << got[1];
+  EXPECT_EQ(Field(got[2], "event"), "recovery");
+  EXPECT_NE(Field(got[2], "text").find("billing"), std::string::npos) << got[2];
 }
 
 TEST(NotifierTest, SuccessEventsAndJobFilter) {
@@ -105,7 +145,10 @@ TEST(NotifierTest, ADeadEndpointNeverBlocksTheCaller) {
   }
   Notifier notifier({Webhook(url)}, {2, 10ms, 500ms});
   auto start = std::chrono::steady_clock::now();
-  for (int i = 0; i < 20; ++i) notifier.RunFinished(Notice("j", db::RunStatus::kFailed, i + 1));
+  // Twenty jobs failing (one job's failures after its first are not sent).
+  for (int i = 0; i < 20; ++i) {
+    notifier.RunFinished(Notice("j" + std::to_string(i), db::RunStatus::kFailed, i + 1));
+  }
   EXPECT_LT(std::chrono::steady_clock::now() - start, 100ms);
   notifier.Shutdown(300ms);
   EXPECT_EQ(notifier.delivered(), 0);
