@@ -367,6 +367,11 @@ void Daemon::Impl::SeedScheduler(const Config& cfg) {
     if (job.schedule.kind == Schedule::kEvery && next && *next > now) {
       spdlog::info("{}: last run started at {}; next scheduled run at {}", job.name,
                    FormatTimestamp((*last)->start.started_at), FormatTimestamp(*next));
+    } else if (job.schedule.kind == Schedule::kCron && next && *next <= now) {
+      spdlog::info(
+          "{}: last run started at {} and a scheduled fire has passed since; running "
+          "the missed fire now",
+          job.name, FormatTimestamp((*last)->start.started_at));
     }
   }
 }

@@ -207,6 +207,11 @@ Status Scheduler::SeedLastStart(std::string_view job, TimePoint last_start) {
   entry->last_start = std::min(last_start, now);
   if (entry->job.schedule.kind == Schedule::kEvery) {
     entry->next_due = std::max(*entry->last_start + entry->job.schedule.every, now);
+  } else if (entry->job.schedule.kind == Schedule::kCron &&
+             NextTick(entry->job.schedule, *entry->last_start) <= now) {
+    // A fire passed since the last start while no daemon ran the job (a deploy across it, a
+    // crash): missed, so due now, once.
+    entry->next_due = now;
   }
   return Status::OK();
 }

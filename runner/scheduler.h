@@ -209,9 +209,10 @@ class Scheduler {
   // newest run in the state store), so a restarted daemon keeps the job's rhythm instead of
   // running every job at once. For an `every: d` job that has not started in this scheduler,
   // the next scheduled run becomes max(last_start + d, now) (a start more than d ago: due now,
-  // once). Other schedules keep their first run (cron: the first fire after creation; continuous:
-  // now); the time is kept as the job's last start, which Reconfigure uses when the schedule
-  // becomes `every`. A `last_start` after now (clock skew between runners) counts as now. A job
+  // once). A cron job whose fire after `last_start` has passed (missed while no daemon ran it)
+  // is due now, once; else it keeps the first fire after creation. Continuous jobs keep now.
+  // The time is kept as the job's last start, which Reconfigure uses when the schedule becomes
+  // `every`. A `last_start` after now (clock skew between runners) counts as now. A job
   // that already started in this scheduler keeps its state. Errors: NotFound for an unknown job.
   [[nodiscard]] Status SeedLastStart(std::string_view job, TimePoint last_start);
 

@@ -197,7 +197,7 @@ TEST_F(SchedulerTest, SeededLastStartDelaysTheFirstEveryRunAfterARestart) {
   EXPECT_EQ(Next("recent"), "2026-01-01T10:03:00Z");  // 9:58 + 5m
   EXPECT_EQ(Next("stale"), "2026-01-01T10:00:00Z");   // 9:55 passed: due now, once
   EXPECT_EQ(Next("never"), "2026-01-01T10:00:00Z");   // never ran: due now
-  EXPECT_EQ(Next("cron"), "2026-01-01T10:30:00Z");    // cron keeps its next fire
+  EXPECT_EQ(Next("cron"), "2026-01-01T10:30:00Z");    // no fire since 9:59: its next one
   EXPECT_EQ(Next("future"), "2026-01-01T10:05:00Z");
   EXPECT_EQ(StartDue(), "stale:schedule:1 never:schedule:1");
   At("2026-01-01T10:02:59.999Z");
@@ -208,6 +208,26 @@ TEST_F(SchedulerTest, SeededLastStartDelaysTheFirstEveryRunAfterARestart) {
   ASSERT_TRUE(scheduler_->SeedLastStart("recent", T("2026-01-01T09:00:00Z")).ok());
   Finish("recent", kOk);
   EXPECT_EQ(Next("recent"), "2026-01-01T10:08:00Z");
+}
+
+// A cron fire that passed while no daemon ran the job (a deploy across 02:00, a crash) is
+// missed, and runs once as the restarted daemon starts (the old code waited for the next fire:
+// the nightly job skipped a day). A fire that the last start satisfied is not run again.
+TEST_F(SchedulerTest, ACronFireMissedAcrossARestartRunsOnce) {
+  Make({Job("nightly", Cron("0 2 * * *")), Job("done", Cron("0 2 * * *")),
+        Job("hourly", Cron("0 * * * *"))});
+  ASSERT_TRUE(scheduler_->SeedLastStart("nightly", T("2025-12-31T02:00:00Z")).ok());
+  ASSERT_TRUE(scheduler_->SeedLastStart("done", T("2026-01-01T02:00:03Z")).ok());
+  ASSERT_TRUE(scheduler_->SeedLastStart("hourly", T("2026-01-01T07:00:00Z")).ok());
+  EXPECT_EQ(Next("nightly"), "2026-01-01T10:00:00Z");  // today's 02:00 was missed
+  EXPECT_EQ(Next("done"), "2026-01-02T02:00:00Z");     // today's ran
+  EXPECT_EQ(Next("hourly"), "2026-01-01T10:00:00Z");   // 08:00 and 09:00 missed, run once
+  EXPECT_EQ(StartDue(), "nightly:schedule:1 hourly:schedule:1");
+  At("2026-01-01T10:00:30Z");
+  Finish("nightly", kOk);
+  Finish("hourly", kOk);
+  EXPECT_EQ(Next("nightly"), "2026-01-02T02:00:00Z");
+  EXPECT_EQ(Next("hourly"), "2026-01-01T11:00:00Z");
 }
 
 TEST_F(SchedulerTest, TicksMissedWhileRunningCollapseIntoOneRun) {
