@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "db/lease_keeper.h"
 #include "db/pg_state_store.h"
 #include "tests/pg_fixture.h"
 
@@ -94,6 +95,40 @@ TEST_F(CoordinationTest, ExpiredLeaseIsLostEvenWhenNobodyTookItOver) {
   EXPECT_EQ(a->CheckLease("j", "r1", 1).code(), StatusCode::kCancelled);
   EXPECT_EQ(a->RenewLease("j", "r1", 1, 300ms).code(), StatusCode::kCancelled);
   EXPECT_EQ(*a->AcquireLease("j", "r2", 300ms), std::optional<int64_t>(2));
+}
+
+// The keeper knows on the steady clock, without a round trip, when its lease may have run out:
+// the validity of the last renewal or check it saw succeed. A run asks the database before more
+// work past it, so a process resumed after a pause stops at once instead of a heartbeat later
+// (meanwhile its cleanup could delete what the new holder writes).
+TEST_F(CoordinationTest, LeaseKeeperKnowsWhenItsLeaseMayHaveRunOut) {
+  auto a = Open();
+  ASSERT_TRUE(a);
+  // No renewal within the test (heartbeat 1 h): the acquisition's 400 ms is all there is.
+  auto asked = std::chrono::steady_clock::now();
+  ASSERT_EQ(*a->AcquireLease("quiet", "r1", 400ms), std::optional<int64_t>(1));
+  LeaseKeeper quiet(*a, "quiet", "r1", 1, 400ms, 1h, asked);
+  EXPECT_FALSE(quiet.PastValidity());
+  EXPECT_TRUE(quiet.Check().ok());
+  std::this_thread::sleep_for(500ms);
+  EXPECT_TRUE(quiet.PastValidity());
+  EXPECT_FALSE(quiet.lost()) << "nothing has asked the database yet";
+  Status s = quiet.Check();
+  EXPECT_EQ(s.code(), StatusCode::kCancelled) << s;
+  EXPECT_TRUE(quiet.lost());
+
+  // Renewed every 100 ms: never past its validity.
+  asked = std::chrono::steady_clock::now();
+  ASSERT_EQ(*a->AcquireLease("busy", "r1", 400ms), std::optional<int64_t>(1));
+  LeaseKeeper busy(*a, "busy", "r1", 1, 400ms, 100ms, asked);
+  for (int i = 0; i < 12; ++i) {
+    std::this_thread::sleep_for(100ms);
+    EXPECT_FALSE(busy.PastValidity()) << i;
+  }
+  EXPECT_TRUE(busy.Check().ok());
+  busy.Release();
+  EXPECT_TRUE(a->GetLease("busy").value()->token == 1);
+  EXPECT_FALSE(a->GetLease("busy").value()->live) << "released";
 }
 
 TEST_F(CoordinationTest, ConcurrentAcquirersGetExactlyOneLease) {

@@ -13,6 +13,7 @@
 
 #include "common/redact.h"
 #include "db/coordination.h"
+#include "db/lease_keeper.h"
 #include "db/pg_state_store.h"
 #include "metrics/metrics.h"
 #include "runner/executor.h"
@@ -63,107 +64,6 @@ std::optional<double> ScheduleIntervalSeconds(const Schedule& s, TimePoint now) 
   return std::nullopt;
 }
 
-// A job lease held for one run: renewed by a heartbeat thread until released. The fencing
-// check asks the database, so a holder that was frozen past its TTL finds out before it
-// publishes anything.
-class LeaseKeeper {
- public:
-  LeaseKeeper(db::Coordination& coord, std::string job, std::string holder, int64_t token,
-              Duration ttl, Duration heartbeat)
-      : coord_(coord),
-        job_(std::move(job)),
-        holder_(std::move(holder)),
-        token_(token),
-        ttl_(ttl),
-        heartbeat_(heartbeat) {
-    thread_ = std::thread([this] { Beat(); });
-  }
-  ~LeaseKeeper() { Release(); }
-  LeaseKeeper(const LeaseKeeper&) = delete;
-  LeaseKeeper& operator=(const LeaseKeeper&) = delete;
-
-  int64_t token() const { return token_; }
-  bool lost() const { return lost_.load(); }
-
-  // OK while this holder still has the lease (database check); Cancelled once it was lost.
-  Status Check() {
-    if (lost_) return Status::Cancelled(LostReason());
-    const auto asked = std::chrono::steady_clock::now();
-    Duration remaining{0};
-    Status s = coord_.CheckLease(job_, holder_, token_, &remaining);
-    // An answer older than the validity it reports is stale: this process was paused (or the
-    // network stalled) while it travelled, and the lease may have passed to another runner.
-    if (s.ok() && std::chrono::steady_clock::now() - asked >= remaining) {
-      s = Status::Cancelled(fmt::format(
-          "lease lost: the lease check of job {} took longer than the {} the lease had left "
-          "(was this process paused?); publishing nothing more",
-          job_, FormatDuration(remaining)));
-    }
-    if (s.code() == StatusCode::kCancelled) MarkLost(s.message());
-    return s;
-  }
-
-  // Stops the heartbeat and expires the lease (when still held). Idempotent.
-  void Release() {
-    {
-      std::lock_guard lock(mu_);
-      if (released_) return;
-      released_ = true;
-    }
-    cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
-    if (!lost_) {
-      if (Status s = coord_.ReleaseLease(job_, holder_, token_); !s.ok()) {
-        spdlog::warn("{}: releasing the lease: {} (it expires by itself within {})", job_,
-                     s.message(), FormatDuration(ttl_));
-      }
-    }
-  }
-
- private:
-  std::string LostReason() {
-    std::lock_guard lock(mu_);
-    return lost_reason_;
-  }
-  void MarkLost(const std::string& why) {
-    std::lock_guard lock(mu_);
-    if (!lost_) {
-      lost_reason_ = why;
-      lost_ = true;
-      spdlog::error("{}: {}", job_, why);
-    }
-  }
-
-  void Beat() {
-    std::unique_lock lock(mu_);
-    while (!released_) {
-      cv_.wait_for(lock, heartbeat_, [&] { return released_; });
-      if (released_ || lost_) return;
-      lock.unlock();
-      Status s = coord_.RenewLease(job_, holder_, token_, ttl_);
-      if (s.code() == StatusCode::kCancelled) {
-        MarkLost(s.message());
-      } else if (!s.ok()) {
-        spdlog::warn("{}: lease heartbeat failed: {}; retrying", job_, s.message());
-      }
-      lock.lock();
-    }
-  }
-
-  db::Coordination& coord_;
-  const std::string job_;
-  const std::string holder_;
-  const int64_t token_;
-  const Duration ttl_;
-  const Duration heartbeat_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool released_ = false;
-  std::atomic<bool> lost_{false};
-  std::string lost_reason_;
-  std::thread thread_;
-};
-
 }  // namespace
 
 // ---- Impl -------------------------------------------------------------------------------
@@ -188,9 +88,11 @@ struct Daemon::Impl {
   // The run's observer: timeout, shutdown and lease checks.
   class Observer final : public jobs::RunObserver {
    public:
-    Observer(Impl& d, ActiveRun& run, LeaseKeeper& lease) : d_(d), run_(run), lease_(lease) {}
+    Observer(Impl& d, ActiveRun& run, db::LeaseKeeper& lease) : d_(d), run_(run), lease_(lease) {}
     Status CheckContinue() override {
-      if (lease_.lost()) return lease_.Check();
+      // Past the validity this process knows of (paused, or the database unreachable for the
+      // TTL): ask before any more work — a run's cleanup may delete what a new holder writes.
+      if (lease_.lost() || lease_.PastValidity()) return lease_.Check();
       if (d_.cancel_runs_) {
         return Status::Cancelled(
             "stopped: the daemon is shutting down and runner.shutdown_grace "
@@ -212,7 +114,7 @@ struct Daemon::Impl {
    private:
     Impl& d_;
     ActiveRun& run_;
-    LeaseKeeper& lease_;
+    db::LeaseKeeper& lease_;
   };
 
   DaemonOptions options;
@@ -416,6 +318,7 @@ void Daemon::Impl::Work(std::shared_ptr<ActiveRun> run) {
     return;
   }
 
+  const auto asked = SteadyClock::now();
   auto token = coord->AcquireLease(job->name, runner_id, cfg.runner.lease_ttl);
   if (!token.ok() || !token->has_value()) {
     done.not_started = true;
@@ -433,8 +336,8 @@ void Daemon::Impl::Work(std::shared_ptr<ActiveRun> run) {
     post();
     return;
   }
-  LeaseKeeper lease(*coord, job->name, runner_id, **token, cfg.runner.lease_ttl,
-                    cfg.runner.heartbeat_interval);
+  db::LeaseKeeper lease(*coord, job->name, runner_id, **token, cfg.runner.lease_ttl,
+                        cfg.runner.heartbeat_interval, asked);
   // `lakesync run` holds the job's session lock while it runs; it checks for a live lease
   // after locking, and we check its lock after leasing, so the two never run together.
   auto locked = store->TryLockJob(job->name);
