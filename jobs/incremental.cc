@@ -542,6 +542,12 @@ Status TargetRun::SyncLastCheckpoint() {
   auto there = target_.storage->Read(key);
   if (there.ok() && *there == *src_.last_checkpoint) return Status::OK();
   if (!there.ok() && !there.status().IsNotFound()) return there.status();
+  // Never back: a run that read the source earlier than another (a `lakesync run` beside a
+  // daemon's) must not point readers at an older checkpoint than the target's hint names.
+  if (there.ok()) {
+    auto current = LastCheckpointVersion(*there);
+    if (current && *current >= *version) return Status::OK();
+  }
   delta::DeltaLog log(*target_.storage, TablePrefix(target_));
   LAKESYNC_ASSIGN_OR_RETURN(auto listing, log.ListFromVersion(*version));
   bool present = std::any_of(listing.checkpoints.begin(), listing.checkpoints.end(),

@@ -636,6 +636,28 @@ void WriteCleanedUpTable(storage::Storage& source, const std::string& src) {
   fs::remove(src + "/_delta_log/" + CommitName(1));
 }
 
+// `_last_checkpoint` only moves forward: a run that read the source before another one wrote a
+// newer hint to the target (a `lakesync run` beside a daemon) leaves it (the old code put the
+// older hint back, pointing readers at an older checkpoint).
+TEST_F(IncrementalTest, LastCheckpointHintNeverGoesBack) {
+  std::string src = tmp_.path() + "/hint";
+  auto source = OpenLocal(src);
+  WriteCleanedUpTable(*source, src);
+  auto first = Run(src);
+  ASSERT_TRUE(first.targets[0].status.ok()) << first.targets[0].status;
+  const std::string hint = target_dir_ + "/_delta_log/_last_checkpoint";
+  EXPECT_EQ(ReadFileBytes(hint), R"({"version":2,"size":3})");
+  const std::string newer = R"({"version":9,"size":1})";  // as a later run left it
+  WriteFileBytes(hint, newer);
+  std::vector<delta::Action> v4 = {MakeAdd("e", 5, 5)};
+  ASSERT_TRUE(delta::WriteCommit(*source, "", 4, v4).ok());
+  WriteFileBytes(src + "/e", "eeeee");
+  auto next = Run(src);
+  ASSERT_TRUE(next.targets[0].status.ok()) << next.targets[0].status;
+  EXPECT_EQ(next.targets[0].end_version, 4);
+  EXPECT_EQ(ReadFileBytes(hint), newer);
+}
+
 // A first sync from a checkpoint lists the table to find the files live there. A writer at
 // work leaves files that change or vanish between that listing and their copy (a data file
 // still being written, an aborted task's output): newer than the checkpoint, they cannot be
