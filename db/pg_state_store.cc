@@ -657,6 +657,26 @@ Result<int> PgStateStore::AbandonRuns(std::string_view job, std::string_view err
   return ParseAbandonRuns(conn->Exec(s.sql, s.params));
 }
 
+Result<std::vector<std::string>> PgStateStore::AbandonSilentRuns(Duration silence,
+                                                                 std::string_view error) {
+  std::lock_guard lock(mu_);
+  LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
+  const int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(silence).count();
+  LAKESYNC_ASSIGN_OR_RETURN(
+      pg::Rows rows,
+      conn->Query("UPDATE runs r SET status = 'failed', error = $2, finished_at = "
+                  "clock_timestamp() WHERE r.status = 'running' AND r.heartbeat_at IS NOT NULL "
+                  "AND r.heartbeat_at < clock_timestamp() - $1::bigint * interval '1 millisecond' "
+                  "AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.job = r.job AND l.expires_at > "
+                  "clock_timestamp()) RETURNING r.job, r.id",
+                  ms, error));
+  std::vector<std::string> out;
+  for (int i = 0; i < rows.size(); ++i) {
+    out.push_back(fmt::format("{}/{}", rows.Text(i, 0), rows.Text(i, 1)));
+  }
+  return out;
+}
+
 Result<RunClaim> PgStateStore::ClaimRun(
     const std::vector<std::pair<std::string, std::string>>& name_and_kind, std::string_view job,
     std::string_view abandon_error, TimePoint now, const RunStart* start) {

@@ -97,6 +97,13 @@ class PgStateStore final : public StateStore {
   // with it, and a reconnect does not bring them back. `lakesync run` asks before every publish.
   [[nodiscard]] Status SessionAlive();
 
+  // Marks failed, with `error`, the runs a daemon left `running` that nobody will finish: their
+  // last heartbeat (runs.heartbeat_at, which only daemon runs write) is older than `silence` by
+  // the database's clock, and no live lease holds their job (a run that is still going keeps
+  // its lease). The next lease holder of the job does this too; this also covers jobs nobody
+  // runs any more (manual-only, removed from the configuration). Returns "job/run" for each.
+  Result<std::vector<std::string>> AbandonSilentRuns(Duration silence, std::string_view error);
+
   // True when a round trip to PostgreSQL succeeds (reconnecting once if needed), false when it
   // cannot be reached. Other failures come back as errors.
   [[nodiscard]] Result<bool> Ping();

@@ -20,6 +20,7 @@
 #include <filesystem>
 #include <fstream>
 #include <latch>
+#include <map>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -33,6 +34,8 @@
 
 namespace lakesync::db {
 namespace {
+
+using namespace std::chrono_literals;
 
 constexpr char kSkipMessage[] =
     "\n*** PostgreSQL integration test SKIPPED: LAKESYNC_TEST_DATABASE_URL is not set. ***\n"
@@ -448,6 +451,48 @@ TEST_F(PgStateStoreTest, UnmigratedDatabaseSaysToMigrate) {
   ASSERT_FALSE(id.ok());
   EXPECT_EQ(id.status().code(), StatusCode::kInvalidArgument) << id.status();
   EXPECT_NE(id.status().message().find("lakesync db migrate"), std::string::npos) << id.status();
+}
+
+// Runs a dead daemon left `running` on a job nobody runs any more were never closed (only the
+// next lease holder of the same job abandoned them). A daemon's sweep closes those whose last
+// heartbeat is old and whose job no live lease holds; a run still going (its lease live), a
+// `lakesync run` (which writes no heartbeat) and a recent heartbeat are left alone.
+TEST_F(PgStateStoreTest, SilentDaemonRunsAreAbandonedUnlessTheirJobIsLeased) {
+  std::unique_ptr<PgStateStore> store = db_->Store();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Migrate().ok());
+  ASSERT_TRUE(store
+                  ->SyncJobs({{"dead", "incremental"},
+                              {"leased", "incremental"},
+                              {"cli", "incremental"},
+                              {"fresh", "incremental"}})
+                  .ok());
+  const TimePoint now = std::chrono::system_clock::now();
+  std::map<std::string, int64_t> ids;
+  for (const std::string job : {"dead", "leased", "cli", "fresh"}) {
+    Result<int64_t> id =
+        store->StartRun(RunStart{job, "incremental", Trigger::kSchedule, 1, "r", now - 10min});
+    ASSERT_TRUE(id.ok()) << id.status();
+    ids[job] = *id;
+  }
+  ASSERT_TRUE(store->HeartbeatRun(ids["dead"], now - 5min).ok());
+  ASSERT_TRUE(store->HeartbeatRun(ids["leased"], now - 5min).ok());
+  ASSERT_TRUE(store->HeartbeatRun(ids["fresh"], now).ok());
+  std::unique_ptr<Coordination> coord = store->BorrowCoordination();
+  ASSERT_TRUE(coord->AcquireLease("leased", "r", 1h).value().has_value());
+
+  Result<std::vector<std::string>> swept = store->AbandonSilentRuns(1min, "abandoned: test");
+  ASSERT_TRUE(swept.ok()) << swept.status();
+  EXPECT_EQ(*swept, std::vector<std::string>{"dead/" + std::to_string(ids["dead"])});
+  for (const auto& [job, id] : ids) {
+    Result<std::optional<RunRecord>> last = store->LastRun(job);
+    ASSERT_TRUE(last.ok() && last->has_value()) << job;
+    EXPECT_EQ((*last)->status, job == "dead" ? RunStatus::kFailed : RunStatus::kRunning) << job;
+    if (job == "dead") {
+      EXPECT_EQ((*last)->error, "abandoned: test");
+    }
+  }
+  EXPECT_TRUE(store->AbandonSilentRuns(1min, "again").value().empty());
 }
 
 TEST_F(PgStateStoreTest, SyncJobsUpsertsRows) {

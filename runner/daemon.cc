@@ -1,6 +1,7 @@
 #include "runner/daemon.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -152,6 +153,9 @@ struct Daemon::Impl {
   // Whether another runner took the job's lease after ours (`token`) was lost. False when it
   // cannot be told (the store is unreachable): the run then counts as this runner's failure.
   bool TakenOver(const JobConfig& job, int64_t token);
+  // Closes runs a dead daemon left `running` that no lease holder will abandon (their job is
+  // manual-only now, or gone from the configuration): no heartbeat for 3 × lease_ttl.
+  void SweepSilentRuns(const Config& cfg);
   // Whether the job's finished run before `run_id` (0: before now), cancelled ones aside,
   // failed, as the state store records it (whichever runner ran it); nullopt when unknown.
   std::optional<bool> PreviousRunFailed(const std::string& job, int64_t run_id);
@@ -296,6 +300,7 @@ void Daemon::Impl::ProbeLag() {
       if (threads_stop) break;
       ProbeJob(job);
     }
+    SweepSilentRuns(*current);
     lock.lock();
     cv.wait_for(lock, config->runner.lag_probe_interval, [&] { return threads_stop.load(); });
   }
@@ -470,6 +475,20 @@ std::optional<bool> Daemon::Impl::PreviousRunFailed(const std::string& job, int6
   }
   if (runs->size() < 20) return false;  // no earlier finished run: not failing
   return std::nullopt;
+}
+
+void Daemon::Impl::SweepSilentRuns(const Config& cfg) {
+  const Duration silence = 3 * cfg.runner.lease_ttl;
+  Result<std::vector<std::string>> swept = store->AbandonSilentRuns(
+      silence, fmt::format("abandoned: the daemon running it stopped without recording a result "
+                           "(no heartbeat for over {} and no runner holds the job's lease)",
+                           FormatDuration(silence)));
+  if (!swept.ok()) {
+    spdlog::debug("closing runs left running by stopped daemons: {}", swept.status().message());
+  } else if (!swept->empty()) {
+    spdlog::warn("marked {} run(s) left `running` by a daemon that stopped as failed: {}",
+                 swept->size(), fmt::join(*swept, ", "));
+  }
 }
 
 bool Daemon::Impl::TakenOver(const JobConfig& job, int64_t token) {
