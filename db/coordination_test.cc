@@ -117,11 +117,12 @@ TEST_F(CoordinationTest, LeaseKeeperKnowsWhenItsLeaseMayHaveRunOut) {
   EXPECT_EQ(s.code(), StatusCode::kCancelled) << s;
   EXPECT_TRUE(quiet.lost());
 
-  // Renewed every 100 ms: never past its validity.
+  // Renewed every 100 ms with a 2 s TTL (room for a slow renewal under a sanitizer): never
+  // past its validity, well beyond the first 2 s.
   asked = std::chrono::steady_clock::now();
-  ASSERT_EQ(*a->AcquireLease("busy", "r1", 400ms), std::optional<int64_t>(1));
-  LeaseKeeper busy(*a, "busy", "r1", 1, 400ms, 100ms, asked);
-  for (int i = 0; i < 12; ++i) {
+  ASSERT_EQ(*a->AcquireLease("busy", "r1", 2s), std::optional<int64_t>(1));
+  LeaseKeeper busy(*a, "busy", "r1", 1, 2s, 100ms, asked);
+  for (int i = 0; i < 30; ++i) {
     std::this_thread::sleep_for(100ms);
     EXPECT_FALSE(busy.PastValidity()) << i;
   }

@@ -189,6 +189,7 @@ class TargetRun {
   // Latest-checkpoint first sync: a listed file modified after this (the checkpoint's commit, or
   // the checkpoint itself) cannot be live at the checkpoint. Unset: every listed file may be.
   std::optional<TimePoint> seed_newer_than_;
+  TimePoint listed_at_;  // when the seed listing was taken (the wall clock, as mtimes are)
   Status preflight_error_;
   // The first cancellation seen by a worker (CheckContinue non-OK): nothing more is published.
   std::mutex stop_mu_;
@@ -267,6 +268,10 @@ bool RightSize(const FileRef& ref, uint64_t size) {
 // (Hadoop's .crc files, editors' temporaries) and none starting with '_' unless it is a
 // partition directory (holds '=') or _change_data (_temporary, _spark_metadata, _SUCCESS do
 // not; a writer's in-progress output lives there).
+// How recent a file changed or gone since the seed listing must be to count as a writer's
+// file in progress (see TargetRun::InFlight).
+constexpr std::chrono::hours kInFlightWindow{1};
+
 bool MayHoldTableFiles(std::string_view rel) {
   size_t begin = 0;
   while (begin <= rel.size()) {
@@ -617,6 +622,7 @@ Status TargetRun::Run(const TargetPlan& plan) {
   if (plan.seed_checkpoint) {
     LAKESYNC_RETURN_IF_ERROR(CheckSeedProtocol(*plan.seed_checkpoint, plan.to));
     seed_newer_than_ = SeedCutoff(*plan.seed_checkpoint);
+    listed_at_ = std::chrono::system_clock::now();
     storage::ListOptions opts;
     opts.prefix = TablePrefix(source_).empty() ? "" : TablePrefix(source_) + "/";
     opts.recursive = true;
@@ -674,8 +680,13 @@ Status TargetRun::Run(const TargetPlan& plan) {
     // The checkpoint is published as soon as its files are in place, before any commit: a
     // target holding the checkpoint's commit without the checkpoint (and without the commits
     // before it) is a table no reader can load, for as long as a run killed there leaves it.
+    // When the checkpoint's own commit is in the range, the pre-flight decides for both: a
+    // version the pre-flight stops before (a file it adds is missing or damaged) gets neither,
+    // or the target would start from a checkpoint naming a file it lacks.
+    const bool cp_commit_held_back =
+        !versions.empty() && versions.front() == *plan.seed_checkpoint && publish_count == 0;
     auto it = src_.checkpoints.find(*plan.seed_checkpoint);
-    if (it != src_.checkpoints.end()) {
+    if (it != src_.checkpoints.end() && !cp_commit_held_back) {
       LAKESYNC_RETURN_IF_ERROR(finish(observer_.BeforePublish(target_.name, it->first)));
       LAKESYNC_RETURN_IF_ERROR(finish(
           CopyCheckpoint(it->second, /*required=*/true)
@@ -755,6 +766,11 @@ bool TargetRun::InFlight(const FileTask& task) {
   // not live there either: a writer's file in progress (or an aborted task's), which its own
   // commit, if it comes, names with its final size. An older one is reported as before.
   if (!task.seed || !seed_newer_than_ || task.listed_mtime <= *seed_newer_than_) return false;
+  // And recent: a file being written carries the time of its last write. A source whose data
+  // files are younger than its commits for another reason (a replica, whose copies carry the
+  // time of the copy while its commits keep the original's; a table copied without -p) has
+  // old files that are newer than the checkpoint too; those are reported as before.
+  if (task.listed_mtime < listed_at_ - kInFlightWindow) return false;
   skipped_in_flight_.fetch_add(1);
   return true;
 }

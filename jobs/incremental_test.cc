@@ -715,6 +715,38 @@ TEST_F(IncrementalTest, LatestCheckpointFirstSyncSkipsWhatAWriterIsStillWriting)
   EXPECT_NE(lost.targets[0].status.message().find("part-old"), std::string::npos)
       << lost.targets[0].status;
   EXPECT_TRUE(CommitVersions(target_dir_).empty());
+
+  // Newer than the checkpoint but not recent (a replica's copies carry the time of the copy,
+  // its commits the original's): not a file in progress, so reported too.
+  const auto hours_ago = [](int h) {
+    return fs::file_time_type::clock::now() - std::chrono::hours(h);
+  };
+  fs::last_write_time(src + "/_delta_log/" + CommitName(2), hours_ago(3));
+  fs::last_write_time(src + "/_delta_log/00000000000000000002.checkpoint.parquet", hours_ago(3));
+  WriteFileBytes(src + "/part-old", "old");
+  fs::last_write_time(src + "/part-old", hours_ago(2));
+  fs::remove_all(target_dir_);
+  target_storage_ = OpenLocal(target_dir_);
+  auto chained = Run(src);
+  EXPECT_EQ(chained.targets[0].status.code(), StatusCode::kNotFound) << chained.targets[0].status;
+  EXPECT_NE(chained.targets[0].status.message().find("part-old"), std::string::npos);
+}
+
+// A first sync from a checkpoint whose commit the pre-flight holds back (a file it adds is
+// missing from the source, live at the end): neither the commit nor the checkpoint is
+// published (before, the checkpoint was, and the target then started from a version naming a
+// file it lacks — for good, as the next run went on after it).
+TEST_F(IncrementalTest, ACheckpointWhoseCommitCannotBePublishedIsNotPublishedEither) {
+  std::string src = tmp_.path() + "/heldback";
+  auto source = OpenLocal(src);
+  WriteCleanedUpTable(*source, src);
+  fs::remove(src + "/c");  // added by version 2, live at 3
+  auto out = Run(src);
+  EXPECT_EQ(out.targets[0].status.code(), StatusCode::kNotFound) << out.targets[0].status;
+  EXPECT_NE(out.targets[0].status.message().find("nothing was published"), std::string::npos)
+      << out.targets[0].status;
+  EXPECT_TRUE(CommitVersions(target_dir_).empty());
+  EXPECT_FALSE(fs::exists(target_dir_ + "/_delta_log/00000000000000000002.checkpoint.parquet"));
 }
 
 // A first sync from a checkpoint cannot read the protocol at its start (it is in the Parquet

@@ -93,7 +93,9 @@ struct Daemon::Impl {
     Status CheckContinue() override {
       // Past the validity this process knows of (paused, or the database unreachable for the
       // TTL): ask before any more work — a run's cleanup may delete what a new holder writes.
-      if (lease_.lost() || lease_.PastValidity()) return lease_.Check();
+      if (lease_.lost() || lease_.PastValidity()) {
+        if (Status s = lease_.Check(); !s.ok()) return s;
+      }
       if (d_.cancel_runs_) {
         return Status::Cancelled(
             "stopped: the daemon is shutting down and runner.shutdown_grace "
@@ -383,6 +385,11 @@ void Daemon::Impl::Work(std::shared_ptr<ActiveRun> run) {
   options.timed_out = [r = run.get()] { return r->timed_out.load(); };
   options.on_started = [this, r = run.get()](int64_t run_id) {
     r->run_id = run_id;
+    // A daemon's run has a heartbeat from its start (what the sweep of silent runs goes by; a
+    // `lakesync run` writes none and is never swept).
+    if (Status s = store->HeartbeatRun(run_id, SystemClock::Instance().Now()); !s.ok()) {
+      spdlog::warn("{}: first heartbeat of run {}: {}", r->order.job, run_id, s.message());
+    }
     if (Status s = coord->LinkRequests(r->request_ids, runner_id, run_id); !s.ok()) {
       spdlog::warn("{}: linking run requests to run {}: {}", r->order.job, run_id, s.message());
     }
@@ -409,6 +416,9 @@ void Daemon::Impl::Work(std::shared_ptr<ActiveRun> run) {
       // than lease_ttl) but no runner took the job: nobody else runs it or records this run, so
       // it is a failure — recorded on its own row (no versions), notified and retried like one.
       fenced = false;
+      // Let a retry take the job at once: the lease may still be live (a check whose answer
+      // came back late also loses it) and the keeper does not release a lease it lost.
+      coord->ReleaseLease(job->name, runner_id, lease.token()).IgnoreError();
       if (int64_t id = run->run_id.load(); id > 0) {
         db::RunFinish failed;
         failed.status = db::RunStatus::kFailed;

@@ -171,11 +171,14 @@ void Notifier::RunFinished(const RunNotice& notice) {
   if (stopping_) return;
   const bool failed = IsFailure(notice.status);
   Streak& streak = streaks_[notice.job];
-  // A failure is sent once per streak this notifier sees (a failure recorded elsewhere, by a
-  // `lakesync run` say, was not notified); a recovery whenever the previous run failed,
-  // wherever it ran.
-  const bool first_failure = failed && !streak.failing;
-  const bool recovered = !failed && notice.previous_failed.value_or(streak.failing);
+  // The previous run as the store records it (wherever it ran), else as this notifier saw it.
+  const bool previous_failed = notice.previous_failed.value_or(streak.failing);
+  // A failure is sent when a streak starts (the previous run succeeded: also when another
+  // daemon or a `lakesync run` ran it), and when this notifier has not sent this streak's yet
+  // (a failure recorded elsewhere, by a `lakesync run` or before a restart, may never have been
+  // sent). A recovery whenever the previous run failed.
+  const bool first_failure = failed && !(previous_failed && streak.failing);
+  const bool recovered = !failed && previous_failed;
   const bool was_failing = streak.failing;
   streak.failures = failed ? (was_failing ? streak.failures + 1 : 1) : 0;
   streak.failing = failed;

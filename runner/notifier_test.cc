@@ -99,10 +99,22 @@ TEST(NotifierTest, RecoveryFollowsTheStoreAndFailuresAreSentOncePerNotifier) {
   RunNotice fine = Notice("orders", db::RunStatus::kSucceeded, 14);
   fine.previous_failed = false;
   notifier.RunFinished(fine);  // nothing
-  ASSERT_TRUE(hook.WaitFor(3, 5s));
+  // Failing here, then another daemon's run succeeded (and sent the recovery): a new failure
+  // here starts a new streak and is sent.
+  RunNotice down = Notice("ledger", db::RunStatus::kFailed, 15);
+  down.previous_failed = false;
+  notifier.RunFinished(down);  // failure
+  RunNotice down_again = Notice("ledger", db::RunStatus::kFailed, 17);
+  down_again.previous_failed = false;  // run 16 succeeded under another daemon
+  notifier.RunFinished(down_again);    // failure
+  ASSERT_TRUE(hook.WaitFor(5, 5s));
   notifier.Shutdown(2s);
   auto got = hook.received();
-  ASSERT_EQ(got.size(), 3u);
+  ASSERT_EQ(got.size(), 5u);
+  EXPECT_EQ(Field(got[3], "event"), "failure");
+  EXPECT_NE(Field(got[3], "text").find("run 15"), std::string::npos) << got[3];
+  EXPECT_EQ(Field(got[4], "event"), "failure");
+  EXPECT_NE(Field(got[4], "text").find("run 17"), std::string::npos) << got[4];
   EXPECT_EQ(Field(got[0], "event"), "recovery");
   EXPECT_NE(Field(got[0], "text").find("orders"), std::string::npos) << got[0];
   EXPECT_EQ(Field(got[1], "event"), "failure");
