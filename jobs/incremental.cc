@@ -135,6 +135,9 @@ class TargetRun {
 
  private:
   Status CheckHeadMatches(int64_t head);
+  // A target head that is a checkpoint without its commit: the source's commit of that version,
+  // when it still has one, published under it (see CheckHeadMatches).
+  Status PublishMissingHeadCommit(int64_t head);
   // How many of `versions` (a prefix) may be published, given which referenced files the
   // source lacks; sets preflight_error_ when a missing file is live at the end version.
   Result<size_t> PublishableCount(const std::vector<int64_t>& versions,
@@ -199,13 +202,36 @@ class TargetRun {
   std::atomic<int64_t> first_failed_version_{std::numeric_limits<int64_t>::max()};
 };
 
+Status TargetRun::PublishMissingHeadCommit(int64_t head) {
+  auto bytes = source_.storage->Read(LogKey(source_, delta::CommitFileName(head)));
+  if (!bytes.ok()) return bytes.status().IsNotFound() ? Status::OK() : bytes.status();
+  auto info = source_.storage->Stat(LogKey(source_, delta::CommitFileName(head)));
+  if (!info.ok()) return info.status().IsNotFound() ? Status::OK() : info.status();
+  // Its files are the checkpoint's seed (live at it) or history: nothing to copy first.
+  LAKESYNC_RETURN_IF_ERROR(observer_.BeforePublish(target_.name, head));
+  const std::string key = LogKey(target_, delta::CommitFileName(head));
+  Status put = target_.storage->PutIfAbsent(key, *bytes);
+  if (!put.ok() && !put.IsAlreadyExists()) {
+    return put.WithContext(fmt::format("publishing version {} under its checkpoint", head));
+  }
+  Status mtime = target_.storage->SetModificationTime(key, info->modification_time);
+  if (!mtime.ok() && mtime.code() != StatusCode::kUnsupported) return mtime;
+  if (put.ok()) {
+    ++out_.commits;
+    observer_.OnCommitPublished(target_.name, head);
+  }
+  return Status::OK();
+}
+
 Status TargetRun::CheckHeadMatches(int64_t head) {
   // Cheap divergence detection: the target's newest commit must equal the source's commit of
   // the same version, byte for byte.
   auto target_bytes = target_.storage->Read(LogKey(target_, delta::CommitFileName(head)));
   if (!target_bytes.ok()) {
-    // A target seeded from a checkpoint whose commit was not copied has no commit at its head.
-    if (target_bytes.status().IsNotFound()) return Status::OK();
+    // A target seeded from a checkpoint has no commit at its head when the source had none
+    // (log cleanup), or when the first sync was killed between the checkpoint and its commit:
+    // that commit is published now, the run then going on after it.
+    if (target_bytes.status().IsNotFound()) return PublishMissingHeadCommit(head);
     return target_bytes.status().WithContext("reading the target's head commit");
   }
   std::string source_bytes;

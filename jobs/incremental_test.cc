@@ -732,6 +732,30 @@ TEST_F(IncrementalTest, LatestCheckpointFirstSyncSkipsWhatAWriterIsStillWriting)
   EXPECT_NE(chained.targets[0].status.message().find("part-old"), std::string::npos);
 }
 
+// A first sync killed between publishing the checkpoint and its commit leaves a target whose
+// head is the checkpoint alone; the next run publishes the commit under it (the old code went
+// on after it: the replica never got version 2's commit, and time travel by timestamp or change
+// data at 2 differed from the source's).
+TEST_F(IncrementalTest, ACheckpointLeftWithoutItsCommitGetsIt) {
+  std::string src = tmp_.path() + "/cpalone";
+  auto source = OpenLocal(src);
+  WriteCleanedUpTable(*source, src);
+  auto first = Run(src);
+  ASSERT_TRUE(first.targets[0].status.ok()) << first.targets[0].status;
+  for (int v : {2, 3}) fs::remove(target_dir_ + "/_delta_log/" + CommitName(v));
+  fs::remove(target_dir_ + "/_delta_log/_last_checkpoint");
+  auto next = Run(src);
+  ASSERT_TRUE(next.targets[0].status.ok()) << next.targets[0].status;
+  EXPECT_EQ(next.targets[0].end_version, 3);
+  EXPECT_EQ(next.targets[0].commits, 2);
+  for (int v : {2, 3}) {
+    const std::string name = "/_delta_log/" + CommitName(v);
+    ASSERT_TRUE(fs::exists(target_dir_ + name)) << v;
+    EXPECT_EQ(ReadFileBytes(target_dir_ + name), ReadFileBytes(src + name)) << v;
+    EXPECT_EQ(fs::last_write_time(target_dir_ + name), fs::last_write_time(src + name)) << v;
+  }
+}
+
 // A first sync from a checkpoint whose commit the pre-flight holds back (a file it adds is
 // missing from the source, live at the end): neither the commit nor the checkpoint is
 // published (before, the checkpoint was, and the target then started from a version naming a
