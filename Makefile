@@ -12,7 +12,7 @@ test-quick:
 
 build:
 	bash scripts/install-deps.sh
-	cmake -S . -B build -DLAKESYNC_WERROR=ON >/dev/null
+	bash scripts/configure.sh build -DLAKESYNC_WERROR=ON >/dev/null
 	cmake --build build -j$${JOBS:-2}
 
 format:

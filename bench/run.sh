@@ -104,7 +104,7 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 note "building (Release, $root/build-bench)"
-cmake -S "$root" -B "$root/build-bench" -DCMAKE_BUILD_TYPE=Release >>"$log" 2>&1 ||
+bash "$root/scripts/configure.sh" "$root/build-bench" -DCMAKE_BUILD_TYPE=Release >>"$log" 2>&1 ||
   die "cmake configure failed; run scripts/install-deps.sh (or make build) first"
 cmake --build "$root/build-bench" -j"${JOBS:-2}" \
   --target lakesync delta_gen delta_replay_bench incremental_bench metrics_scrape_bench pg_connect \

@@ -158,7 +158,25 @@ class TargetRun {
   // is read from the newest version checksum file (.crc) in [cp, end] when the source has
   // one; without one, a table whose commits a catalog keeps (_staged_commits) is refused.
   Status CheckSeedProtocol(int64_t cp, int64_t end);
-  Status CopyLogFile(const storage::FileInfo& source_file, uint64_t* copied);
+  // Copies one file of the source's log unless the target has it with the same size (then it
+  // is made durable first when `others_depend` on it: a checkpoint's parts, sidecars).
+  Status CopyLogFile(const storage::FileInfo& source_file, uint64_t* copied,
+                     bool others_depend = true);
+  // A file found under the source table's folder: its path relative to the table, and the
+  // target's key for it.
+  std::string_view RelativeToSource(std::string_view source_path) const {
+    const std::string& prefix = TablePrefix(source_);
+    return source_path.substr(prefix.empty() ? 0 : prefix.size() + 1);
+  }
+  std::string TargetKeyOf(std::string_view source_path) const {
+    return TableKey(TablePrefix(target_), RelativeToSource(source_path));
+  }
+  // The modification time of the source's commit `version` as the run's listing found it.
+  std::optional<TimePoint> SourceCommitTime(int64_t version) const {
+    auto it = src_.commit_entries.find(version);
+    if (it == src_.commit_entries.end()) return std::nullopt;
+    return it->second.info.modification_time;
+  }
   Status SyncLastCheckpoint();
   // Whether the task's file is live at the run's end version (missing in the source =
   // failure). The set of live files costs memory per file, so it is built only when first
@@ -205,8 +223,8 @@ class TargetRun {
 Status TargetRun::PublishMissingHeadCommit(int64_t head) {
   auto bytes = source_.storage->Read(LogKey(source_, delta::CommitFileName(head)));
   if (!bytes.ok()) return bytes.status().IsNotFound() ? Status::OK() : bytes.status();
-  auto info = source_.storage->Stat(LogKey(source_, delta::CommitFileName(head)));
-  if (!info.ok()) return info.status().IsNotFound() ? Status::OK() : info.status();
+  const std::optional<TimePoint> mtime_there = SourceCommitTime(head);
+  if (!mtime_there) return Status::OK();  // listed before it was written: the next run
   // Its files are the checkpoint's seed (live at it) or history: nothing to copy first.
   LAKESYNC_RETURN_IF_ERROR(observer_.BeforePublish(target_.name, head));
   const std::string key = LogKey(target_, delta::CommitFileName(head));
@@ -214,7 +232,7 @@ Status TargetRun::PublishMissingHeadCommit(int64_t head) {
   if (!put.ok() && !put.IsAlreadyExists()) {
     return put.WithContext(fmt::format("publishing version {} under its checkpoint", head));
   }
-  Status mtime = target_.storage->SetModificationTime(key, info->modification_time);
+  Status mtime = target_.storage->SetModificationTime(key, *mtime_there);
   if (!mtime.ok() && mtime.code() != StatusCode::kUnsupported) return mtime;
   if (put.ok()) {
     ++out_.commits;
@@ -268,10 +286,7 @@ Status TargetRun::CheckHeadMatches(int64_t head) {
   // it with the time of the copy; timestamp time travel on the replica reads it (DELTA_NOTES
   // §3), and the next run starts after it, so it is repaired here.
   const std::string key = LogKey(target_, delta::CommitFileName(head));
-  if (!source_mtime) {
-    auto info = source_.storage->Stat(LogKey(source_, delta::CommitFileName(head)));
-    if (info.ok()) source_mtime = info->modification_time;
-  }
+  if (!source_mtime) source_mtime = SourceCommitTime(head);
   auto there = target_.storage->Stat(key);
   if (source_mtime && there.ok() && there->modification_time != *source_mtime) {
     Status mtime = target_.storage->SetModificationTime(key, *source_mtime);
@@ -452,13 +467,16 @@ Status TargetRun::CopyFiles(std::vector<FileTask>& tasks, size_t begin, size_t e
   return stop_;
 }
 
-Status TargetRun::CopyLogFile(const storage::FileInfo& source_file, uint64_t* copied) {
+Status TargetRun::CopyLogFile(const storage::FileInfo& source_file, uint64_t* copied,
+                              bool others_depend) {
   *copied = 0;
-  const std::string rel =
-      source_file.path.substr(TablePrefix(source_).empty() ? 0 : TablePrefix(source_).size() + 1);
-  const std::string to = TableKey(TablePrefix(target_), rel);
+  const std::string to = TargetKeyOf(source_file.path);
+  const std::string rel(RelativeToSource(source_file.path));
   auto existing = target_.storage->Stat(to);
   if (existing.ok() && existing->size == source_file.size) {
+    // Nothing is published on the strength of a .crc: the next run finds one a crash tore by
+    // its size, and copies it again.
+    if (!others_depend) return Status::OK();
     // Left by a run killed after the rename, perhaps before its directory was synced (a V2
     // checkpoint's sidecars are the only files in theirs): make it durable before the files
     // that depend on it are published. Rare: only after a killed run.
@@ -500,10 +518,7 @@ Status TargetRun::CopyCheckpoint(const delta::CheckpointRef& cp, bool required) 
     if (required && n == 0) {
       // Not copied now: it must be on the target already (from a killed run), or the source's
       // log cleanup removed it since the listing.
-      auto there = target_.storage->Stat(TableKey(
-          TablePrefix(target_),
-          part.info.path.substr(TablePrefix(source_).empty() ? 0
-                                                             : TablePrefix(source_).size() + 1)));
+      auto there = target_.storage->Stat(TargetKeyOf(part.info.path));
       if (!there.ok()) {
         return Status::NotFound(fmt::format(
             "{} was removed from the source (log cleanup) while it was being copied; rerun "
@@ -519,7 +534,7 @@ Status TargetRun::PublishExtras(int64_t version) {
   // DELTA_NOTES §9: the .crc and the checkpoint of a version follow its commit.
   if (auto it = src_.crcs.find(version); it != src_.crcs.end()) {
     uint64_t n = 0;
-    LAKESYNC_RETURN_IF_ERROR(CopyLogFile(it->second.info, &n));
+    LAKESYNC_RETURN_IF_ERROR(CopyLogFile(it->second.info, &n, /*others_depend=*/false));
   }
   if (auto it = src_.checkpoints.find(version);
       it != src_.checkpoints.end() && version != seeded_checkpoint_) {

@@ -1161,6 +1161,40 @@ TEST_F(IncrementalTest, FailedSyncAllPublishesNothing) {
             std::vector<std::string>{});
 }
 
+// A run with nothing to publish writes nothing and flushes nothing: the head's version checksum
+// (.crc), already on the target, is not made durable again by every run (the old code: one
+// fsync of the file and of _delta_log per run, on the hot path of a daemon polling a quiet
+// table). simple_table_with_cdc: 3 commits, a .crc at its head (version 2).
+TEST_F(IncrementalTest, ARunWithNothingToDoWritesAndFlushesNothing) {
+  SKIP_WITHOUT_FIXTURES();
+  const std::string src = FixturesDir() + "/simple_table_with_cdc";
+  ASSERT_TRUE(fs::exists(src + "/_delta_log/00000000000000000002.crc"));
+  ASSERT_EQ(Run(src).targets[0].end_version, 2);
+  ASSERT_TRUE(fs::exists(target_dir_ + "/_delta_log/00000000000000000002.crc"));
+  auto reopened = OpenLocal(target_dir_);  // a new process: it owes nothing
+  FaultInjectingStorage target(*reopened);
+  auto source = OpenLocal(src);
+  auto out = RunIncremental({"s", source.get(), ""}, {{"t", &target, ""}}, {}, observer_);
+  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_TRUE(out->targets[0].status.ok()) << out->targets[0].status;
+  EXPECT_EQ(out->targets[0].end_version, 2);
+  EXPECT_EQ(out->targets[0].commits, 0);
+  EXPECT_EQ(target.Calls(FaultInjectingStorage::Op::kSyncAll), 0);
+  EXPECT_EQ(target.Calls(FaultInjectingStorage::Op::kOweSync), 0);
+  EXPECT_EQ(target.Calls(FaultInjectingStorage::Op::kCopy), 0);
+  EXPECT_EQ(target.Calls(FaultInjectingStorage::Op::kPutIfAbsent), 0);
+  EXPECT_EQ(target.Calls(FaultInjectingStorage::Op::kWriteAtomic), 0);
+  EXPECT_EQ(target.Calls(FaultInjectingStorage::Op::kSetModificationTime), 0);
+
+  // A .crc a crash tore (here: truncated) is found by its size and copied again.
+  fs::resize_file(target_dir_ + "/_delta_log/00000000000000000002.crc", 3);
+  auto again = RunIncremental({"s", source.get(), ""}, {{"t", &target, ""}}, {}, observer_);
+  ASSERT_TRUE(again.ok()) << again.status();
+  ASSERT_TRUE(again->targets[0].status.ok()) << again->targets[0].status;
+  EXPECT_EQ(ReadFileBytes(target_dir_ + "/_delta_log/00000000000000000002.crc"),
+            ReadFileBytes(src + "/_delta_log/00000000000000000002.crc"));
+}
+
 // A `lakesync run` copies data files before it knows whether the job is its to run, so another
 // writer may put a file in place between the engine's Stat (absent) and its copy. The file that
 // is there, perhaps synced and published by that writer, must be kept, not replaced by a copy

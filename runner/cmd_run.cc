@@ -14,6 +14,7 @@
 #include "runner/exit_codes.h"
 #include "runner/progress.h"
 #include "runner/state_connection.h"
+#include "runner/tables.h"
 
 namespace lakesync::runner {
 namespace {
@@ -75,6 +76,7 @@ int ClaimJob(const Config& config, const JobConfig& job, bool wait, const db::Ru
   if (claim.abandoned > 0) {
     spdlog::warn("{}: marked {} run(s) left `running` by a process that died as failed", job.name,
                  claim.abandoned);
+    RemoveAbandonedCopies(job);
   }
   return kClaimed;
 }

@@ -22,14 +22,17 @@
 #include "runner/notifier.h"
 #include "runner/scheduler.h"
 #include "runner/state_connection.h"
+#include "runner/tables.h"
 
 namespace lakesync::runner {
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-// How long a manual run whose lease another runner holds waits before trying again.
+// How long a manual run whose lease another runner holds waits before trying again: doubling
+// from the first to the last while it waits.
 constexpr Duration kManualLeaseRetry = std::chrono::milliseconds(200);
+constexpr Duration kManualLeaseRetryMax = std::chrono::seconds(2);
 // How often the request table is polled besides the NOTIFY wake-ups (a missed notification,
 // a reconnect).
 constexpr Duration kRequestPoll = std::chrono::seconds(1);
@@ -73,8 +76,11 @@ struct Daemon::Impl {
   struct ActiveRun {
     RunOrder order;
     std::shared_ptr<const Config> config;
-    std::optional<TimePoint> deadline;
+    // On the steady clock: a step of the wall clock (NTP, a suspended VM) neither cuts a run
+    // short nor lets it run on.
+    std::optional<SteadyClock::time_point> deadline;
     std::vector<int64_t> request_ids;  // manual requests this run satisfies
+    bool waiting = false;              // a manual run retried while another holder runs the job
     std::atomic<bool> timed_out{false};
     std::atomic<int64_t> run_id{0};  // the recorded run, once started (0: not yet)
     std::thread thread;
@@ -84,6 +90,16 @@ struct Daemon::Impl {
     Outcome outcome;
     bool not_started = false;  // the lease could not be taken
     std::optional<int64_t> run_id;
+    std::optional<db::RunFinish> unrecorded;  // the failure to record on run_id, not yet done
+  };
+
+  // A finished run's bookkeeping the store could not take (it was unreachable): the failure to
+  // record on its row, and the requests it satisfied to mark done.
+  struct Unsettled {
+    std::string job;
+    std::vector<int64_t> ids;
+    std::optional<int64_t> run_id;
+    std::optional<db::RunFinish> unrecorded;
   };
 
   // The run's observer: timeout, shutdown and lease checks.
@@ -101,7 +117,7 @@ struct Daemon::Impl {
             "stopped: the daemon is shutting down and runner.shutdown_grace "
             "passed");
       }
-      if (run_.deadline && SystemClock::Instance().Now() >= *run_.deadline) {
+      if (run_.deadline && SteadyClock::now() >= *run_.deadline) {
         run_.timed_out = true;
         const JobConfig* job = run_.config->FindJob(run_.order.job);
         return Status::Cancelled(fmt::format(
@@ -137,6 +153,12 @@ struct Daemon::Impl {
   std::vector<FinishedRun> finished;
   std::map<std::string, std::vector<int64_t>> pending_requests;  // claimed, not started
   std::map<std::string, TimePoint> manual_retry_at;
+  // How long each job's manual run has been waiting for another holder (the retry's backoff).
+  std::map<std::string, Duration> manual_retry_wait;
+  // Finished runs whose record or requests the store could not take: KeepAlive settles them
+  // (keeping the requests' claims alive meanwhile, so that an expired claim does not make
+  // another daemon, or this one, run them a second time).
+  std::vector<Unsettled> unsettled;
   bool stopping = false;
   bool reload_requested = false;
   bool manual_requested = false;  // the listener added manual requests
@@ -148,6 +170,8 @@ struct Daemon::Impl {
 
   void Listen();
   void KeepAlive();
+  // Writes what a finished run left unsettled; OK once all of it is in the store.
+  Status Settle(const Unsettled& u);
   void SeedScheduler(const Config& cfg);
   void ProbeLag();
   void ProbeJob(const JobConfig& job);
@@ -212,6 +236,12 @@ void Daemon::Impl::Listen() {
     if (claimed->empty()) continue;
     std::lock_guard lock(mu);
     for (const db::RunRequest& req : *claimed) {
+      // Run already, its claim expired while it could not be marked done: KeepAlive does that.
+      if (std::any_of(unsettled.begin(), unsettled.end(), [&](const Unsettled& u) {
+            return std::find(u.ids.begin(), u.ids.end(), req.id) != u.ids.end();
+          })) {
+        continue;
+      }
       auto requested = scheduler->RequestManual(req.job);
       if (!requested.ok()) {
         // Removed by a reload between listing and claiming: give it back.
@@ -246,10 +276,15 @@ void Daemon::Impl::KeepAlive() {
     for (const FinishedRun& f : finished) {
       requests.insert(requests.end(), f.run->request_ids.begin(), f.run->request_ids.end());
     }
+    std::vector<Unsettled> to_settle = unsettled;
+    for (const Unsettled& u : to_settle)
+      requests.insert(requests.end(), u.ids.begin(), u.ids.end());
     lock.unlock();
     if (Status s = coord->RefreshClaims(requests, runner_id); !s.ok()) {
       spdlog::warn("run requests: renewing {} claim(s): {}", requests.size(), s.message());
     }
+    size_t settled = 0;
+    while (settled < to_settle.size() && Settle(to_settle[settled]).ok()) ++settled;
     const TimePoint now = SystemClock::Instance().Now();
     for (const auto& [job, id] : runs) {
       Status s = store->HeartbeatRun(id, now);
@@ -258,7 +293,22 @@ void Daemon::Impl::KeepAlive() {
       }
     }
     lock.lock();
+    // Settled ones are the oldest (only HandleFinished appends, and only under mu).
+    unsettled.erase(unsettled.begin(), unsettled.begin() + static_cast<ptrdiff_t>(settled));
   }
+}
+
+Status Daemon::Impl::Settle(const Unsettled& u) {
+  if (u.unrecorded && u.run_id) {
+    Status s = store->FinishRun(*u.run_id, *u.unrecorded);
+    if (!s.ok() && !s.IsConflict()) return s;  // Conflict: closed meanwhile (a sweep, a takeover)
+    spdlog::info("{}: run {} recorded as failed: {}", u.job, *u.run_id, u.unrecorded->error);
+  }
+  if (!u.ids.empty()) {
+    LAKESYNC_RETURN_IF_ERROR(coord->CompleteRequests(u.ids, u.run_id));
+    spdlog::info("{}: run request(s) {} marked done", u.job, fmt::join(u.ids, ", "));
+  }
+  return Status::OK();
 }
 
 void Daemon::Impl::SeedScheduler(const Config& cfg) {
@@ -351,8 +401,9 @@ void Daemon::Impl::Work(std::shared_ptr<ActiveRun> run) {
   if (!locked.ok() || !*locked) {
     done.outcome.result = Outcome::kCancelled;
     if (locked.ok()) {
-      spdlog::info("{}: a `lakesync run` of the job is in progress; not running it here",
-                   job->name);
+      // A waiting manual run said so when it started waiting (HandleFinished).
+      spdlog::log(run->waiting ? spdlog::level::debug : spdlog::level::info,
+                  "{}: a `lakesync run` of the job is in progress; not running it here", job->name);
     } else {
       spdlog::warn("{}: the run did not start (it is tried again shortly): {}", job->name,
                    locked.status().message());
@@ -374,6 +425,7 @@ void Daemon::Impl::Work(std::shared_ptr<ActiveRun> run) {
   if (abandoned.ok() && *abandoned > 0) {
     spdlog::warn("{}: marked {} run(s) left `running` by a runner that died as failed", job->name,
                  *abandoned);
+    RemoveAbandonedCopies(*job);
   }
 
   const std::string kind(JobKindName(job->kind));
@@ -419,17 +471,20 @@ void Daemon::Impl::Work(std::shared_ptr<ActiveRun> run) {
       // Let a retry take the job at once: the lease may still be live (a check whose answer
       // came back late also loses it) and the keeper does not release a lease it lost.
       coord->ReleaseLease(job->name, runner_id, lease.token()).IgnoreError();
-      if (int64_t id = run->run_id.load(); id > 0) {
-        db::RunFinish failed;
-        failed.status = db::RunStatus::kFailed;
-        failed.finished_at = SystemClock::Instance().Now();
-        failed.error = result.status().message();
-        if (Status s = store->FinishRun(id, failed); s.ok()) {
-          done.run_id = id;
-          notice.run_id = id;
-        } else {
-          spdlog::warn("{}: recording run {} as failed: {}", job->name, id, s.message());
-        }
+    }
+    if (int64_t id = run->run_id.load(); !fenced && id > 0) {
+      // Not recorded (the store failed, or the lease ran out before the record): the failure
+      // goes on the run's own row, now or, while the store is unreachable, by KeepAlive.
+      db::RunFinish failed;
+      failed.status = db::RunStatus::kFailed;
+      failed.finished_at = SystemClock::Instance().Now();
+      failed.error = result.status().message();
+      done.run_id = id;
+      notice.run_id = id;
+      if (Status s = store->FinishRun(id, failed); !s.ok() && !s.IsConflict()) {
+        spdlog::warn("{}: recording run {} as failed: {}; tried again until it works", job->name,
+                     id, s.message());
+        done.unrecorded = std::move(failed);
       }
     }
     spdlog::error("{}: run {}: {}", job->name, fenced ? "not recorded" : "failed",
@@ -512,7 +567,10 @@ void Daemon::Impl::Launch(const RunOrder& order) {
   run->order = order;
   run->config = config;
   const JobConfig* job = config->FindJob(order.job);
-  if (job != nullptr && job->timeout) run->deadline = SystemClock::Instance().Now() + *job->timeout;
+  if (job != nullptr && job->timeout) {
+    run->deadline =
+        SteadyClock::now() + std::chrono::duration_cast<SteadyClock::duration>(*job->timeout);
+  }
   if (order.trigger == Trigger::kManual) {
     auto it = pending_requests.find(order.job);
     if (it != pending_requests.end()) {
@@ -520,6 +578,7 @@ void Daemon::Impl::Launch(const RunOrder& order) {
       pending_requests.erase(it);
     }
   }
+  run->waiting = order.trigger == Trigger::kManual && manual_retry_wait.count(order.job) > 0;
   active[order.job] = run;
   run->thread = std::thread([this, run] { Work(run); });
 }
@@ -535,13 +594,30 @@ void Daemon::Impl::HandleFinished(FinishedRun f) {
     // Another runner holds the lease: the manual run waits for it here.
     auto& ids = pending_requests[job];
     ids.insert(ids.begin(), f.run->request_ids.begin(), f.run->request_ids.end());
-    if (!stopping) manual_retry_at[job] = SystemClock::Instance().Now() + kManualLeaseRetry;
+    if (!stopping) {
+      // 200 ms, 400 ms … at most 2 s: prompt after a short run, cheap beside a long one.
+      auto [wait, first] = manual_retry_wait.try_emplace(job, kManualLeaseRetry);
+      if (first) {
+        spdlog::info("{}: the manual run waits until the job's current run ends", job);
+      } else {
+        wait->second = std::min<Duration>(wait->second * 2, kManualLeaseRetryMax);
+      }
+      manual_retry_at[job] = SystemClock::Instance().Now() + wait->second;
+    }
     return;
   }
-  if (!f.run->request_ids.empty()) {
-    if (Status s = coord->CompleteRequests(f.run->request_ids, f.run_id); !s.ok()) {
-      spdlog::warn("{}: marking run requests done: {}", job, s.message());
+  if (f.run->order.trigger == Trigger::kManual) manual_retry_wait.erase(job);
+  Unsettled u{job, f.run->request_ids, f.run_id, std::move(f.unrecorded)};
+  if (!unsettled.empty()) {
+    unsettled.push_back(std::move(u));  // in order, behind those waiting for the store
+  } else if (!u.ids.empty()) {
+    if (Status s = coord->CompleteRequests(u.ids, u.run_id); !s.ok()) {
+      spdlog::warn("{}: marking run request(s) {} done: {}; tried again until it works", job,
+                   fmt::join(u.ids, ", "), s.message());
+      unsettled.push_back(std::move(u));
     }
+  } else if (u.unrecorded) {
+    unsettled.push_back(std::move(u));
   }
 }
 
@@ -591,6 +667,7 @@ void Daemon::Impl::DoReload() {
     if (next.FindJob(it->first) == nullptr) {
       coord->UnclaimRequests(it->second).IgnoreError();
       manual_retry_at.erase(it->first);
+      manual_retry_wait.erase(it->first);
       it = pending_requests.erase(it);
     } else {
       ++it;
@@ -625,6 +702,7 @@ Status Daemon::Impl::Loop() {
         }
         pending_requests.clear();
         manual_retry_at.clear();
+        manual_retry_wait.clear();
         if (Status s = coord->UnclaimRequests(unstarted); !s.ok()) {
           spdlog::warn("stopping: returning {} run request(s): {}", unstarted.size(), s.message());
         }
@@ -678,6 +756,16 @@ Status Daemon::Impl::Loop() {
     });
     manual_requested = false;
   }
+  // What the store could not take yet: one more try. Left over, a request is run again by
+  // another daemon once its claim expires, and the run is closed by a daemon's sweep.
+  for (const Unsettled& u : unsettled) {
+    if (Status s = Settle(u); !s.ok()) {
+      spdlog::warn("{}: run {} ended but its record or its request(s) {} could not be written: {}",
+                   u.job, u.run_id ? std::to_string(*u.run_id) : "?", fmt::join(u.ids, ", "),
+                   s.message());
+    }
+  }
+  unsettled.clear();
   return Status::OK();
 }
 

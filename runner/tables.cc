@@ -1,5 +1,7 @@
 #include "runner/tables.h"
 
+#include <spdlog/spdlog.h>
+
 namespace lakesync::runner {
 
 Result<OpenTable> OpenTableRef(const TableRef& ref) {
@@ -47,6 +49,34 @@ Result<ConsolidationTables> OpenConsolidationTables(const JobConfig& job) {
     t.locations.push_back(std::move(s));
   }
   return t;
+}
+
+void RemoveAbandonedCopies(const JobConfig& job) {
+  std::vector<const TableRef*> targets;
+  switch (job.kind) {
+    case JobKind::kIncremental:
+      for (const auto& ref : job.incremental.targets) targets.push_back(&ref);
+      break;
+    case JobKind::kSnapshot:
+      targets.push_back(&job.snapshot.target);
+      break;
+    case JobKind::kConsolidation:
+      targets.push_back(&job.consolidation.target);
+      break;
+  }
+  for (const TableRef* ref : targets) {
+    auto table = OpenTableRef(*ref);
+    if (!table.ok()) continue;  // the run reports it
+    auto removed =
+        table->storage->RemoveAbandonedTempFiles(table->location.prefix, kAbandonedCopyAge);
+    if (!removed.ok()) {
+      spdlog::warn("{}: removing partial copies a killed run left in {}: {}", job.name, ref->text,
+                   removed.status().message());
+    } else if (removed->files > 0) {
+      spdlog::info("{}: removed {} partial cop{} ({} bytes) a killed run left in {}", job.name,
+                   removed->files, removed->files == 1 ? "y" : "ies", removed->bytes, ref->text);
+    }
+  }
 }
 
 }  // namespace lakesync::runner

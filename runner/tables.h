@@ -39,4 +39,13 @@ struct ConsolidationTables {
 };
 Result<ConsolidationTables> OpenConsolidationTables(const JobConfig& job);
 
+// A temp file of a live process counts as abandoned once nothing wrote to it for this long.
+inline constexpr Duration kAbandonedCopyAge = std::chrono::hours(1);
+
+// Called once a run of `job` was found abandoned (its process was killed): removes from the
+// job's targets the partial copies a killed process leaves behind (temp files no commit names,
+// which nothing else would ever remove: Storage::RemoveAbandonedTempFiles), and logs what it
+// removed. A target that cannot be opened or cleaned is logged and skipped.
+void RemoveAbandonedCopies(const JobConfig& job);
+
 }  // namespace lakesync::runner

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 
 bash scripts/install-deps.sh
-cmake -S . -B build >/dev/null
+bash scripts/configure.sh build >/dev/null
 cmake --build build -j"${JOBS:-2}" --target lakesync delta_gen
 ls=$root/build/runner/lakesync
 gen=$root/build/bench/delta_gen

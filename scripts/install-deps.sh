@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake pkg-config clang-format
+  build-essential cmake ninja-build pkg-config clang-format
   prometheus-cpp-dev libpoco-dev libyaml-cpp-dev libpq-dev libspdlog-dev libfmt-dev
   libsimdjson-dev libxxhash-dev libgtest-dev libgmock-dev libcli11-dev
   postgresql postgresql-client

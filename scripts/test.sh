@@ -10,10 +10,13 @@
 #   LAKESYNC_TEST_QUICK=1   skip the sanitizer pass and the fuzzers (a faster local loop)
 #   LAKESYNC_FUZZ_SECONDS   seconds per fuzz target (default 30)
 #   JOBS                    build parallelism (default 2)
+#   TEST_JOBS               tests run at once (default 3: most of them wait on processes and
+#                           PostgreSQL, so a 2-core machine runs 3 at a time without harm)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 jobs=${JOBS:-2}
+test_jobs=${TEST_JOBS:-3}
 
 bash scripts/install-deps.sh
 
@@ -53,13 +56,13 @@ run_suite() {
   local dir=$1
   shift
   echo "== configure $dir ($*)"
-  cmake -S . -B "$dir" -DLAKESYNC_WERROR=ON "$@" >"$dir.configure.log" 2>&1 ||
+  bash scripts/configure.sh "$dir" -DLAKESYNC_WERROR=ON "$@" >"$dir.configure.log" 2>&1 ||
     { cat "$dir.configure.log"; exit 1; }
   echo "== build $dir"
   cmake --build "$dir" -j"$jobs"
   took "build $dir"
   echo "== test $dir"
-  ctest --test-dir "$dir" --output-on-failure -j"$jobs" --timeout 600
+  ctest --test-dir "$dir" --output-on-failure -j"$test_jobs" --timeout 600
   took "test $dir"
 }
 
@@ -72,7 +75,7 @@ if [ "${LAKESYNC_TEST_QUICK:-0}" != 1 ]; then
   unset ASAN_OPTIONS UBSAN_OPTIONS
   if command -v clang++ >/dev/null; then
     echo "== fuzz"
-    cmake -S . -B build-fuzz -DLAKESYNC_FUZZ=ON -DCMAKE_CXX_COMPILER=clang++ \
+    bash scripts/configure.sh build-fuzz -DLAKESYNC_FUZZ=ON -DCMAKE_CXX_COMPILER=clang++ \
       -DCMAKE_BUILD_TYPE=RelWithDebInfo >build-fuzz.configure.log 2>&1 ||
       { cat build-fuzz.configure.log; exit 1; }
     bash scripts/fuzz.sh build-fuzz "${LAKESYNC_FUZZ_SECONDS:-30}"

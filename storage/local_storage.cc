@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/fs.h>  // FICLONE
+#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -13,9 +14,11 @@
 #include <cerrno>
 #include <chrono>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <utility>
+#include <vector>
 
 #include "common/failpoint.h"
 #include "common/parallel.h"
@@ -810,6 +813,95 @@ Status LocalStorage::SetModificationTime(std::string_view path, TimePoint t) {
     return Status::FromErrno(errno, "setting the modification time of " + full);
   }
   return Status::OK();
+}
+
+namespace {
+
+// The process id a temp file's name carries (TempName: ".lakesync-PID-COUNTER-RANDOM.tmp").
+std::optional<pid_t> TempFileWriter(std::string_view name) {
+  name.remove_prefix(kTempPrefix.size());
+  pid_t pid = 0;
+  size_t digits = 0;
+  while (digits < name.size() && digits < 9 && name[digits] >= '0' && name[digits] <= '9') {
+    pid = pid * 10 + (name[digits++] - '0');
+  }
+  if (digits == 0 || digits >= name.size() || name[digits] != '-' || pid <= 0) return std::nullopt;
+  return pid;
+}
+
+bool ProcessIsGone(pid_t pid) { return ::kill(pid, 0) != 0 && errno == ESRCH; }
+
+Status RemoveAbandonedIn(int dir_fd, const std::string& full_dir, TimePoint stale_before,
+                         TempFilesRemoved& removed) {
+  int raw = ::dup(dir_fd);
+  if (raw < 0) return Status::FromErrno(errno, "listing " + full_dir);
+  DirPtr d(::fdopendir(raw));
+  if (d == nullptr) {
+    int err = errno;
+    ::close(raw);
+    return Status::FromErrno(err, "listing " + full_dir);
+  }
+  std::vector<std::string> subdirs;
+  while (true) {
+    errno = 0;
+    struct dirent* entry = ::readdir(d.get());
+    if (entry == nullptr) {
+      if (errno != 0) return Status::FromErrno(errno, "listing " + full_dir);
+      break;
+    }
+    const std::string name = entry->d_name;
+    if (name == "." || name == "..") continue;
+    struct stat st;
+    if (::fstatat(::dirfd(d.get()), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT) continue;
+      return Status::FromErrno(errno, "stat " + full_dir + "/" + name);
+    }
+    if (S_ISDIR(st.st_mode)) {
+      subdirs.push_back(name);
+      continue;
+    }
+    if (!S_ISREG(st.st_mode) || !LocalStorage::IsTempFileName(name)) continue;
+    std::optional<pid_t> writer = TempFileWriter(name);
+    const bool abandoned =
+        (writer && ProcessIsGone(*writer)) || ToTimePoint(st.st_mtim) < stale_before;
+    if (!abandoned) continue;
+    if (::unlinkat(::dirfd(d.get()), name.c_str(), 0) != 0) {
+      if (errno == ENOENT) continue;  // renamed into place or removed meanwhile
+      return Status::FromErrno(errno, "removing " + full_dir + "/" + name);
+    }
+    ++removed.files;
+    removed.bytes += static_cast<uint64_t>(st.st_size);
+  }
+  for (const std::string& name : subdirs) {
+    ScopedFd child(
+        ::openat(::dirfd(d.get()), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (child.get() < 0) {
+      if (errno == ENOENT) continue;
+      return Status::FromErrno(errno, "opening directory " + full_dir + "/" + name);
+    }
+    LAKESYNC_RETURN_IF_ERROR(
+        RemoveAbandonedIn(child.get(), full_dir + "/" + name, stale_before, removed));
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<TempFilesRemoved> LocalStorage::RemoveAbandonedTempFiles(std::string_view prefix,
+                                                                Duration stale_after) {
+  std::string dir_key(prefix);
+  while (!dir_key.empty() && dir_key.back() == '/') dir_key.pop_back();
+  if (!dir_key.empty()) LAKESYNC_RETURN_IF_ERROR(ValidateKey(dir_key));
+  TempFilesRemoved removed;
+  Result<ScopedFd> dir = OpenDir(root_, dir_key, /*create=*/false);
+  if (!dir.ok()) {
+    if (dir.status().IsNotFound()) return removed;
+    return dir.status();
+  }
+  const TimePoint stale_before = std::chrono::system_clock::now() - stale_after;
+  LAKESYNC_RETURN_IF_ERROR(
+      RemoveAbandonedIn(dir->get(), FullPath(root_, dir_key), stale_before, removed));
+  return removed;
 }
 
 }  // namespace lakesync::storage

@@ -79,6 +79,11 @@ class LocalStorage final : public Storage {
   void OweSync(std::string_view path) override;
   // Keeps nanoseconds where the filesystem does.
   [[nodiscard]] Status SetModificationTime(std::string_view path, TimePoint t) override;
+  // Temp files (IsTempFileName) under `prefix`, recursively, whose writer's process id (in
+  // the name) is not a live process here, or last modified more than `stale_after` ago.
+  // Symbolic links are not followed.
+  [[nodiscard]] Result<TempFilesRemoved> RemoveAbandonedTempFiles(std::string_view prefix,
+                                                                  Duration stale_after) override;
   std::string Describe() const override;
   // nullopt for an invalid key.
   std::optional<std::string> LocalPath(std::string_view path) const override;

@@ -5,8 +5,10 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -203,6 +205,47 @@ TEST_F(LocalStorageTest, TempFilesAreNeverListed) {
   ASSERT_EQ(listed->size(), 2u);
   EXPECT_EQ((*listed)[0].path, "t/.part-0.parquet.crc");
   EXPECT_EQ((*listed)[1].path, "t/a");
+}
+
+// A kill mid-copy leaves the copy's temp file behind. Those whose process is gone, or that
+// nothing wrote to for longer than the limit, are removed; a live writer's are kept, as are
+// real files whatever their name, and nothing outside the prefix is touched.
+TEST_F(LocalStorageTest, AbandonedTempFilesAreRemovedAndLiveOnesKept) {
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) ::_exit(0);
+  ASSERT_EQ(::waitpid(child, nullptr, 0), child);  // a process id that is gone now
+  const std::string dead = ".lakesync-" + std::to_string(child) + "-7-00000000000000ff.tmp";
+  const std::string mine = ".lakesync-" + std::to_string(::getpid()) + "-8-00000000000000aa.tmp";
+  const std::string old_mine =
+      ".lakesync-" + std::to_string(::getpid()) + "-9-00000000000000bb.tmp";
+  ASSERT_TRUE(storage_->WriteAtomic("t/year=2024/part-0.parquet", "data").ok());
+  ASSERT_TRUE(storage_->WriteAtomic("u/a", "1").ok());
+  WriteRawFile(root_ + "/t/" + dead, "partial copy");                  // 12 bytes: removed
+  WriteRawFile(root_ + "/t/year=2024/" + dead, "partial");             // 7 bytes: removed
+  WriteRawFile(root_ + "/t/year=2024/" + mine, "in progress");         // kept: alive, fresh
+  WriteRawFile(root_ + "/t/year=2024/" + old_mine, "stuck for ages");  // 14 bytes: stale
+  WriteRawFile(root_ + "/t/.lakesync-notes.txt", "a real file");       // not a temp name
+  WriteRawFile(root_ + "/u/" + dead, "other table");                   // outside the prefix
+  const auto two_hours_ago = std::chrono::system_clock::now() - std::chrono::hours(2);
+  ASSERT_TRUE(storage_->SetModificationTime("t/year=2024/part-0.parquet", two_hours_ago).ok());
+  struct timespec times[2] = {};
+  times[0].tv_nsec = UTIME_OMIT;
+  times[1].tv_sec =
+      std::chrono::duration_cast<std::chrono::seconds>(two_hours_ago.time_since_epoch()).count();
+  ASSERT_EQ(::utimensat(AT_FDCWD, (root_ + "/t/year=2024/" + old_mine).c_str(), times, 0), 0);
+
+  auto removed = storage_->RemoveAbandonedTempFiles("t", std::chrono::hours(1));
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  EXPECT_EQ(removed->files, 3);
+  EXPECT_EQ(removed->bytes, 12u + 7u + 14u);
+  EXPECT_EQ(ListRaw(root_),
+            (Names{"t/", "t/.lakesync-notes.txt", "t/year=2024/", "t/year=2024/" + mine,
+                   "t/year=2024/part-0.parquet", "u/", "u/" + dead, "u/a"}));
+  // A missing folder has nothing to remove.
+  auto none = storage_->RemoveAbandonedTempFiles("nothing/here", std::chrono::hours(1));
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(none->files, 0);
 }
 
 TEST_F(LocalStorageTest, SymlinkOutsideRootIsRefused) {

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/duration.h"
 #include "common/status.h"
 #include "common/uri.h"
 
@@ -39,6 +40,12 @@ struct ListOptions {
   // directory `prefix` names (prefix must then end in '/' or be empty); subdirectories are
   // not returned.
   bool recursive = false;
+};
+
+// What RemoveAbandonedTempFiles removed.
+struct TempFilesRemoved {
+  int64_t files = 0;
+  uint64_t bytes = 0;
 };
 
 // A sink for streamed reads: called with consecutive chunks; return non-OK to stop.
@@ -119,6 +126,19 @@ class Storage {
   virtual void OweSync(std::string_view path) { (void)path; }
 
   virtual Status SetModificationTime(std::string_view path, TimePoint t) = 0;
+
+  // Removes, under the folder `prefix` ("" for the root), the partial files of copies whose
+  // process died (a kill mid-copy leaves its temp file behind; nothing names it, and nothing
+  // else would ever remove it). A temp file counts as abandoned when the process that wrote it
+  // no longer runs on this machine, or when nothing wrote to it for `stale_after` (a writer
+  // paused that long finds it gone and fails its copy: nothing half-written is published). The
+  // default removes nothing (storages whose writes leave no partial files).
+  virtual Result<TempFilesRemoved> RemoveAbandonedTempFiles(std::string_view prefix,
+                                                            Duration stale_after) {
+    (void)prefix;
+    (void)stale_after;
+    return TempFilesRemoved{};
+  }
 
   // The root as a URL, for messages ("file:///data/eastus").
   virtual std::string Describe() const = 0;

@@ -43,6 +43,7 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using SteadyClock = std::chrono::steady_clock;
 
 const std::string kBinary = LAKESYNC_BINARY;
@@ -441,6 +442,60 @@ TEST_F(DaemonTest, AScheduledRunTheStoreMissedRunsOnceItIsBack) {
   EXPECT_THAT(d->Log(), HasSubstr("it is tried again shortly"));
   EXPECT_EQ(Q("SELECT string_agg(status, ',') FROM runs WHERE job = 'tick'"),
             "succeeded,succeeded");
+  d->Signal(SIGTERM);
+  EXPECT_EQ(d->Wait(20s), std::optional<int>(0)) << d->Log();
+}
+
+// The store unreachable when a triggered run ends: neither the run's failure nor its request
+// can be written then. Both are written once the database is back, and the request, whose claim
+// expired meanwhile, is not run a second time (the old code: the daemon claimed it again as soon
+// as it could, and ran the job again; the first run stayed `running`).
+TEST_F(DaemonTest, ATriggeredRunIsNotRunAgainWhenItsRequestCouldNotBeMarkedDone) {
+  ASSERT_EQ(Generate("big", 250, 8, 256), 249);
+  const std::string config =
+      WriteConfig("settle.yaml",
+                  "  max_concurrent_runs: 1\n  copy_parallelism: 1\n  lease_ttl: 2s\n"
+                  "  heartbeat_interval: 500ms\n",
+                  {{"once", "", "big", ""}});
+  auto d = StartDaemon(config, "settle.log");
+  ASSERT_GT(d->HttpPort(30s), 0) << d->Log();
+  ProcessResult t = Cli({"trigger", "once", "-c", config});
+  ASSERT_EQ(t.exit_code, 0) << Dump(t) << d->Log();
+  const std::string request = Q("SELECT id FROM run_requests");
+  for (auto until = SteadyClock::now() + 60s;
+       ContiguousHead(Dst("once")) < 0 && SteadyClock::now() < until;) {
+    std::this_thread::sleep_for(1ms);
+  }
+  ASSERT_GE(ContiguousHead(Dst("once")), 0) << d->Log();
+  ASSERT_EQ(db_->SetUnreachable(true), "");
+  // The run stops at its next lease check (the store is gone) and can record nothing.
+  for (auto until = SteadyClock::now() + 30s;
+       d->Log().find("once: run failed") == std::string::npos && SteadyClock::now() < until;) {
+    std::this_thread::sleep_for(50ms);
+  }
+  if (ContiguousHead(Dst("once")) == 249 &&
+      d->Log().find("once: run failed") == std::string::npos) {
+    ASSERT_EQ(db_->SetUnreachable(false), "");
+    GTEST_SKIP() << "the run ended before the database went away; make the table bigger";
+  }
+  ASSERT_THAT(d->Log(), HasSubstr("once: run failed"));
+  std::this_thread::sleep_for(3s);  // the request's claim (lease_ttl, 2 s) expires
+  ASSERT_EQ(db_->SetUnreachable(false), "");
+  for (auto until = SteadyClock::now() + 15s;
+       Q("SELECT status FROM run_requests") != "done" && SteadyClock::now() < until;) {
+    std::this_thread::sleep_for(50ms);
+  }
+  // Time for a second run to start, had the request been claimed again (polled every second).
+  std::this_thread::sleep_for(3s);
+  EXPECT_EQ(Q("SELECT count(*) FROM runs WHERE job = 'once'"), "1") << d->Log();
+  const std::string run = Q("SELECT id FROM runs WHERE job = 'once'");
+  EXPECT_EQ(Q("SELECT status || ' ' || run_id FROM run_requests"), "done " + run) << d->Log();
+  EXPECT_EQ(Q("SELECT status FROM runs WHERE job = 'once'"), "failed") << d->Log();
+  EXPECT_THAT(Q("SELECT error FROM runs WHERE job = 'once'"), Not(HasSubstr("abandoned")));
+  EXPECT_THAT(d->Log(), HasSubstr("marking run request(s) " + request + " done"));
+  EXPECT_THAT(d->Log(), HasSubstr("run request(s) " + request + " marked done"));
+  ProcessResult check = RunProcess({Python(), kChecker, "check", Src("big"), Dst("once")});
+  EXPECT_EQ(check.exit_code, 0) << Dump(check);
   d->Signal(SIGTERM);
   EXPECT_EQ(d->Wait(20s), std::optional<int>(0)) << d->Log();
 }

@@ -40,6 +40,20 @@
 namespace lakesync::testing {
 namespace {
 
+// Temp files of interrupted copies (LocalStorage's ".lakesync-*.tmp") anywhere under `dir`.
+size_t TempFilesUnder(const std::string& dir) {
+  size_t n = 0;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind(".lakesync-", 0) == 0 && name.size() > 4 &&
+        name.compare(name.size() - 4, 4, ".tmp") == 0) {
+      ++n;
+    }
+  }
+  return n;
+}
+
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
@@ -487,6 +501,12 @@ TEST_F(ReplicationTest, KilledAtEachFailpointLeavesAValidPrefixAndTheRerunComple
       EXPECT_THAT(running, ::testing::AnyOf("0", "1"));
     }
 
+    // A kill mid-copy leaves that copy's temp file (nothing names it).
+    const size_t temps_after_kill = TempFilesUnder(target);
+    if (c.failpoint == "copy.mid_file@20") {
+      EXPECT_GT(temps_after_kill, 0u) << "the kill mid-copy left no partial copy";
+    }
+
     ProcessResult rerun = Run(job);
     EXPECT_EQ(rerun.exit_code, 0) << Dump(rerun);
     CheckResult final_check = RunChecker(Src("gen"), target, head);
@@ -502,6 +522,11 @@ TEST_F(ReplicationTest, KilledAtEachFailpointLeavesAValidPrefixAndTheRerunComple
           db_->Query("SELECT error FROM runs WHERE job = '" + job + "' AND status = 'failed'"),
           HasSubstr("abandoned"));
       EXPECT_THAT(rerun.err, HasSubstr("marked 1 run(s) left `running`")) << Dump(rerun);
+      // The rerun, knowing a run was killed, removed the partial copies it left.
+      EXPECT_EQ(TempFilesUnder(target), 0u) << Dump(rerun);
+      if (temps_after_kill > 0) {
+        EXPECT_THAT(rerun.err, HasSubstr("a killed run left in")) << Dump(rerun);
+      }
     } else {
       EXPECT_EQ(db_->Query("SELECT status || ':' || count(*) FROM runs WHERE job = '" + job +
                            "' GROUP BY status ORDER BY status"),
