@@ -474,8 +474,8 @@ Status TargetRun::CopyLogFile(const storage::FileInfo& source_file, uint64_t* co
   const std::string rel(RelativeToSource(source_file.path));
   auto existing = target_.storage->Stat(to);
   if (existing.ok() && existing->size == source_file.size) {
-    // Nothing is published on the strength of a .crc: the next run finds one a crash tore by
-    // its size, and copies it again.
+    // Nothing is published on the strength of a .crc (an optional summary of its version):
+    // not flushed again by every run. One a crash left short is copied again.
     if (!others_depend) return Status::OK();
     // Left by a run killed after the rename, perhaps before its directory was synced (a V2
     // checkpoint's sidecars are the only files in theirs): make it durable before the files

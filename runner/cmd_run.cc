@@ -76,7 +76,6 @@ int ClaimJob(const Config& config, const JobConfig& job, bool wait, const db::Ru
   if (claim.abandoned > 0) {
     spdlog::warn("{}: marked {} run(s) left `running` by a process that died as failed", job.name,
                  claim.abandoned);
-    RemoveAbandonedCopies(job);
   }
   return kClaimed;
 }
@@ -172,6 +171,8 @@ int CmdRun(const GlobalOptions& g, const RunOptions& o, std::ostream& out, std::
     ClaimGate gate(progress, claimed.get_future().share(), store);
     auto result = ExecuteJob(*config, *job, options, *store, gate);
     progress.Finish();
+    // After the run (a walk of the targets must not delay its publishing).
+    if (claim.abandoned > 0) RemoveAbandonedCopies(*job);
     return Finish(result, out, err);
   }
 
@@ -179,6 +180,7 @@ int CmdRun(const GlobalOptions& g, const RunOptions& o, std::ostream& out, std::
   std::unique_ptr<db::PgStateStore> store;
   int claim = kClaimed;
   int64_t run_id = 0;
+  int abandoned = 0;
   std::promise<bool> claimed;
   ClaimGate gate(progress, claimed.get_future().share(), store);
   std::thread claimer([&] {
@@ -187,6 +189,7 @@ int CmdRun(const GlobalOptions& g, const RunOptions& o, std::ostream& out, std::
     claim = ClaimJob(*config, *job, /*wait=*/false, &start, claim_err, store, got);
     if (claim == kClaimed) {
       run_id = got.run_id;
+      abandoned = got.abandoned;
       RunStarted(*job, options, run_id, got.recorded);
     }
     claimed.set_value(claim == kClaimed);
@@ -200,6 +203,7 @@ int CmdRun(const GlobalOptions& g, const RunOptions& o, std::ostream& out, std::
   }
   auto result = RecordJobRun(*job, options, *store, gate, run_id, std::move(outcome));
   progress.Finish();
+  if (abandoned > 0) RemoveAbandonedCopies(*job);
   return Finish(result, out, err);
 }
 

@@ -7,8 +7,10 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -96,6 +98,7 @@ struct Daemon::Impl {
   // A finished run's bookkeeping the store could not take (it was unreachable): the failure to
   // record on its row, and the requests it satisfied to mark done.
   struct Unsettled {
+    uint64_t seq = 0;  // identifies it in `unsettled`
     std::string job;
     std::vector<int64_t> ids;
     std::optional<int64_t> run_id;
@@ -159,6 +162,10 @@ struct Daemon::Impl {
   // (keeping the requests' claims alive meanwhile, so that an expired claim does not make
   // another daemon, or this one, run them a second time).
   std::vector<Unsettled> unsettled;
+  uint64_t next_unsettled_seq = 1;
+  // Requests settled lately: a claim the listener took again just before they were marked done
+  // is dropped, not run a second time (bounded: the oldest are forgotten).
+  std::set<int64_t> settled_requests;
   bool stopping = false;
   bool reload_requested = false;
   bool manual_requested = false;  // the listener added manual requests
@@ -170,8 +177,14 @@ struct Daemon::Impl {
 
   void Listen();
   void KeepAlive();
-  // Writes what a finished run left unsettled; OK once all of it is in the store.
+  // Writes what a finished run left unsettled; OK once all of it is in the store, or when it
+  // never will be (an error other than the store being unreachable: logged, given up).
   Status Settle(const Unsettled& u);
+  // Settles the entries of `unsettled` that `pick` selects, dropping those settled. Takes mu.
+  void SettleSome(const std::function<bool(const Unsettled&)>& pick);
+  // Whether request `id` is this daemon's already: waiting, running, finished, or unsettled.
+  // Requires mu held.
+  bool KnownRequest(int64_t id) const;
   void SeedScheduler(const Config& cfg);
   void ProbeLag();
   void ProbeJob(const JobConfig& job);
@@ -236,12 +249,9 @@ void Daemon::Impl::Listen() {
     if (claimed->empty()) continue;
     std::lock_guard lock(mu);
     for (const db::RunRequest& req : *claimed) {
-      // Run already, its claim expired while it could not be marked done: KeepAlive does that.
-      if (std::any_of(unsettled.begin(), unsettled.end(), [&](const Unsettled& u) {
-            return std::find(u.ids.begin(), u.ids.end(), req.id) != u.ids.end();
-          })) {
-        continue;
-      }
+      // Its claim expired while this daemon ran it, or while the store could not mark it done:
+      // taken again, not run again (KeepAlive keeps the claim and marks it done).
+      if (KnownRequest(req.id)) continue;
       auto requested = scheduler->RequestManual(req.job);
       if (!requested.ok()) {
         // Removed by a reload between listing and claiming: give it back.
@@ -276,15 +286,14 @@ void Daemon::Impl::KeepAlive() {
     for (const FinishedRun& f : finished) {
       requests.insert(requests.end(), f.run->request_ids.begin(), f.run->request_ids.end());
     }
-    std::vector<Unsettled> to_settle = unsettled;
-    for (const Unsettled& u : to_settle)
+    for (const Unsettled& u : unsettled)
       requests.insert(requests.end(), u.ids.begin(), u.ids.end());
+    const bool settle = !unsettled.empty();
     lock.unlock();
     if (Status s = coord->RefreshClaims(requests, runner_id); !s.ok()) {
       spdlog::warn("run requests: renewing {} claim(s): {}", requests.size(), s.message());
     }
-    size_t settled = 0;
-    while (settled < to_settle.size() && Settle(to_settle[settled]).ok()) ++settled;
+    if (settle) SettleSome([](const Unsettled&) { return true; });
     const TimePoint now = SystemClock::Instance().Now();
     for (const auto& [job, id] : runs) {
       Status s = store->HeartbeatRun(id, now);
@@ -293,20 +302,72 @@ void Daemon::Impl::KeepAlive() {
       }
     }
     lock.lock();
-    // Settled ones are the oldest (only HandleFinished appends, and only under mu).
-    unsettled.erase(unsettled.begin(), unsettled.begin() + static_cast<ptrdiff_t>(settled));
   }
 }
 
+bool Daemon::Impl::KnownRequest(int64_t id) const {
+  auto has = [id](const std::vector<int64_t>& ids) {
+    return std::find(ids.begin(), ids.end(), id) != ids.end();
+  };
+  if (settled_requests.count(id) > 0) return true;
+  for (const auto& [job, ids] : pending_requests) {
+    if (has(ids)) return true;
+  }
+  for (const auto& [job, run] : active) {
+    if (has(run->request_ids)) return true;
+  }
+  for (const FinishedRun& f : finished) {
+    if (has(f.run->request_ids)) return true;
+  }
+  return std::any_of(unsettled.begin(), unsettled.end(),
+                     [&](const Unsettled& u) { return has(u.ids); });
+}
+
+void Daemon::Impl::SettleSome(const std::function<bool(const Unsettled&)>& pick) {
+  std::vector<Unsettled> picked;
+  {
+    std::lock_guard lock(mu);
+    for (const Unsettled& u : unsettled) {
+      if (pick(u)) picked.push_back(u);
+    }
+  }
+  std::set<uint64_t> done;
+  for (const Unsettled& u : picked) {
+    if (Settle(u).ok()) done.insert(u.seq);
+  }
+  if (done.empty()) return;
+  std::lock_guard lock(mu);
+  // By identity: the main loop may have settled (and cleared) some meanwhile.
+  std::erase_if(unsettled, [&](const Unsettled& u) {
+    if (done.count(u.seq) == 0) return false;
+    settled_requests.insert(u.ids.begin(), u.ids.end());
+    return true;
+  });
+  while (settled_requests.size() > 10000) settled_requests.erase(settled_requests.begin());
+}
+
 Status Daemon::Impl::Settle(const Unsettled& u) {
+  // Only an unreachable store is worth waiting for; anything else would fail forever.
+  auto give_up = [&](const Status& s, std::string_view what) {
+    if (s.code() == StatusCode::kUnavailable) return false;
+    spdlog::error("{}: {}: {}; giving up", u.job, what, s.message());
+    return true;
+  };
   if (u.unrecorded && u.run_id) {
     Status s = store->FinishRun(*u.run_id, *u.unrecorded);
-    if (!s.ok() && !s.IsConflict()) return s;  // Conflict: closed meanwhile (a sweep, a takeover)
-    spdlog::info("{}: run {} recorded as failed: {}", u.job, *u.run_id, u.unrecorded->error);
+    if (s.ok()) {
+      spdlog::info("{}: run {} recorded as failed: {}", u.job, *u.run_id, u.unrecorded->error);
+    } else if (!s.IsConflict()) {  // Conflict: closed meanwhile (by a sweep or a takeover)
+      if (!give_up(s, fmt::format("recording run {} as failed", *u.run_id))) return s;
+    }
   }
   if (!u.ids.empty()) {
-    LAKESYNC_RETURN_IF_ERROR(coord->CompleteRequests(u.ids, u.run_id));
-    spdlog::info("{}: run request(s) {} marked done", u.job, fmt::join(u.ids, ", "));
+    Status s = coord->CompleteRequests(u.ids, u.run_id);
+    if (s.ok()) {
+      spdlog::info("{}: run request(s) {} marked done", u.job, fmt::join(u.ids, ", "));
+    } else if (!give_up(s, fmt::format("marking run request(s) {} done", fmt::join(u.ids, ", ")))) {
+      return s;
+    }
   }
   return Status::OK();
 }
@@ -416,6 +477,9 @@ void Daemon::Impl::Work(std::shared_ptr<ActiveRun> run) {
   }
   store->UnlockJob(job->name).IgnoreError();
 
+  // This runner's own earlier run of the job that the store could not take yet is recorded as
+  // what it was, before the job's runs left `running` are taken for abandoned ones.
+  SettleSome([&](const Unsettled& u) { return u.job == job->name; });
   auto abandoned = store->AbandonRuns(
       job->name,
       fmt::format("abandoned: the runner running it stopped before recording a result (killed, "
@@ -607,18 +671,18 @@ void Daemon::Impl::HandleFinished(FinishedRun f) {
     return;
   }
   if (f.run->order.trigger == Trigger::kManual) manual_retry_wait.erase(job);
-  Unsettled u{job, f.run->request_ids, f.run_id, std::move(f.unrecorded)};
-  if (!unsettled.empty()) {
-    unsettled.push_back(std::move(u));  // in order, behind those waiting for the store
-  } else if (!u.ids.empty()) {
-    if (Status s = coord->CompleteRequests(u.ids, u.run_id); !s.ok()) {
-      spdlog::warn("{}: marking run request(s) {} done: {}; tried again until it works", job,
-                   fmt::join(u.ids, ", "), s.message());
-      unsettled.push_back(std::move(u));
-    }
-  } else if (u.unrecorded) {
-    unsettled.push_back(std::move(u));
+  Unsettled u{0, job, f.run->request_ids, f.run_id, std::move(f.unrecorded)};
+  if (u.ids.empty() && !u.unrecorded) return;
+  if (!u.unrecorded) {
+    Status s = coord->CompleteRequests(u.ids, u.run_id);
+    if (s.ok()) return;
+    spdlog::warn("{}: marking run request(s) {} done: {}; tried again until it works", job,
+                 fmt::join(u.ids, ", "), s.message());
   }
+  // The run's failure (Work could not record it) and its requests: KeepAlive settles them,
+  // within one heartbeat_interval, or the job's next run before it starts.
+  u.seq = next_unsettled_seq++;
+  unsettled.push_back(std::move(u));
 }
 
 void Daemon::Impl::DoReload() {
@@ -758,6 +822,7 @@ Status Daemon::Impl::Loop() {
   }
   // What the store could not take yet: one more try. Left over, a request is run again by
   // another daemon once its claim expires, and the run is closed by a daemon's sweep.
+  // (KeepAlive may be settling the same ones: both writes are idempotent.)
   for (const Unsettled& u : unsettled) {
     if (Status s = Settle(u); !s.ok()) {
       spdlog::warn("{}: run {} ended but its record or its request(s) {} could not be written: {}",

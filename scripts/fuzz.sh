@@ -5,6 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:?usage: scripts/fuzz.sh BUILD_DIR SECONDS}
 seconds=${2:-30}
+if ! grep -qx 'LAKESYNC_FUZZ:BOOL=ON' "$build/CMakeCache.txt" 2>/dev/null; then
+  echo "fuzz.sh: $build is not configured with -DLAKESYNC_FUZZ=ON: no fuzz targets"
+  exit 0
+fi
 # The targets, from the CMake files (whatever the generator): add_executable(NAME_fuzz ...).
 targets=$(grep -rhoE --include=CMakeLists.txt --include='*.cmake' --exclude-dir='build*' \
   'add_executable\([A-Za-z0-9_]+_fuzz\b' . | sed 's/add_executable(//' | sort -u)

@@ -875,12 +875,12 @@ Status RemoveAbandonedIn(int dir_fd, const std::string& full_dir, TimePoint stal
   for (const std::string& name : subdirs) {
     ScopedFd child(
         ::openat(::dirfd(d.get()), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (child.get() < 0) {
-      if (errno == ENOENT) continue;
-      return Status::FromErrno(errno, "opening directory " + full_dir + "/" + name);
-    }
-    LAKESYNC_RETURN_IF_ERROR(
-        RemoveAbandonedIn(child.get(), full_dir + "/" + name, stale_before, removed));
+    if (child.get() < 0 && errno == ENOENT) continue;
+    Status s = child.get() >= 0
+                   ? RemoveAbandonedIn(child.get(), full_dir + "/" + name, stale_before, removed)
+                   : Status::FromErrno(errno, "opening directory " + full_dir + "/" + name);
+    // One folder it cannot read (permissions) does not keep the others from being cleaned.
+    if (!s.ok()) spdlog::warn("removing abandoned temp files: {}", s.message());
   }
   return Status::OK();
 }
