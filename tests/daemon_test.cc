@@ -446,6 +446,50 @@ TEST_F(DaemonTest, AScheduledRunTheStoreMissedRunsOnceItIsBack) {
   EXPECT_EQ(d->Wait(20s), std::optional<int>(0)) << d->Log();
 }
 
+// Runs a dead daemon left `running` on jobs nobody runs any more (manual-only now, or gone from
+// the configuration) are closed by any daemon's sweep once they had no heartbeat for
+// 3 × lease_ttl; a run whose job has a live lease is its holder's to judge, and a run with a
+// recent heartbeat is alive. Judged from the runs table.
+TEST_F(DaemonTest, SilentRunsOfJobsNobodyRunsAreClosedByTheSweep) {
+  ASSERT_EQ(Generate("q", 2, 1, 256), 1);
+  const std::string config = WriteConfig(
+      "sweep.yaml", "  lease_ttl: 1s\n  heartbeat_interval: 300ms\n  lag_probe_interval: 1s\n",
+      {{"quiet", "", "q", ""}});
+  ASSERT_EQ(Cli({"db", "migrate", "-c", config}).exit_code, 0);
+  auto insert = [&](const std::string& job, const std::string& heartbeat_age) {
+    return Q(
+        "INSERT INTO runs (job, kind, trigger, runner_id, status, started_at, heartbeat_at) "
+        "VALUES ('" +
+        job +
+        "', 'incremental', 'manual', 'dead-daemon', 'running', "
+        "clock_timestamp() - interval '1 hour', clock_timestamp() - interval '" +
+        heartbeat_age + "') RETURNING id");
+  };
+  const std::string quiet = insert("quiet", "1 minute");    // manual-only job: swept
+  const std::string gone = insert("gone", "1 minute");      // not configured: swept
+  const std::string leased = insert("leased", "1 minute");  // its job is leased: kept
+  const std::string alive = insert("alive", "-1 minute");   // a recent heartbeat: kept
+  ASSERT_EQ(Q("INSERT INTO leases (job, holder, token, acquired_at, heartbeat_at, expires_at) "
+              "VALUES ('leased', 'other-daemon', 1, clock_timestamp(), clock_timestamp(), "
+              "clock_timestamp() + interval '1 hour') RETURNING job"),
+            "leased");
+  auto d = StartDaemon(config, "sweep.log");
+  const std::string closed =
+      "SELECT count(*) FROM runs WHERE status = 'failed' AND id IN (" + quiet + ", " + gone + ")";
+  for (auto until = SteadyClock::now() + 15s; Q(closed) != "2" && SteadyClock::now() < until;) {
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(Q(closed), "2") << d->Log();
+  EXPECT_THAT(Q("SELECT error FROM runs WHERE id = " + quiet), HasSubstr("abandoned"));
+  EXPECT_THAT(Q("SELECT error FROM runs WHERE id = " + quiet),
+              HasSubstr("no heartbeat for over 3s"));
+  EXPECT_EQ(Q("SELECT status FROM runs WHERE id = " + leased), "running") << d->Log();
+  EXPECT_EQ(Q("SELECT status FROM runs WHERE id = " + alive), "running") << d->Log();
+  EXPECT_THAT(d->Log(), HasSubstr("marked 2 run(s) left `running` by a daemon that stopped"));
+  d->Signal(SIGTERM);
+  EXPECT_EQ(d->Wait(20s), std::optional<int>(0)) << d->Log();
+}
+
 // The store unreachable when a triggered run ends: neither the run's failure nor its request
 // can be written then. Both are written once the database is back, and the request, whose claim
 // expired meanwhile, is not run a second time (the old code: the daemon claimed it again as soon
