@@ -96,7 +96,7 @@ int Main(int argc, char** argv) {
       "run", "run a job now, in this process (a progress bar on a terminal); exit 0 or 1");
   run->add_option("job", run_opts.job, "job name")->required();
   run->add_option("--to-version", run_opts.to_version,
-                  "replicate up to this source version instead of the head")
+                  "incremental jobs: replicate up to this source version instead of the head")
       ->check(CLI::NonNegativeNumber);
   run->add_flag("--wait", run_opts.wait,
                 "if another process (a daemon) is running the job, wait for it, then run");

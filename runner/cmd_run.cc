@@ -145,6 +145,14 @@ int CmdRun(const GlobalOptions& g, const RunOptions& o, std::ostream& out, std::
   auto found = FindConfiguredJob(*config, g, o.job);
   if (!found.ok()) return ReportError(found.status(), err, kExitUsage);
   const JobConfig* job = *found;
+  if (o.to_version && job->kind != JobKind::kIncremental) {
+    return ReportError(
+        Status::InvalidArgument(
+            fmt::format("--to-version bounds incremental jobs only; {} is a {} job (run it without "
+                        "--to-version)",
+                        job->name, JobKindName(job->kind))),
+        err, kExitUsage);
+  }
   // No state store configured: say so before anything runs.
   if (auto url = ResolveDatabaseUrl(&*config); !url.ok()) {
     return ReportStoreOpenError(url.status(), err);

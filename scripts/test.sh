@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The README's test command (`make test`): installs what is missing, builds with -Werror,
-# starts a throwaway PostgreSQL unless LAKESYNC_DATABASE_URL is set, runs every test, then
-# builds again under AddressSanitizer + UndefinedBehaviorSanitizer and runs them once more,
-# and runs each fuzz target for a bounded time.
+# The README's test command (`make test`): installs what is missing, checks formatting,
+# starts a throwaway PostgreSQL unless LAKESYNC_DATABASE_URL is set, builds under
+# AddressSanitizer + UndefinedBehaviorSanitizer and runs every test, runs each fuzz target for
+# a bounded time, then builds the plain (optimised) binaries with -Werror and runs every test
+# again.
 #
 # Environment:
 #   LAKESYNC_DATABASE_URL   use this PostgreSQL instead of a throwaway one (tests create and

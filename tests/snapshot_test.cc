@@ -235,6 +235,22 @@ TEST_F(SnapshotE2ETest, RunsSkipsRetainsAndRecords) {
   EXPECT_THAT(r.out, HasSubstr(second + ": ok"));
 }
 
+// `--to-version` bounds an incremental job; a snapshot job would ignore it (and snapshot the
+// head), so it is refused before anything runs: no snapshot, no run record.
+TEST_F(SnapshotE2ETest, ToVersionIsRefusedForASnapshotJob) {
+  CopyFixture(kFixtures, "simple_table", Src("t"));
+  WriteConfig("nightly", "t");
+  ProcessResult r = Lakesync({"run", "nightly", "--to-version", "2", "-c", config_});
+  EXPECT_EQ(r.exit_code, 2) << Dump(r);
+  EXPECT_THAT(r.err, HasSubstr("--to-version bounds incremental jobs only; nightly is a snapshot "
+                               "job (run it without --to-version)"));
+  EXPECT_FALSE(fs::exists(Dst("nightly")));
+  EXPECT_EQ(db_->Query("SELECT count(*) FROM runs"), "0");
+  r = Run("nightly");
+  ASSERT_EQ(r.exit_code, 0) << Dump(r);
+  EXPECT_THAT(r.out, HasSubstr("of version 4"));
+}
+
 // SIGKILL right before the manifest: invisible, then cleaned up by the next run.
 TEST_F(SnapshotE2ETest, KilledBeforeManifestLeavesNothingThatCounts) {
   CopyFixture(kFixtures, "table-with-dv-small", Src("t"));
