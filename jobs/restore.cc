@@ -26,6 +26,62 @@ std::string Trimmed(std::string_view prefix) {
   return std::string(prefix);
 }
 
+// The configuration keys of in-commit timestamps: a restore keeps the head's (timestamps stay
+// monotonic across the restore commit; Delta never turns them off by going back in time).
+constexpr std::string_view kIctKeys[] = {"delta.enableInCommitTimestamps",
+                                         "delta.inCommitTimestampEnablementVersion",
+                                         "delta.inCommitTimestampEnablementTimestamp"};
+
+// The metadata the restore commit must carry: version `then`'s (its schema, partition columns
+// and properties describe the files it re-adds), with the head's in-commit-timestamp settings;
+// nullopt when that equals the head's. As Delta's RESTORE, except that a schema with identity
+// columns is refused (their high-water marks would have to be merged) and the protocol is not
+// changed: version `then` must need no feature the head lacks.
+Result<std::optional<delta::Metadata>> RestoredMetadata(const delta::Snapshot& now,
+                                                        const delta::Snapshot& then,
+                                                        std::string_view table, int64_t version) {
+  delta::Metadata md = then.metadata();
+  md.raw_json.clear();
+  for (std::string_view key : kIctKeys) {
+    md.configuration.erase(std::string(key));
+    auto it = now.metadata().configuration.find(std::string(key));
+    if (it != now.metadata().configuration.end()) md.configuration.insert(*it);
+  }
+  const delta::Metadata& head = now.metadata();
+  if (md.id == head.id && md.name == head.name && md.description == head.description &&
+      md.format_provider == head.format_provider && md.format_options == head.format_options &&
+      md.schema_string == head.schema_string && md.partition_columns == head.partition_columns &&
+      md.configuration == head.configuration) {
+    return std::optional<delta::Metadata>();
+  }
+  const std::string cannot = fmt::format("cannot restore {} to version {}", table, version);
+  if (md.schema_string != head.schema_string &&
+      (head.schema_string.find("delta.identity.") != std::string::npos ||
+       md.schema_string.find("delta.identity.") != std::string::npos)) {
+    return Status::Unsupported(fmt::format(
+        "{}: its schema differs from the head's and has identity columns, whose high-water "
+        "marks lakesync does not merge; restore it with Spark (RESTORE TABLE); nothing was "
+        "changed",
+        cannot));
+  }
+  std::vector<std::string> missing;
+  const std::set<std::string> now_reader = delta::ReaderFeatures(now.protocol());
+  const std::set<std::string> now_writer = delta::WriterFeatures(now.protocol());
+  for (const auto& f : delta::ReaderFeatures(then.protocol())) {
+    if (!now_reader.count(f)) missing.push_back(f + " (reader)");
+  }
+  for (const auto& f : delta::WriterFeatures(then.protocol())) {
+    if (!now_writer.count(f)) missing.push_back(f);
+  }
+  if (!missing.empty()) {
+    return Status::Unsupported(fmt::format(
+        "{}: that version needs table feature(s) the head's protocol no longer has: {}; "
+        "nothing was changed",
+        cannot, fmt::join(missing, ", ")));
+  }
+  return std::optional<delta::Metadata>(std::move(md));
+}
+
 std::string LiveKey(const delta::Add& add) {
   return delta::LogicalFileKey(add.decoded_path, add.deletion_vector);
 }
@@ -190,8 +246,11 @@ Result<RestoreInPlaceOutcome> RestoreInPlace(const TableLocation& table,
     }
     adds.emplace_back(std::move(a));
   }
-  if (removes.empty() && adds.empty()) {
-    return out;  // the head already has exactly these files
+  LAKESYNC_ASSIGN_OR_RETURN(
+      std::optional<delta::Metadata> metadata,
+      RestoredMetadata(now_state, *old_state, TableUrl(table), out.restored_version));
+  if (removes.empty() && adds.empty() && !metadata) {
+    return out;  // the head already has exactly these files and this metadata
   }
   auto it = now_state.metadata().configuration.find("delta.appendOnly");
   if (!removes.empty() && it != now_state.metadata().configuration.end() && it->second == "true") {
@@ -234,6 +293,8 @@ Result<RestoreInPlaceOutcome> RestoreInPlace(const TableLocation& table,
     ci.raw_json = w.Take();
     actions.emplace_back(std::move(ci));
   }
+  out.metadata_restored = metadata.has_value();
+  if (metadata) actions.emplace_back(std::move(*metadata));
   for (auto& r : removes) actions.push_back(std::move(r));
   for (auto& a : adds) actions.push_back(std::move(a));
   out.removed = static_cast<int64_t>(removes.size());

@@ -10,10 +10,13 @@
 //    live at the head but not at the restored version and re-adds every file live there but not
 //    at the head (logical keys: path + deletion vector, so DV changes are undone too). Before
 //    anything is written, every re-added file (data and 'u' DV files) must exist with the
-//    log's size: a vacuumed file fails the restore naming it, with the table unchanged. The
-//    schema and table properties stay as at the head (only files change); the protocol is
-//    unchanged. The commit is published with put-if-absent: a concurrent writer makes it fail
-//    with Conflict, changing nothing.
+//    log's size: a vacuumed file fails the restore naming it, with the table unchanged. When
+//    the restored version's metadata (schema, partition columns, properties) differs from the
+//    head's, the commit carries it too, as Delta's RESTORE does (the re-added files were
+//    written under it), keeping the head's in-commit-timestamp settings. The protocol is
+//    never changed: a version needing a feature the head dropped is refused, as is a schema
+//    change on a table with identity columns. The commit is published with put-if-absent: a
+//    concurrent writer makes it fail with Conflict, changing nothing.
 //
 // Ownership: borrows storages and the observer for the duration of a call.
 // Thread-safety: as jobs/snapshot.h.
@@ -53,18 +56,20 @@ struct RestoreInPlaceOptions {
 };
 
 struct RestoreInPlaceOutcome {
-  int64_t head = 0;              // the table's head before the restore
-  int64_t restored_version = 0;  // the version whose files are now live
-  int64_t new_version = -1;      // the commit written (-1: nothing to do, already equal)
-  int64_t removed = 0;           // remove actions written
-  int64_t added = 0;             // add actions written
-  int64_t files = 0;             // live files after the restore
+  int64_t head = 0;                // the table's head before the restore
+  int64_t restored_version = 0;    // the version whose files are now live
+  int64_t new_version = -1;        // the commit written (-1: nothing to do, already equal)
+  int64_t removed = 0;             // remove actions written
+  int64_t added = 0;               // add actions written
+  bool metadata_restored = false;  // the commit carries the restored version's metadata
+  int64_t files = 0;               // live files after the restore
   int64_t bytes = 0;
 };
 
 // Errors (the table unchanged in every case): NotFound for a version beyond the head, a
 // timestamp before the first commit, or a needed file that is gone (vacuumed); Unsupported
-// for a protocol lakesync cannot write or an append-only table that would lose files;
+// for a protocol lakesync cannot write, an append-only table that would lose files, a version
+// needing a table feature the head dropped, or a schema change on a table with identity columns;
 // Conflict when another writer committed head + 1 first; Cancelled from the observer.
 Result<RestoreInPlaceOutcome> RestoreInPlace(const TableLocation& table,
                                              const RestoreInPlaceOptions& options,

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include "jobs/jobs_test_util.h"
 #include "jobs/snapshot.h"
@@ -300,6 +302,134 @@ TEST(CheckAbsoluteFilesTest, ReadsEveryFormOfALocalFileUriAndSkipsOtherLocations
   }
   EXPECT_EQ(CheckAbsoluteFiles({ref("file://" + d + "/%zz", 5)}, "t").code(),
             StatusCode::kCorruption);
+}
+
+// A hand-written table whose version 1 replaced version 0's schema and partitioning.
+class RestoreMetadataTest : public ::testing::Test {
+ protected:
+  static constexpr const char* kSchemaV0 =
+      R"({\"type\":\"struct\",\"fields\":[{\"name\":\"x\",\"type\":\"integer\",\"nullable\":true,)"
+      R"(\"metadata\":{}},{\"name\":\"v\",\"type\":\"string\",\"nullable\":true,\"metadata\":{}}]})";
+  static constexpr const char* kSchemaV1 =
+      R"({\"type\":\"struct\",\"fields\":[{\"name\":\"y\",\"type\":\"long\",\"nullable\":true,)"
+      R"(\"metadata\":{}}]})";
+
+  void SetUp() override { st_ = OpenLocal(dir_.path()); }
+  void Write(const std::string& rel, const std::string& bytes) {
+    fs::create_directories(fs::path(Path(rel)).parent_path());
+    std::ofstream(Path(rel), std::ios::binary) << bytes;
+  }
+  std::string Read(const std::string& rel) {
+    std::ifstream in(Path(rel), std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  static std::string Metadata(const char* schema, const std::string& partitions,
+                              const std::string& configuration) {
+    return std::string(R"({"metaData":{"id":"t-1","format":{"provider":"parquet","options":{}},)") +
+           R"("schemaString":")" + schema + R"(","partitionColumns":[)" + partitions +
+           R"(],"configuration":{)" + configuration + R"(},"createdTime":1700000000000}})";
+  }
+  // v0: partitioned by x, one file; v1: `protocol1` (if any) and a new schema, unpartitioned,
+  // the file replaced.
+  void WriteTable(const std::string& protocol0, const std::string& protocol1,
+                  const char* schema0 = kSchemaV0) {
+    Write("t/x=1/a.parquet", "AAAAA");
+    Write("t/b.parquet", "BBB");
+    Write("t/_delta_log/" + CommitName(0),
+          R"({"commitInfo":{"timestamp":1700000000000,"operation":"CREATE TABLE"}})"
+          "\n" +
+              protocol0 + "\n" + Metadata(schema0, R"("x")", R"("delta.appendOnly":"false")") +
+              "\n" +
+              R"({"add":{"path":"x=1/a.parquet","partitionValues":{"x":"1"},"size":5,)"
+              R"("modificationTime":1700000000000,"dataChange":true}})"
+              "\n");
+    Write("t/_delta_log/" + CommitName(1),
+          R"({"commitInfo":{"timestamp":1700000001000,"operation":"CREATE OR REPLACE TABLE"}})"
+          "\n" +
+              (protocol1.empty() ? "" : protocol1 + "\n") + Metadata(kSchemaV1, "", "") + "\n" +
+              R"({"remove":{"path":"x=1/a.parquet","deletionTimestamp":1700000001000,)"
+              R"("dataChange":true}})"
+              "\n"
+              R"({"add":{"path":"b.parquet","partitionValues":{},"size":3,)"
+              R"("modificationTime":1700000001000,"dataChange":true}})"
+              "\n");
+  }
+  std::string Path(const std::string& rel) const { return dir_.path() + "/" + rel; }
+
+  TempDir dir_;
+  std::unique_ptr<storage::LocalStorage> st_;
+};
+
+// Delta's RESTORE brings back the restored version's metadata: the files it re-adds were written
+// under that schema and partitioning. Before, the commit kept the head's (a table whose
+// partition values and columns no longer matched its files).
+TEST_F(RestoreMetadataTest, TheRestoredVersionsSchemaAndPartitionColumnsComeBack) {
+  WriteTable(R"({"protocol":{"minReaderVersion":1,"minWriterVersion":2}})", "");
+  TableLocation t{"t", st_.get(), "t"};
+  RecordingObserver obs;
+  RestoreInPlaceOptions o;
+  o.version = 0;
+  auto out = RestoreInPlace(t, o, obs);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->new_version, 2);
+  EXPECT_TRUE(out->metadata_restored);
+  const std::string commit = Read("t/_delta_log/" + CommitName(2));
+  EXPECT_NE(commit.find(std::string(R"("schemaString":")") + kSchemaV0 + "\""), std::string::npos)
+      << commit;
+  EXPECT_NE(commit.find(R"("partitionColumns":["x"])"), std::string::npos) << commit;
+  EXPECT_NE(commit.find(R"("delta.appendOnly":"false")"), std::string::npos) << commit;
+  EXPECT_EQ(CompareLive(Path("t"), 2, 0), "same");
+  auto [rc, facts] = Sh("python3 -c 'import sys; sys.path.insert(0, \"" + kTools +
+                        "\"); import delta_facts as d\n"
+                        "print(d.table_facts(\"" +
+                        Path("t") + "\", 2)[\"at\"][\"partition_columns\"])'");
+  ASSERT_EQ(rc, 0) << facts;
+  EXPECT_EQ(facts, "['x']\n");
+
+  // And forward again: version 1's metadata (unpartitioned, column y) with its file.
+  o.version = 1;
+  auto back = RestoreInPlace(t, o, obs);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->new_version, 3);
+  const std::string again = Read("t/_delta_log/" + CommitName(3));
+  EXPECT_NE(again.find(std::string(R"("schemaString":")") + kSchemaV1 + "\""), std::string::npos)
+      << again;
+  EXPECT_NE(again.find(R"("partitionColumns":[])"), std::string::npos) << again;
+  EXPECT_EQ(CompareLive(Path("t"), 3, 1), "same");
+  // Equal files and metadata: nothing to write.
+  auto same = RestoreInPlace(t, o, obs);
+  ASSERT_TRUE(same.ok()) << same.status();
+  EXPECT_EQ(same->new_version, -1);
+}
+
+// A version needing a feature the head dropped, and a schema change on a table with identity
+// columns, are refused with the table unchanged.
+TEST_F(RestoreMetadataTest, AFeatureTheHeadDroppedOrIdentityColumnsAreRefused) {
+  WriteTable(R"({"protocol":{"minReaderVersion":3,"minWriterVersion":7,)"
+             R"("readerFeatures":["deletionVectors"],"writerFeatures":["deletionVectors"]}})",
+             R"({"protocol":{"minReaderVersion":1,"minWriterVersion":2}})");
+  TableLocation t{"t", st_.get(), "t"};
+  RecordingObserver obs;
+  RestoreInPlaceOptions o;
+  o.version = 0;
+  auto out = RestoreInPlace(t, o, obs);
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().code(), StatusCode::kUnsupported) << out.status();
+  EXPECT_NE(out.status().message().find("deletionVectors"), std::string::npos) << out.status();
+  EXPECT_NE(out.status().message().find("nothing was changed"), std::string::npos);
+  EXPECT_FALSE(fs::exists(Path("t/_delta_log/" + CommitName(2))));
+
+  fs::remove_all(Path("t"));
+  static constexpr const char* kIdentity =
+      R"({\"type\":\"struct\",\"fields\":[{\"name\":\"x\",\"type\":\"long\",\"nullable\":true,)"
+      R"(\"metadata\":{\"delta.identity.start\":1,\"delta.identity.step\":1,)"
+      R"(\"delta.identity.highWaterMark\":4}}]})";
+  WriteTable(R"({"protocol":{"minReaderVersion":1,"minWriterVersion":6}})", "", kIdentity);
+  out = RestoreInPlace(t, o, obs);
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().code(), StatusCode::kUnsupported) << out.status();
+  EXPECT_NE(out.status().message().find("identity columns"), std::string::npos) << out.status();
+  EXPECT_FALSE(fs::exists(Path("t/_delta_log/" + CommitName(2))));
 }
 
 class RestoreInPlaceTest : public ::testing::Test {

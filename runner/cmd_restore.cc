@@ -112,16 +112,22 @@ int RestoreInPlace(const GlobalOptions& g, const RestoreOptions& o, std::ostream
       w.Null();
     }
     w.Key("removed").Int(restored->removed).Key("added").Int(restored->added);
+    w.Key("metadata_restored").Bool(restored->metadata_restored);
     w.Key("files").Int(restored->files).Key("bytes").Int(restored->bytes).EndObject();
     out << w.str() << "\n";
   } else if (restored->new_version < 0) {
-    out << uri->ToString() << " already holds the files of version " << restored->restored_version
-        << " at its head (version " << restored->head << "); nothing to do\n";
+    out << uri->ToString() << " already holds the files and metadata of version "
+        << restored->restored_version << " at its head (version " << restored->head
+        << "); nothing to do\n";
   } else {
     out << "restored " << uri->ToString() << " to version " << restored->restored_version
         << ": version " << restored->new_version << " removes " << restored->removed
         << " files and re-adds " << restored->added << " (" << restored->files << " live files, "
-        << FormatBytes(static_cast<double>(restored->bytes)) << ")\n";
+        << FormatBytes(static_cast<double>(restored->bytes)) << ")"
+        << (restored->metadata_restored
+                ? ", and brings back that version's schema, partition columns and properties"
+                : "")
+        << "\n";
   }
   return kExitOk;
 }
