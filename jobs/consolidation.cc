@@ -66,6 +66,9 @@ struct RegionPlan {
   std::vector<std::string> order;  // logical keys in order of first appearance
   std::unordered_map<std::string, NetAction> net;
   std::vector<delta::Cdc> cdcs;
+  // Keys an add of this range wrote: a remove of one of them that the global table does not
+  // hold was added and removed before it was ever consolidated.
+  std::unordered_set<std::string> born;
   bool cdc_complete = true;  // every data-changing commit of the range has cdc files
   bool data_change = false;
   // The fingerprint of the source's commit `head` (SourceFingerprint), recorded with the txn
@@ -236,7 +239,13 @@ RegionPlan PlanRegion(const ConsolidationSource& source, int64_t prev,
       Status paths =
           CheckPaths(region, f.added_version, f.add.deletion_vector, f.add.absolute, f.add.path);
       if (!paths.ok()) return fail(paths);
-      Record(plan, delta::LogicalFileKey(f.add.decoded_path, f.add.deletion_vector), f.add);
+      // The global table gains every row of these files now, whatever the source's commit
+      // that wrote them said (an OPTIMIZE writes dataChange=false): readers of changes must
+      // see them.
+      delta::Add add = f.add;
+      add.data_change = true;
+      std::string key = delta::LogicalFileKey(add.decoded_path, add.deletion_vector);
+      Record(plan, std::move(key), std::move(add));
     }
     plan.data_change = !snap.files().empty();
     plan.cdc_complete = false;  // history's change data does not describe "add everything"
@@ -275,6 +284,7 @@ RegionPlan PlanRegion(const ConsolidationSource& source, int64_t prev,
         changes = changes || a->data_change;
         std::string key = delta::LogicalFileKey(a->decoded_path, a->deletion_vector);
         if (!a->data_change) rearranged_adds.emplace_back(v, key);
+        plan.born.insert(key);
         net_version[key] = v;
         Record(plan, std::move(key), std::move(*a));
       } else if (auto* r = std::get_if<delta::Remove>(&action)) {
@@ -711,6 +721,17 @@ Status Run::Attempt(ConsolidationOutcome& outcome) {
         actions[i].adds.push_back(std::move(out).value());
       } else if (auto rm = tr.Remove(std::get<delta::Remove>(a), global)) {
         actions[i].removes.push_back(std::move(*rm));
+      } else if (p.born.count(key) == 0) {
+        // Consolidated earlier, yet no longer in the global table: another writer rewrote it
+        // (an OPTIMIZE, a DELETE). Dropping the remove would keep rows the region deleted.
+        st = Status::Corruption(fmt::format(
+            "region {}: the source removed {} (after version {}), which the global table no "
+            "longer holds: another writer changed this region's files in the global table "
+            "(OPTIMIZE, DELETE, UPDATE), so lakesync cannot apply the region's deletes and "
+            "updates; nothing of this region was published. Consolidate into a new global "
+            "table and let no other writer change it (readers only)",
+            sources_[i].region, std::get<delta::Remove>(a).path, p.prev));
+        break;
       }
     }
     if (st.ok() && include_cdc) {

@@ -717,6 +717,97 @@ TEST_F(ConsolidationTest, RearrangementsThatChangeTheGlobalTablesRowsAreDataChan
   }
 }
 
+// A region consolidated for the first time brings all its rows into the global table, also
+// those of a file a compaction wrote (dataChange=false in the source): the global table's adds
+// say dataChange=true, or readers of changes (streaming, change data feed) would skip them.
+TEST_F(ConsolidationTest, AFirstConsolidationAddsEveryFileAsADataChange) {
+  fs::path src = fs::path(tmp_.path()) / "src-compacted";
+  for (const char* f : {"b1.parquet", "b2.parquet", "c.parquet"}) {
+    WriteFileBytes(src / f, "12345");
+  }
+  WriteFileBytes(
+      src / "_delta_log" / CommitName(0),
+      R"({"protocol":{"minReaderVersion":1,"minWriterVersion":2}})"
+      "\n"
+      R"({"metaData":{"id":"t","format":{"provider":"parquet","options":{}},"schemaString":)"
+      R"("{\"type\":\"struct\",\"fields\":[{\"name\":\"v\",\"type\":\"long\",\"nullable\":true,)"
+      R"(\"metadata\":{}}]}","partitionColumns":[],"configuration":{}}})"
+      "\n"
+      R"({"add":{"path":"b1.parquet","partitionValues":{},"size":5,"modificationTime":1,)"
+      R"("dataChange":true}})"
+      "\n"
+      R"({"add":{"path":"b2.parquet","partitionValues":{},"size":5,"modificationTime":1,)"
+      R"("dataChange":true}})"
+      "\n");
+  WriteFileBytes(
+      src / "_delta_log" / CommitName(1),
+      R"({"commitInfo":{"timestamp":2,"operation":"OPTIMIZE"}})"
+      "\n"
+      R"({"remove":{"path":"b1.parquet","deletionTimestamp":2,"dataChange":false,"size":5}})"
+      "\n"
+      R"({"remove":{"path":"b2.parquet","deletionTimestamp":2,"dataChange":false,"size":5}})"
+      "\n"
+      R"({"add":{"path":"c.parquet","partitionValues":{},"size":5,"modificationTime":2,)"
+      R"("dataChange":false}})"
+      "\n");
+  dirs_["westus"] = src;
+  auto out = Consolidate({"westus"});
+  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_TRUE(out->ok()) << out->regions[0].status;
+  const std::string v0 = Commit(global_dir_, 0);
+  EXPECT_THAT(v0, HasSubstr(R"("path":"source_region=westus/c.parquet")"));
+  EXPECT_THAT(v0, HasSubstr(R"("modificationTime":2,"dataChange":true)"));
+  EXPECT_THAT(v0, Not(HasSubstr(R"("dataChange":false)")));
+  EXPECT_THAT(v0, Not(HasSubstr("b1.parquet")));
+}
+
+// Another writer compacted the global table: the region's file is gone from it, rewritten into
+// one lakesync does not know. The region's later delete of that file cannot be applied; before,
+// the remove was dropped and the deleted rows stayed in the global table. Now the region fails,
+// naming the file, and publishes nothing.
+TEST_F(ConsolidationTest, ADeleteOfAFileAnotherWriterCompactedInTheGlobalTableFailsTheRegion) {
+  fs::path src = fs::path(tmp_.path()) / "src-east";
+  WriteFileBytes(src / "a.parquet", "12345");
+  WriteFileBytes(
+      src / "_delta_log" / CommitName(0),
+      R"({"protocol":{"minReaderVersion":1,"minWriterVersion":2}})"
+      "\n"
+      R"({"metaData":{"id":"t","format":{"provider":"parquet","options":{}},"schemaString":)"
+      R"("{\"type\":\"struct\",\"fields\":[{\"name\":\"v\",\"type\":\"long\",\"nullable\":true,)"
+      R"(\"metadata\":{}}]}","partitionColumns":[],"configuration":{}}})"
+      "\n"
+      R"({"add":{"path":"a.parquet","partitionValues":{},"size":5,"modificationTime":1,)"
+      R"("dataChange":true}})"
+      "\n");
+  dirs_["eastus"] = src;
+  auto first = Consolidate({"eastus"});
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(first->ok()) << first->regions[0].status;
+  // An OPTIMIZE of the global table by another writer.
+  WriteFileBytes(fs::path(global_dir_) / "part-compacted.parquet", "12345");
+  WriteFileBytes(fs::path(global_dir_) / "_delta_log" / CommitName(1),
+                 R"({"commitInfo":{"timestamp":2,"operation":"OPTIMIZE"}})"
+                 "\n"
+                 R"({"remove":{"path":"source_region=eastus/a.parquet","deletionTimestamp":2,)"
+                 R"("dataChange":false,"size":5}})"
+                 "\n"
+                 R"({"add":{"path":"part-compacted.parquet","partitionValues":{)"
+                 R"("source_region":"eastus"},"size":5,"modificationTime":2,"dataChange":false}})"
+                 "\n");
+  // The region deletes its only file.
+  WriteFileBytes(src / "_delta_log" / CommitName(1),
+                 R"({"remove":{"path":"a.parquet","deletionTimestamp":3,"dataChange":true,)"
+                 R"("size":5}})"
+                 "\n");
+  auto second = Consolidate({"eastus"});
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_EQ(second->regions.size(), 1u);
+  EXPECT_FALSE(second->regions[0].status.ok());
+  EXPECT_THAT(second->regions[0].status.message(), HasSubstr("a.parquet"));
+  EXPECT_THAT(second->regions[0].status.message(), HasSubstr("another writer changed"));
+  EXPECT_FALSE(fs::exists(fs::path(global_dir_) / "_delta_log" / CommitName(2)));
+}
+
 // Another writer publishes the version first: the run re-reads and commits the next one.
 class RacingObserver : public RecordingObserver {
  public:
