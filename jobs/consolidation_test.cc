@@ -95,6 +95,15 @@ std::string Commit(const fs::path& table, int64_t v) {
   return ReadFileBytes(table / "_delta_log" / CommitName(v));
 }
 
+// Version 0's protocol and metadata lines of a one-column, unpartitioned hand-written table.
+const std::string kMiniTableHeader =
+    R"({"protocol":{"minReaderVersion":1,"minWriterVersion":2}})"
+    "\n"
+    R"({"metaData":{"id":"t","format":{"provider":"parquet","options":{}},"schemaString":)"
+    R"("{\"type\":\"struct\",\"fields\":[{\"name\":\"v\",\"type\":\"long\",\"nullable\":true,)"
+    R"(\"metadata\":{}}]}","partitionColumns":[],"configuration":{}}})"
+    "\n";
+
 class ConsolidationTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -661,14 +670,7 @@ TEST_F(ConsolidationTest, RearrangementsThatChangeTheGlobalTablesRowsAreDataChan
     return R"({"remove":{"path":")" + f + R"(","deletionTimestamp":2,"dataChange":)" +
            (data_change ? "true" : "false") + R"(,"size":5}})" + "\n";
   };
-  const std::string v0 =
-      R"({"protocol":{"minReaderVersion":1,"minWriterVersion":2}})"
-      "\n"
-      R"({"metaData":{"id":"t","format":{"provider":"parquet","options":{}},"schemaString":)"
-      R"("{\"type\":\"struct\",\"fields\":[{\"name\":\"v\",\"type\":\"long\",\"nullable\":true,)"
-      R"(\"metadata\":{}}]}","partitionColumns":[],"configuration":{}}})"
-      "\n" +
-      add("e.parquet", true);
+  const std::string v0 = kMiniTableHeader + add("e.parquet", true);
   struct Case {
     std::string name;
     std::vector<std::string> later;  // v1, v2, ...
@@ -727,18 +729,13 @@ TEST_F(ConsolidationTest, AFirstConsolidationAddsEveryFileAsADataChange) {
   }
   WriteFileBytes(
       src / "_delta_log" / CommitName(0),
-      R"({"protocol":{"minReaderVersion":1,"minWriterVersion":2}})"
-      "\n"
-      R"({"metaData":{"id":"t","format":{"provider":"parquet","options":{}},"schemaString":)"
-      R"("{\"type\":\"struct\",\"fields\":[{\"name\":\"v\",\"type\":\"long\",\"nullable\":true,)"
-      R"(\"metadata\":{}}]}","partitionColumns":[],"configuration":{}}})"
-      "\n"
-      R"({"add":{"path":"b1.parquet","partitionValues":{},"size":5,"modificationTime":1,)"
-      R"("dataChange":true}})"
-      "\n"
-      R"({"add":{"path":"b2.parquet","partitionValues":{},"size":5,"modificationTime":1,)"
-      R"("dataChange":true}})"
-      "\n");
+      kMiniTableHeader +
+          R"({"add":{"path":"b1.parquet","partitionValues":{},"size":5,"modificationTime":1,)"
+          R"("dataChange":true}})"
+          "\n"
+          R"({"add":{"path":"b2.parquet","partitionValues":{},"size":5,"modificationTime":1,)"
+          R"("dataChange":true}})"
+          "\n");
   WriteFileBytes(
       src / "_delta_log" / CommitName(1),
       R"({"commitInfo":{"timestamp":2,"operation":"OPTIMIZE"}})"
@@ -770,15 +767,10 @@ TEST_F(ConsolidationTest, ADeleteOfAFileAnotherWriterCompactedInTheGlobalTableFa
   WriteFileBytes(src / "a.parquet", "12345");
   WriteFileBytes(
       src / "_delta_log" / CommitName(0),
-      R"({"protocol":{"minReaderVersion":1,"minWriterVersion":2}})"
-      "\n"
-      R"({"metaData":{"id":"t","format":{"provider":"parquet","options":{}},"schemaString":)"
-      R"("{\"type\":\"struct\",\"fields\":[{\"name\":\"v\",\"type\":\"long\",\"nullable\":true,)"
-      R"(\"metadata\":{}}]}","partitionColumns":[],"configuration":{}}})"
-      "\n"
-      R"({"add":{"path":"a.parquet","partitionValues":{},"size":5,"modificationTime":1,)"
-      R"("dataChange":true}})"
-      "\n");
+      kMiniTableHeader +
+          R"({"add":{"path":"a.parquet","partitionValues":{},"size":5,"modificationTime":1,)"
+          R"("dataChange":true}})"
+          "\n");
   dirs_["eastus"] = src;
   auto first = Consolidate({"eastus"});
   ASSERT_TRUE(first.ok()) << first.status();
