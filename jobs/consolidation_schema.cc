@@ -1,6 +1,7 @@
 #include "jobs/consolidation_schema.h"
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 
 #include <fmt/format.h>
@@ -18,8 +19,10 @@ constexpr std::string_view kMaxColumnId = "delta.columnMapping.maxColumnId";
 // Configuration keys the global table must not inherit: in-commit timestamps are the new
 // table's own choice (and their enablement version/timestamp describe the source's history),
 // row tracking is refused.
+// delta.appendOnly too: the global table takes every region's deletes and updates (removes),
+// so one source's append-only setting would make lakesync's own commits violate it.
 bool DroppedConfigKey(std::string_view key) {
-  return key.starts_with("delta.enableInCommitTimestamps") ||
+  return key == "delta.appendOnly" || key.starts_with("delta.enableInCommitTimestamps") ||
          key.starts_with("delta.inCommitTimestamp") || key.starts_with("delta.enableRowTracking") ||
          key.starts_with("delta.rowTracking");
 }
@@ -44,6 +47,23 @@ std::string Join(const std::vector<std::string>& items) {
 const SchemaField* FindField(const std::vector<SchemaField>& fields, std::string_view name) {
   for (const auto& f : fields) {
     if (f.name == name) return &f;
+  }
+  return nullptr;
+}
+
+bool SameNameIgnoringCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+// A field whose name equals `name` but for case (Delta column names are case-insensitive: two
+// such columns are one column to Spark, and a schema holding both is refused).
+const SchemaField* FindFieldIgnoringCase(const std::vector<SchemaField>& fields,
+                                         std::string_view name) {
+  for (const auto& f : fields) {
+    if (SameNameIgnoringCase(f.name, name)) return &f;
   }
   return nullptr;
 }
@@ -195,6 +215,33 @@ Result<GlobalDefinition> BuildGlobalDefinition(const std::vector<RegionSchema>& 
     for (const auto& f : *parsed) {
       const SchemaField* have = FindField(def.fields, f.name);
       if (have == nullptr) {
+        if (const SchemaField* other = FindFieldIgnoringCase(def.fields, f.name)) {
+          diffs.push_back(fmt::format(
+              "column {} in {} and {} in {} differ only in case (Delta treats them as one "
+              "column; rename one so that they agree)",
+              Quoted(other->name), origin[static_cast<size_t>(other - def.fields.data())],
+              Quoted(f.name), r.region));
+          continue;
+        }
+        if (union_schema && f.nullable && mode != "none") {
+          // The added column keeps its source's mapping: its id and physical name must not
+          // name another column of the global table.
+          for (const auto& g : def.fields) {
+            if ((f.column_id && g.column_id == f.column_id) ||
+                (f.physical_name && g.physical_name == f.physical_name)) {
+              return Status::Unsupported(fmt::format(
+                  "feature columnMapping: column {} of {} (physical name {}, id {}) would share "
+                  "{} with column {} of {} in the global table; schema: union cannot add a "
+                  "column-mapped column whose id or physical name another column uses — "
+                  "consolidate tables that share their column mapping, or add the column to "
+                  "every source",
+                  Quoted(f.name), r.region, f.physical_name.value_or("none"),
+                  f.column_id ? std::to_string(*f.column_id) : "none",
+                  f.column_id && g.column_id == f.column_id ? "its id" : "its physical name",
+                  Quoted(g.name), origin[static_cast<size_t>(&g - def.fields.data())]));
+            }
+          }
+        }
         if (union_schema && f.nullable) {
           def.fields.push_back(f);
           origin.push_back(r.region);
@@ -225,7 +272,7 @@ Result<GlobalDefinition> BuildGlobalDefinition(const std::vector<RegionSchema>& 
     }
     for (size_t j = 0; j < def.fields.size(); ++j) {
       const SchemaField& f = def.fields[j];
-      if (FindField(*parsed, f.name) != nullptr) continue;
+      if (FindFieldIgnoringCase(*parsed, f.name) != nullptr) continue;
       if (union_schema && f.nullable) continue;
       diffs.push_back(
           fmt::format("column {}: in {}, not in {}{}", Quoted(f.name), origin[j], r.region,
@@ -240,7 +287,7 @@ Result<GlobalDefinition> BuildGlobalDefinition(const std::vector<RegionSchema>& 
                                    UnionHint(union_schema));
   }
   for (const auto& r : regions) {
-    if (FindField(def.fields, region_column) != nullptr) {
+    if (FindFieldIgnoringCase(def.fields, region_column) != nullptr) {
       return Status::InvalidArgument(fmt::format(
           "region {}: the source already has a column named {}; choose another region_column "
           "for the job",
@@ -344,7 +391,7 @@ Status CheckAgainstGlobal(const std::string& region, const delta::Metadata& sour
   std::vector<std::string> diffs;
   for (const auto& f : *parsed) {
     const SchemaField* g = FindField(global_fields, f.name);
-    if (f.name == region_column) {
+    if (SameNameIgnoringCase(f.name, region_column)) {
       diffs.push_back(fmt::format("column {}: the source has a column named like the region column",
                                   Quoted(f.name)));
     } else if (g == nullptr) {

@@ -5,6 +5,7 @@
 // global table again with tests/tools/global_facts.py.
 
 #include "jobs/consolidation.h"
+#include "jobs/consolidation_schema.h"
 
 #include <fmt/format.h>
 #include <gmock/gmock.h>
@@ -798,6 +799,73 @@ TEST_F(ConsolidationTest, ADeleteOfAFileAnotherWriterCompactedInTheGlobalTableFa
   EXPECT_THAT(second->regions[0].status.message(), HasSubstr("a.parquet"));
   EXPECT_THAT(second->regions[0].status.message(), HasSubstr("another writer changed"));
   EXPECT_FALSE(fs::exists(fs::path(global_dir_) / "_delta_log" / CommitName(2)));
+}
+
+// The global table's definition from hand-made metadata: column names that differ only in
+// case, a region column named like a source column but for case, a union-added column-mapped
+// column whose id another column uses, and a source's append-only setting.
+delta::Metadata MetadataWith(const std::string& fields, const std::string& mode = "none") {
+  delta::Metadata m;
+  m.id = "t";
+  m.schema_string = R"({"type":"struct","fields":[)" + fields + "]}";
+  if (mode != "none") {
+    m.configuration["delta.columnMapping.mode"] = mode;
+    m.configuration["delta.columnMapping.maxColumnId"] = "2";
+  }
+  return m;
+}
+std::string Field(const std::string& name, const std::string& type, int id = 0) {
+  std::string md = id == 0 ? "{}"
+                           : R"({"delta.columnMapping.id":)" + std::to_string(id) +
+                                 R"(,"delta.columnMapping.physicalName":"col-)" + name + R"("})";
+  return R"({"name":")" + name + R"(","type":")" + type + R"(","nullable":true,"metadata":)" + md +
+         "}";
+}
+
+TEST(ConsolidationSchemaTest, NamesThatDifferOnlyInCaseAreRefused) {
+  delta::Protocol p;
+  delta::Metadata east = MetadataWith(Field("id", "long"));
+  delta::Metadata west = MetadataWith(Field("ID", "long"));
+  for (bool union_schema : {false, true}) {
+    auto def = BuildGlobalDefinition({{"east", &east, &p}, {"west", &west, &p}}, "source_region",
+                                     union_schema);
+    ASSERT_FALSE(def.ok());
+    EXPECT_EQ(def.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_THAT(def.status().message(),
+                HasSubstr("column `id` in east and `ID` in west differ only in case"));
+  }
+  delta::Metadata named =
+      MetadataWith(Field("id", "long") + "," + Field("Source_Region", "string"));
+  auto def = BuildGlobalDefinition({{"east", &named, &p}}, "source_region", false);
+  ASSERT_FALSE(def.ok());
+  EXPECT_THAT(def.status().message(), HasSubstr("already has a column named source_region"));
+  EXPECT_FALSE(
+      CheckAgainstGlobal("east", named, MetadataWith(Field("id", "long")), "source_region", true)
+          .ok());
+}
+
+TEST(ConsolidationSchemaTest, UnionCannotAddAColumnMappedColumnWhoseIdIsTaken) {
+  delta::Protocol p;
+  delta::Metadata east = MetadataWith(Field("a", "long", 1) + "," + Field("b", "long", 2), "id");
+  delta::Metadata west = MetadataWith(Field("a", "long", 1) + "," + Field("c", "string", 2), "id");
+  auto def = BuildGlobalDefinition({{"east", &east, &p}, {"west", &west, &p}}, "source_region",
+                                   /*union_schema=*/true);
+  ASSERT_FALSE(def.ok());
+  EXPECT_EQ(def.status().code(), StatusCode::kUnsupported);
+  EXPECT_THAT(def.status().message(),
+              HasSubstr("column `c` of west (physical name col-c, id 2) would share its id with "
+                        "column `b` of east"));
+}
+
+TEST(ConsolidationSchemaTest, ASourcesAppendOnlySettingIsNotInherited) {
+  delta::Protocol p;
+  delta::Metadata east = MetadataWith(Field("id", "long"));
+  east.configuration["delta.appendOnly"] = "true";
+  east.configuration["delta.logRetentionDuration"] = "interval 30 days";
+  auto def = BuildGlobalDefinition({{"east", &east, &p}}, "source_region", false);
+  ASSERT_TRUE(def.ok()) << def.status();
+  EXPECT_EQ(def->configuration.count("delta.appendOnly"), 0u);
+  EXPECT_EQ(def->configuration.at("delta.logRetentionDuration"), "interval 30 days");
 }
 
 // Another writer publishes the version first: the run re-reads and commits the next one.
