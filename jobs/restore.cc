@@ -148,6 +148,17 @@ Result<RestoreCopyOutcome> RestoreSnapshotCopy(const TableLocation& snapshots,
     return copied.WithContext("restoring snapshot " + id + " to " + TableUrl(to));
   }
   observer.OnCommitPublished(to.name, 0);
+  // The commit's file was synced in its directory, but `_delta_log/` and the location itself
+  // may be new directories whose entries must survive a crash too: SyncAll fsyncs the commit
+  // and every directory up to the root.
+  to.storage->OweSync(delta::LogFileKey(Trimmed(to.prefix), delta::CommitFileName(0)));
+  if (Status synced = to.storage->SyncAll(); !synced.ok()) {
+    return synced.WithContext(fmt::format(
+        "restoring snapshot {} to {}: the table is written but making it durable failed (a "
+        "crash now could lose it); check the filesystem, then restore again into a new "
+        "location",
+        id, TableUrl(to)));
+  }
   RestoreCopyOutcome out;
   out.snapshot_id = id;
   out.source_version = manifest->version;

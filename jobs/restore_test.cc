@@ -14,6 +14,7 @@
 #include "jobs/snapshot_files.h"
 #include "jobs/snapshot_test_util.h"
 #include "jobs/table_verify.h"
+#include "storage/fault_storage.h"
 #include "storage/test_util.h"
 
 namespace lakesync::jobs {
@@ -81,6 +82,33 @@ TEST(RestoreSnapshotCopyTest, CopiesASnapshotAsATableAndRefusesNonEmptyTargets) 
   auto unknown = RestoreSnapshotCopy(snaps, "20200101T000000Z-v1", {"x", st.get(), "x"}, 4, obs);
   EXPECT_TRUE(unknown.status().IsNotFound()) << unknown.status();
   EXPECT_NE(unknown.status().message().find(id), std::string::npos) << unknown.status();
+}
+
+// The restored table's commit and its new folders are made durable (SyncAll after the
+// publish, which fsyncs the commit and every folder up to the root); a failure there is
+// reported, not taken for success.
+TEST(RestoreSnapshotCopyTest, TheCopysCommitAndFoldersAreMadeDurable) {
+  LAKESYNC_SKIP_WITHOUT_FIXTURES();
+  TempDir dir;
+  auto fixtures = OpenLocal(FixturesDir());
+  auto st = OpenLocal(dir.path());
+  RecordingObserver obs;
+  TableLocation snaps{"snaps", st.get(), "snaps"};
+  auto snap = RunSnapshot({"src", fixtures.get(), "simple_table"}, snaps, {}, obs);
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  using Op = storage::FaultInjectingStorage::Op;
+  storage::FaultInjectingStorage faulty(*st);
+  auto out = RestoreSnapshotCopy(snaps, snap->created->id, {"new", &faulty, "restored/a"}, 4, obs);
+  ASSERT_TRUE(out.ok()) << out.status();
+  const int syncs = faulty.Calls(Op::kSyncAll);
+  EXPECT_GE(syncs, 2);  // the files, then the commit and its folders
+  storage::FaultInjectingStorage failing(*st);
+  failing.FailNth(Op::kSyncAll, syncs, Status::IOError("fsync failed (test)"));
+  auto failed =
+      RestoreSnapshotCopy(snaps, snap->created->id, {"new", &failing, "restored/b"}, 4, obs);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_NE(failed.status().message().find("making it durable failed"), std::string::npos)
+      << failed.status();
 }
 
 // The first absolute add path in a commit file's text (the restore's own output is only used

@@ -311,7 +311,7 @@ Status DeleteSnapshot(const TableLocation& target, std::string_view id) {
   const std::string dir = SnapshotTablePrefix(target, id);
   LAKESYNC_RETURN_IF_ERROR(DeleteIfPresent(st, delta::LogFileKey(dir, delta::CommitFileName(0))));
   LAKESYNC_FAILPOINT("snapshot.mid_retention");
-  LAKESYNC_RETURN_IF_ERROR(DeleteTree(st, dir));
+  LAKESYNC_RETURN_IF_ERROR(DeleteTree(st, dir, /*remove_dir=*/true));
   LAKESYNC_RETURN_IF_ERROR(DeleteIfPresent(st, MarkerKey(target, id, kWritingSuffix)));
   return DeleteIfPresent(st, MarkerKey(target, id, kDeletingSuffix));
 }

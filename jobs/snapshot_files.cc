@@ -1,12 +1,14 @@
 #include "jobs/snapshot_files.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <mutex>
 #include <optional>
 
@@ -189,7 +191,21 @@ Status CheckTableFiles(const TableLocation& table, const std::vector<FileRef>& f
   return Status::OK();
 }
 
-Status DeleteTree(storage::Storage& storage, const std::string& dir) {
+namespace {
+
+// Removes the empty folders under `path` (deepest first), and `path` itself with `self`.
+// Symbolic links are not followed. Best effort: a folder that cannot go stays.
+void RemoveEmptyFolders(const std::filesystem::path& path, bool self) {
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->is_directory(ec) && !it->is_symlink(ec)) RemoveEmptyFolders(it->path(), true);
+  }
+  if (self) (void)::rmdir(path.c_str());  // fails, harmlessly, unless empty
+}
+
+}  // namespace
+
+Status DeleteTree(storage::Storage& storage, const std::string& dir, bool remove_dir) {
   storage::ListOptions opts;
   opts.prefix = dir.empty() || dir.back() == '/' ? dir : dir + "/";
   opts.recursive = true;
@@ -202,6 +218,7 @@ Status DeleteTree(storage::Storage& storage, const std::string& dir) {
     Status s = storage.Delete(f.path);
     if (!s.ok() && !s.IsNotFound()) return s.WithContext("deleting " + f.path);
   }
+  if (auto local = storage.LocalPath(dir)) RemoveEmptyFolders(*local, remove_dir);
   return Status::OK();
 }
 

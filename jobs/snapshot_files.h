@@ -58,7 +58,9 @@ Status CheckTableFiles(const TableLocation& table, const std::vector<FileRef>& f
 // The URL of a table location ("file:///data/t"), for messages and shallow paths.
 std::string TableUrl(const TableLocation& table);
 
-// Deletes every file under the storage prefix `dir` (recursively). Missing files are fine.
-Status DeleteTree(storage::Storage& storage, const std::string& dir);
+// Deletes every file under the storage prefix `dir` (recursively). Missing files are fine. On
+// a local filesystem the folders left empty go too (bottom-up; a folder something else wrote
+// into meanwhile stays), `dir` itself only with `remove_dir`.
+Status DeleteTree(storage::Storage& storage, const std::string& dir, bool remove_dir = false);
 
 }  // namespace lakesync::jobs

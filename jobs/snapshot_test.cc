@@ -234,10 +234,13 @@ TEST(SnapshotRunTest, KeepLastAtNAndNPlusOne) {
     EXPECT_EQ(out->snapshots.front().id, ids.back());
     clock.Advance(std::chrono::hours(1));
   }
-  // Deleted snapshots leave no files.
+  // Deleted snapshots leave no files, nor their folders (before: `<id>/` and
+  // `<id>/_delta_log/` stayed, one pair per deleted snapshot, for good).
   for (int i = 0; i < 2; ++i) {
     EXPECT_EQ(FilesUnder(env.TargetDir() + "/" + ids[i]), std::vector<std::string>{});
+    EXPECT_FALSE(std::filesystem::exists(env.TargetDir() + "/" + ids[i])) << ids[i];
   }
+  EXPECT_TRUE(std::filesystem::exists(env.TargetDir() + "/" + ids.back() + "/_delta_log"));
 }
 
 TEST(SnapshotRunTest, KeepWithinOnTheClock) {
