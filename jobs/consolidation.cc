@@ -34,6 +34,28 @@ std::string ConsolidationAppId(std::string_view job, std::string_view region) {
   return fmt::format("lakesync:{}:{}", job, region);
 }
 
+namespace {
+
+// The (job, appId) of a consolidation txn for `region` written by a job other than `job` (the
+// job was renamed: its txns keep the old name), if the global table has one.
+std::optional<std::pair<std::string, std::string>> OtherJobsTxn(const delta::Snapshot& global,
+                                                                std::string_view job,
+                                                                std::string_view region) {
+  const std::string prefix = "lakesync:";
+  const std::string suffix = ":" + std::string(region);
+  for (const auto& [app_id, txn] : global.txns()) {
+    if (app_id.size() <= prefix.size() + suffix.size() || !app_id.starts_with(prefix) ||
+        !app_id.ends_with(suffix)) {
+      continue;
+    }
+    std::string other = app_id.substr(prefix.size(), app_id.size() - prefix.size() - suffix.size());
+    if (other != job && other.find(':') == std::string::npos) return std::pair(other, app_id);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 bool ConsolidationOutcome::ok() const {
   return std::all_of(regions.begin(), regions.end(),
                      [](const RegionOutcome& r) { return r.status.ok(); });
@@ -643,6 +665,20 @@ Status Run::Attempt(ConsolidationOutcome& outcome) {
     int64_t prev = -1;
     if (global.snapshot) {
       prev = global.snapshot->TxnVersion(ConsolidationAppId(options_.job, s.region)).value_or(-1);
+    }
+    if (prev < 0 && global.snapshot) {
+      if (auto other = OtherJobsTxn(*global.snapshot, options_.job, s.region)) {
+        RegionPlan refused;
+        refused.status = Status::InvalidArgument(fmt::format(
+            "region {}: the global table already holds this region's files, consolidated by "
+            "job `{}` (txn {}); as job `{}` it would add them all again and keep rows the region "
+            "deleted since. Give the job its old name back, or consolidate into a new global "
+            "table",
+            s.region, other->first, other->second, options_.job));
+        spdlog::warn("consolidation {}: {}", options_.job, refused.status.message());
+        plans.push_back(std::move(refused));
+        continue;
+      }
     }
     plans.push_back(PlanRegion(s, prev, recorded[i]));
     if (!plans.back().status.ok()) {

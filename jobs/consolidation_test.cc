@@ -868,6 +868,37 @@ TEST(ConsolidationSchemaTest, ASourcesAppendOnlySettingIsNotInherited) {
   EXPECT_EQ(def->configuration.at("delta.logRetentionDuration"), "interval 30 days");
 }
 
+// A renamed job finds no txn of its own name: before, it consolidated every region again from
+// scratch (each file added twice, deleted rows kept). Now a region another job's txn accounts
+// for is refused, naming that job.
+TEST_F(ConsolidationTest, ARenamedJobDoesNotConsolidateTheRegionsAgain) {
+  fs::path src = fs::path(tmp_.path()) / "src-east";
+  WriteFileBytes(src / "a.parquet", "12345");
+  WriteFileBytes(src / "_delta_log" / CommitName(0),
+                 kMiniTableHeader + R"({"add":{"path":"a.parquet","partitionValues":{},"size":5,)"
+                                    R"("modificationTime":1,"dataChange":true}})"
+                                    "\n");
+  dirs_["eastus"] = src;
+  ConsolidationOptions options;
+  options.job = "j2";
+  auto first = Consolidate({"eastus"}, options);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(first->ok()) << first->regions[0].status;
+  options.job = "j2_renamed";
+  auto renamed = Consolidate({"eastus"}, options);
+  ASSERT_TRUE(renamed.ok()) << renamed.status();
+  ASSERT_EQ(renamed->regions.size(), 1u);
+  EXPECT_FALSE(renamed->regions[0].status.ok());
+  EXPECT_THAT(renamed->regions[0].status.message(),
+              HasSubstr("consolidated by job `j2` (txn lakesync:j2:eastus)"));
+  EXPECT_FALSE(fs::exists(fs::path(global_dir_) / "_delta_log" / CommitName(1)));
+  // Under its old name it goes on as before.
+  options.job = "j2";
+  auto again = Consolidate({"eastus"}, options);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->ok()) << again->regions[0].status;
+}
+
 // Another writer publishes the version first: the run re-reads and commits the next one.
 class RacingObserver : public RecordingObserver {
  public:
