@@ -164,6 +164,7 @@ std::string ManifestToJson(const SnapshotManifest& m) {
   w.Key("created_at_ms").Int(ToUnixMillis(m.created_at));
   w.Key("mode").String(SnapshotModeName(m.mode));
   w.Key("table_id").String(m.table_id);
+  w.Key("source_table_id").String(m.source_table_id);
   w.Key("notes").BeginArray();
   for (const auto& n : m.notes) w.String(n);
   w.EndArray();
@@ -211,6 +212,9 @@ Result<SnapshotManifest> ParseManifest(std::string_view json) {
   LAKESYNC_RETURN_IF_ERROR(num("created_at_ms", created_ms));
   LAKESYNC_RETURN_IF_ERROR(str("mode", mode));
   LAKESYNC_RETURN_IF_ERROR(str("table_id", m.table_id));
+  if (doc["source_table_id"].error() != simdjson::NO_SUCH_FIELD) {
+    LAKESYNC_RETURN_IF_ERROR(str("source_table_id", m.source_table_id));
+  }
   if (doc["rows_exact"].get_bool().get(m.rows_exact) != simdjson::SUCCESS) {
     return Status::Corruption("the manifest has no boolean \"rows_exact\"");
   }
@@ -268,7 +272,13 @@ Result<std::vector<SnapshotEntry>> ListSnapshots(const TableLocation& target) {
     }
     (e.status == SnapshotStatus::kComplete ? complete : incomplete).push_back(std::move(e));
   }
+  // Newest first: by the source version held, then by creation. Not by creation alone: runners
+  // whose clocks disagree would make an old snapshot "newest" (skipping, lag and retention all
+  // go by the first).
   std::sort(complete.begin(), complete.end(), [](const SnapshotEntry& a, const SnapshotEntry& b) {
+    if (a.manifest->version != b.manifest->version) {
+      return a.manifest->version > b.manifest->version;
+    }
     if (a.manifest->created_at != b.manifest->created_at) {
       return a.manifest->created_at > b.manifest->created_at;
     }
@@ -674,17 +684,32 @@ Result<SnapshotOutcome> RunSnapshot(const TableLocation& source, const TableLoca
     }
   };
 
-  if (options.skip_unchanged && !existing.empty() && existing.front().version == out.version) {
-    out.unchanged_since = existing.front().id;
-    apply_retention();
-    return out;
+  auto load = [&]() -> Status {
+    if (!loaded || loaded->snapshot.version() != out.version) {
+      auto st = log.Load(out.version);
+      if (!st.ok()) return st.status().WithContext("reading " + TableUrl(source));
+      loaded = std::move(st).value();
+    }
+    return Status::OK();
+  };
+  if (options.skip_unchanged) {
+    // A snapshot of this very state: the same source, version and mode (and, when the manifest
+    // recorded it, the same table: not one dropped and recreated under the URL).
+    for (const auto& m : existing) {
+      if (m.version != out.version || m.mode != options.mode || m.source != TableUrl(source)) {
+        continue;
+      }
+      if (!m.source_table_id.empty()) {
+        LAKESYNC_RETURN_IF_ERROR(load());
+        if (loaded->snapshot.metadata().id != m.source_table_id) continue;
+      }
+      out.unchanged_since = m.id;
+      apply_retention();
+      return out;
+    }
   }
 
-  if (!loaded || loaded->snapshot.version() != out.version) {
-    auto st = log.Load(out.version);
-    if (!st.ok()) return st.status().WithContext("reading " + TableUrl(source));
-    loaded = std::move(st).value();
-  }
+  LAKESYNC_RETURN_IF_ERROR(load());
   const delta::Snapshot& snap = loaded->snapshot;
   SnapshotManifest manifest;
   manifest.source = TableUrl(source);
@@ -696,6 +721,7 @@ Result<SnapshotOutcome> RunSnapshot(const TableLocation& source, const TableLoca
   manifest.rows_exact = snap.rows_exact();
   manifest.created_at = FromUnixMillis(ToUnixMillis(options.clock->Now()));
   manifest.mode = options.mode;
+  manifest.source_table_id = snap.metadata().id;
 
   // A fresh id: put-if-absent of the `.writing` marker claims it (a second snapshot of the
   // same version within one second gets a suffix). An id this run just cleaned up is never

@@ -60,7 +60,11 @@ struct SnapshotManifest {
   bool rows_exact = true;      // false when some live add has no numRecords
   TimePoint created_at;
   SnapshotMode mode = SnapshotMode::kDeep;
-  std::string table_id;            // the snapshot's metaData.id
+  std::string table_id;  // the snapshot's metaData.id
+  // The source's metaData.id at `version` ("" in manifests of lakesync before 0.1.1): with
+  // `source` and `version`, which table state this is (a dropped and recreated source reuses
+  // the URL and versions).
+  std::string source_table_id;
   std::vector<std::string> notes;  // how table features were carried over, one line each
 
   friend bool operator==(const SnapshotManifest&, const SnapshotManifest&) = default;
@@ -87,7 +91,8 @@ struct SnapshotEntry {
   std::optional<SnapshotManifest> manifest;
 };
 
-// Every snapshot of the target: complete ones newest first (by created_at, then id), then the
+// Every snapshot of the target: complete ones newest first (by the source version they hold,
+// then created_at, then id: runners' clocks may disagree, source versions only grow), then the
 // incomplete ones (leftovers of killed runs, or in progress) by id. One listing of
 // `T/_snapshots/` plus one read per manifest. Corruption naming the file for an unreadable
 // manifest.
@@ -148,8 +153,8 @@ struct SnapshotOutcome {
   int64_t version = -1;  // the source version chosen
   // Set when a snapshot was written by this run.
   std::optional<SnapshotManifest> created;
-  // Set when the run skipped writing (skip_unchanged): the id of the newest snapshot, which
-  // already holds `version`.
+  // Set when the run skipped writing (skip_unchanged): the id of a complete snapshot that
+  // already holds `version` of this source (URL and, where recorded, table id) in this mode.
   std::optional<std::string> unchanged_since;
   int64_t files_copied = 0;
   int64_t bytes_copied = 0;

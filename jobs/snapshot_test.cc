@@ -25,6 +25,7 @@ namespace {
 namespace fs = std::filesystem;
 using storage::testing::TempDir;
 using testing::CommitName;
+using testing::CopyTree;
 using testing::FixturesDir;
 using testing::OpenLocal;
 using testing::ReadFileBytes;
@@ -241,6 +242,74 @@ TEST(SnapshotRunTest, KeepLastAtNAndNPlusOne) {
     EXPECT_FALSE(std::filesystem::exists(env.TargetDir() + "/" + ids[i])) << ids[i];
   }
   EXPECT_TRUE(std::filesystem::exists(env.TargetDir() + "/" + ids.back() + "/_delta_log"));
+}
+
+// Runners whose clocks disagree: a snapshot of version 3 written by a runner an hour ahead
+// must not count as newer than a later one of version 4. Before, it stayed "newest": every run
+// wrote version 4 again (skip_unchanged compared with it), retention deleted the previous
+// copy of version 4, and the lag never reached 0.
+TEST(SnapshotRunTest, ARunnerWithAFastClockDoesNotMakeAnOldSnapshotTheNewest) {
+  LAKESYNC_SKIP_WITHOUT_FIXTURES();
+  Env env;
+  SnapshotOptions opts;
+  opts.keep_last = 1;
+  RecordingObserver obs;
+  ManualClock ahead(kT0 + std::chrono::hours(10));
+  opts.clock = &ahead;
+  opts.version = 3;
+  auto a = RunSnapshot(env.Source("simple_table"), env.Target(), opts, obs);
+  ASSERT_TRUE(a.ok() && a->created) << a.status();
+  ManualClock right(kT0);
+  opts.clock = &right;
+  opts.version.reset();  // the head, 4
+  auto b = RunSnapshot(env.Source("simple_table"), env.Target(), opts, obs);
+  ASSERT_TRUE(b.ok() && b->created) << b.status();
+  EXPECT_EQ(b->created->version, 4);
+  // keep_last 1 keeps the snapshot of the highest version, whatever the clocks said.
+  EXPECT_EQ(b->deleted, std::vector<std::string>{a->created->id});
+  auto lag = ComputeSnapshotLag(env.Source("simple_table"), env.Target(), kT0);
+  ASSERT_TRUE(lag.ok()) << lag.status();
+  EXPECT_EQ(lag->newest_version, std::optional<int64_t>(4));
+  EXPECT_EQ(lag->versions, 0);
+  right.Advance(std::chrono::hours(1));
+  auto c = RunSnapshot(env.Source("simple_table"), env.Target(), opts, obs);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_FALSE(c->created.has_value());
+  EXPECT_EQ(c->unchanged_since, b->created->id);
+  EXPECT_TRUE(c->deleted.empty());
+  ASSERT_EQ(c->snapshots.size(), 1u);
+  EXPECT_EQ(c->snapshots[0].id, b->created->id);
+}
+
+// skip_unchanged compares the table, not only the version: a source dropped and recreated under
+// the same URL (here: another table copied in its place), at the same version, gets a new
+// snapshot. Before, the run said "unchanged" and the snapshot held the old table's data.
+TEST(SnapshotRunTest, ARecreatedSourceAtTheSameVersionIsSnapshottedAgain) {
+  LAKESYNC_SKIP_WITHOUT_FIXTURES();
+  Env env;
+  TempDir src_dir;
+  auto src = OpenLocal(src_dir.path());
+  CopyTree(FixturesDir() + "/table-without-dv-small", src_dir.path() + "/t");
+  TableLocation source{"t", src.get(), "t"};
+  SnapshotOptions opts;
+  opts.version = 0;
+  ManualClock clock(kT0);
+  opts.clock = &clock;
+  RecordingObserver obs;
+  auto first = RunSnapshot(source, env.Target(), opts, obs);
+  ASSERT_TRUE(first.ok() && first->created) << first.status();
+  clock.Advance(std::chrono::hours(1));
+  auto same = RunSnapshot(source, env.Target(), opts, obs);
+  ASSERT_TRUE(same.ok()) << same.status();
+  EXPECT_EQ(same->unchanged_since, first->created->id);
+  fs::remove_all(src_dir.path() + "/t");
+  CopyTree(FixturesDir() + "/table-with-dv-small", src_dir.path() + "/t");
+  clock.Advance(std::chrono::hours(1));
+  auto recreated = RunSnapshot(source, env.Target(), opts, obs);
+  ASSERT_TRUE(recreated.ok()) << recreated.status();
+  ASSERT_TRUE(recreated->created.has_value());
+  EXPECT_NE(recreated->created->source_table_id, first->created->source_table_id);
+  EXPECT_FALSE(recreated->created->source_table_id.empty());
 }
 
 TEST(SnapshotRunTest, KeepWithinOnTheClock) {
