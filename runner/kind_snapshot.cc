@@ -5,6 +5,11 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
 #include "jobs/snapshot.h"
 #include "runner/job_kinds.h"
 #include "runner/progress.h"
@@ -41,6 +46,44 @@ db::SnapshotRecord Record(const JobConfig& job, const jobs::SnapshotManifest& m)
   r.status = db::SnapshotRecordStatus::kComplete;
   r.created_at = m.created_at;
   return r;
+}
+
+// R6 for snapshots: the target is the truth. A run killed after publishing a snapshot's
+// manifest, or in the middle of retention, left PostgreSQL behind; bring its records of this
+// target in line with the complete snapshots the target holds, and say so.
+Status ReconcileSnapshots(db::StateStore& store, const JobConfig& job,
+                          const std::vector<jobs::SnapshotManifest>& in_target, TimePoint now) {
+  LAKESYNC_ASSIGN_OR_RETURN(std::vector<db::SnapshotRecord> recorded, store.Snapshots(job.name));
+  std::erase_if(recorded,
+                [&](const db::SnapshotRecord& r) { return r.target != job.snapshot.target.text; });
+  std::map<std::string, db::SnapshotRecordStatus> status_of;
+  for (const auto& r : recorded) status_of[r.snapshot_id] = r.status;
+  std::set<std::string> present;
+  for (const auto& m : in_target) {
+    present.insert(m.id);
+    auto it = status_of.find(m.id);
+    if (it != status_of.end() && it->second == db::SnapshotRecordStatus::kComplete) continue;
+    LAKESYNC_RETURN_IF_ERROR(store.UpsertSnapshot(Record(job, m)));
+    spdlog::warn(
+        "{}: snapshot {} is complete in the target but PostgreSQL {}; recorded it as complete "
+        "(a run was stopped after publishing it)",
+        job.name, m.id,
+        it == status_of.end()
+            ? std::string("had no record of it")
+            : fmt::format("had it as {}", db::SnapshotRecordStatusName(it->second)));
+  }
+  for (const auto& r : recorded) {
+    if (r.status != db::SnapshotRecordStatus::kComplete || present.count(r.snapshot_id) != 0) {
+      continue;
+    }
+    LAKESYNC_ASSIGN_OR_RETURN(bool known, store.MarkSnapshotDeleted(job.name, r.snapshot_id, now));
+    (void)known;
+    spdlog::warn(
+        "{}: snapshot {} is recorded as complete but the target no longer holds it; marked it "
+        "deleted (a run was stopped while deleting it)",
+        job.name, r.snapshot_id);
+  }
+  return Status::OK();
 }
 
 }  // namespace
@@ -89,6 +132,7 @@ Result<JobOutcome> RunSnapshotJob(const Config& config, const JobConfig& job,
       (void)known;
     }
   }
+  LAKESYNC_RETURN_IF_ERROR(ReconcileSnapshots(store, job, out->snapshots, now));
 
   finish.source_version = out->source_head;
   db::TargetResult tr;

@@ -301,6 +301,32 @@ TEST_F(SnapshotE2ETest, KilledMidRetentionNeverListsAHalfDeletedSnapshot) {
   EXPECT_EQ(after[0].status, "complete");
 }
 
+// A run killed in retention, after its snapshot's manifest was published: PostgreSQL never
+// heard of that snapshot, and the next run skips (the source is unchanged). The target is the
+// truth (R6): the next run records the snapshot and marks the half-deleted one deleted.
+TEST_F(SnapshotE2ETest, ASnapshotAKilledRunPublishedIsRecordedByTheNextRun) {
+  CopyFixture(kFixtures, "simple_table", Src("t"));
+  WriteConfig("keep1", "t", "    retention: { keep_last: 1 }\n");
+  ProcessResult r = Run("keep1");
+  ASSERT_EQ(r.exit_code, 0) << Dump(r);
+  const std::string first = Complete("keep1").at(0).id;
+  r = Lakesync({"restore", Src("t"), "--to-version", "1"});  // the source moves on: version 5
+  ASSERT_EQ(r.exit_code, 0) << Dump(r);
+  r = Run("keep1", {{"LAKESYNC_FAILPOINTS", "snapshot.mid_retention"}});
+  ASSERT_NE(r.exit_code, 0) << Dump(r);
+  const std::string second = Complete("keep1").at(0).id;
+  ASSERT_NE(second, first);
+  EXPECT_EQ(db_->Query("SELECT count(*) FROM snapshots WHERE snapshot_id = '" + second + "'"), "0");
+
+  r = Run("keep1");
+  ASSERT_EQ(r.exit_code, 0) << Dump(r);
+  EXPECT_THAT(r.out, HasSubstr("unchanged since snapshot " + second));
+  EXPECT_THAT(r.err, HasSubstr("snapshot " + second + " is complete in the target"));
+  EXPECT_EQ(db_->Query("SELECT string_agg(snapshot_id || ':' || status, ',' ORDER BY "
+                       "source_version) FROM snapshots WHERE job = 'keep1'"),
+            first + ":deleted," + second + ":complete");
+}
+
 // restore --snapshot: a copy the checker accepts; a non-empty destination is refused.
 TEST_F(SnapshotE2ETest, RestoreSnapshotToANewLocation) {
   CopyFixture(kFixtures, "delta-0.8.0-partitioned", Src("t"));
