@@ -968,14 +968,23 @@ std::vector<RegionLag> ConsolidationLag(const std::vector<ConsolidationSource>& 
     wanted.emplace(ConsolidationAppId(job, sources[i].region), i);
   }
   Status target_status;
+  std::vector<std::string> recorded(sources.size());  // fingerprints recorded with the txns
   auto head = target.storage ? TableHead(*target.storage, TablePrefix(target))
                              : Result<int64_t>(Status::InvalidArgument("no target storage"));
   if (!head.ok()) {
     target_status = head.status().WithContext("reading the global table");
   } else {
     target_status = NewestTxns(target, *head, std::move(wanted),
-                               [&](size_t i, const delta::Txn& t, const delta::Commit&) {
+                               [&](size_t i, const delta::Txn& t, const delta::Commit& commit) {
                                  out[i].consolidated_version = t.version;
+                                 for (const auto& a : commit.actions) {
+                                   const auto* info = std::get_if<delta::CommitInfo>(&a);
+                                   if (info == nullptr) continue;
+                                   std::string fp = RecordedFingerprint(*info, sources[i].region);
+                                   if (fp.rfind(std::to_string(t.version) + ":", 0) == 0) {
+                                     recorded[i] = std::move(fp);
+                                   }
+                                 }
                                })
                         .WithContext("reading the global table");
   }
@@ -998,6 +1007,17 @@ std::vector<RegionLag> ConsolidationLag(const std::vector<ConsolidationSource>& 
       continue;
     }
     lag.source_version = *source_head;
+    if (!recorded[i].empty() && lag.consolidated_version <= lag.source_version) {
+      auto now_fp = SourceFingerprint(src, lag.consolidated_version);
+      if (now_fp.ok() && *now_fp != recorded[i]) {
+        lag.replaced = true;
+        lag.status = Status::Corruption(fmt::format(
+            "region {}: the source was replaced or recreated: its commit {} is not the one "
+            "consolidated; consolidate it into a new global table, or put the original back",
+            lag.region, lag.consolidated_version));
+        continue;
+      }
+    }
     lag.versions = std::max<int64_t>(0, lag.source_version - lag.consolidated_version);
     if (lag.versions == 0) continue;
     delta::DeltaLog log(*src.storage, TablePrefix(src));

@@ -107,6 +107,10 @@ struct RegionLag {
   int64_t consolidated_version = -1;  // txn version in the global table (-1: none)
   int64_t versions = 0;
   double seconds = 0;  // age of the oldest unconsolidated source commit; 0 when caught up
+  // The source is not the table consolidated: its commit at `consolidated_version` differs
+  // from the one the global table recorded (dropped and recreated, or replaced). `status`
+  // then says so.
+  bool replaced = false;
 };
 std::vector<RegionLag> ConsolidationLag(const std::vector<ConsolidationSource>& sources,
                                         const TableLocation& target, std::string_view job,

@@ -6,6 +6,7 @@
 
 #include "jobs/consolidation.h"
 #include "jobs/consolidation_schema.h"
+#include "jobs/table_verify.h"
 
 #include <fmt/format.h>
 #include <gmock/gmock.h>
@@ -897,6 +898,44 @@ TEST_F(ConsolidationTest, ARenamedJobDoesNotConsolidateTheRegionsAgain) {
   auto again = Consolidate({"eastus"}, options);
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_TRUE(again->ok()) << again->regions[0].status;
+}
+
+// A source replaced by another table with more versions: runs refuse it (ReplacedSource…), and
+// now `verify` and the lag say so too. Before, verify printed "ok" and the lag looked ordinary.
+TEST_F(ConsolidationTest, VerifyAndLagNameASourceThatWasReplaced) {
+  fs::path src = fs::path(tmp_.path()) / "src-east";
+  auto write_v0 = [&](const std::string& file) {
+    WriteFileBytes(src / file, "12345");
+    WriteFileBytes(src / "_delta_log" / CommitName(0),
+                   kMiniTableHeader + R"({"add":{"path":")" + file +
+                       R"(","partitionValues":{},"size":5,"modificationTime":1,)"
+                       R"("dataChange":true}})"
+                       "\n");
+  };
+  write_v0("a.parquet");
+  dirs_["eastus"] = src;
+  auto first = Consolidate({"eastus"});
+  ASSERT_TRUE(first.ok() && first->ok()) << first.status();
+  auto storage = OpenLocal(src.string());
+  std::vector<ConsolidationSource> sources = {Source("eastus", storage.get())};
+  TableLocation target{"global", global_.get(), ""};
+  auto ok = VerifyConsolidation(sources, target, "global_sales");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_TRUE(ok->global.problems.empty()) << ::testing::PrintToString(ok->global.problems);
+  // Recreated: another version 0, and a version 1.
+  fs::remove_all(src);
+  write_v0("b.parquet");
+  WriteFileBytes(src / "_delta_log" / CommitName(1),
+                 R"({"commitInfo":{"timestamp":3,"operation":"WRITE"}})"
+                 "\n");
+  auto bad = VerifyConsolidation(sources, target, "global_sales");
+  ASSERT_TRUE(bad.ok()) << bad.status();
+  ASSERT_EQ(bad->global.problems.size(), 1u) << ::testing::PrintToString(bad->global.problems);
+  EXPECT_THAT(bad->global.problems[0], HasSubstr("region eastus: the source was replaced"));
+  auto lag = ConsolidationLag(sources, target, "global_sales", SystemClock::Instance().Now());
+  ASSERT_EQ(lag.size(), 1u);
+  EXPECT_TRUE(lag[0].replaced);
+  EXPECT_FALSE(lag[0].status.ok());
 }
 
 // Another writer publishes the version first: the run re-reads and commits the next one.

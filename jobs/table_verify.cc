@@ -215,6 +215,7 @@ Result<ConsolidationVerifyReport> VerifyConsolidation(
   }
   out.regions = ConsolidationLag(sources, target, job, SystemClock::Instance().Now());
   for (const auto& r : out.regions) {
+    if (r.replaced) problems.push_back(r.status.message());
     if (r.status.ok() && r.consolidated_version > r.source_version) {
       problems.push_back(fmt::format(
           "region {}: the global table's txn says source version {} is consolidated but the "
