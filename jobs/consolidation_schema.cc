@@ -438,8 +438,10 @@ Status CheckProtocolCovered(const std::string& region, const delta::Protocol& so
   }
   if (missing.empty()) return Status::OK();
   return Status::Unsupported(fmt::format(
-      "region {}: the source now needs table feature(s) {} that the global table does not "
-      "have; consolidate into a new global table (created with the sources' current protocol)",
+      "region {}: the source needs table feature(s) {} that the global table does not have "
+      "(the global table was created before the source used them, or while this region could "
+      "not be read); consolidate into a new global table (created with the sources' current "
+      "protocol)",
       region, Join(missing)));
 }
 

@@ -938,6 +938,30 @@ TEST_F(ConsolidationTest, VerifyAndLagNameASourceThatWasReplaced) {
   EXPECT_FALSE(lag[0].status.ok());
 }
 
+// A region that could not be read when the global table was created, and whose table needs a
+// feature the others do not (deletion vectors): it cannot join. The message says why, without
+// claiming the source changed ("now needs").
+TEST_F(ConsolidationTest, ARegionJoiningLaterWithAFeatureTheGlobalTableLacksIsToldWhy) {
+  SKIP_WITHOUT_FIXTURES();
+  Region("eastus", "table-without-dv-small");
+  auto out = Consolidate({"eastus", "westus"});  // westus: no table yet
+  ASSERT_TRUE(out.ok()) << out.status();
+  fs::path west = Region("westus", "table-without-dv-small");
+  std::string v0 = Commit(west, 0);
+  const std::string legacy = R"({"protocol":{"minReaderVersion":1,"minWriterVersion":2}})";
+  ASSERT_NE(v0.find(legacy), std::string::npos);
+  v0.replace(v0.find(legacy), legacy.size(),
+             R"({"protocol":{"minReaderVersion":3,"minWriterVersion":7,"readerFeatures":)"
+             R"(["deletionVectors"],"writerFeatures":["deletionVectors"]}})");
+  WriteFileBytes(west / "_delta_log" / CommitName(0), v0);
+  auto later = Consolidate({"eastus", "westus"});
+  ASSERT_TRUE(later.ok()) << later.status();
+  EXPECT_THAT(later->regions[1].status.message(),
+              HasSubstr("region westus: the source needs table feature(s) [deletionVectors] that "
+                        "the global table does not have (the global table was created before "
+                        "the source used them, or while this region could not be read)"));
+}
+
 // Another writer publishes the version first: the run re-reads and commits the next one.
 class RacingObserver : public RecordingObserver {
  public:
