@@ -111,9 +111,15 @@ Result<RestoreCopyOutcome> RestoreSnapshotCopy(const TableLocation& snapshots,
   opts.recursive = true;
   LAKESYNC_ASSIGN_OR_RETURN(auto present, to.storage->List(opts));
   if (!present.empty()) {
-    return Status::AlreadyExists(
-        fmt::format("{} is not empty (it holds {}, ...); restore into an empty or new location",
-                    TableUrl(to), present.front().path));
+    const bool table = std::any_of(present.begin(), present.end(), [](const storage::FileInfo& f) {
+      return f.path.find("_delta_log/") != std::string::npos;
+    });
+    return Status::AlreadyExists(fmt::format(
+        "{} is not empty (it holds {}, ...){}; restore into an empty or new location", TableUrl(to),
+        present.front().path,
+        table ? ""
+              : ", but holds no Delta table: a restore stopped before its commit leaves such "
+                "files (remove them, then restore again)"));
   }
 
   TableLocation snap{snapshots.name, snapshots.storage, SnapshotTablePrefix(snapshots, id)};

@@ -79,6 +79,15 @@ TEST(RestoreSnapshotCopyTest, CopiesASnapshotAsATableAndRefusesNonEmptyTargets) 
 
   auto again = RestoreSnapshotCopy(snaps, id, {"new", st.get(), "restored/t"}, 4, obs);
   EXPECT_TRUE(again.status().IsAlreadyExists()) << again.status();
+  EXPECT_EQ(again.status().message().find("holds no Delta table"), std::string::npos);
+  // What a restore stopped before its commit leaves: files, no table. The refusal says so.
+  testing::WriteFileBytes(dir.path() + "/stopped/part-0.parquet", "12345");
+  auto stopped = RestoreSnapshotCopy(snaps, id, {"stopped", st.get(), "stopped"}, 4, obs);
+  EXPECT_TRUE(stopped.status().IsAlreadyExists()) << stopped.status();
+  EXPECT_NE(stopped.status().message().find("but holds no Delta table: a restore stopped before "
+                                            "its commit leaves such files"),
+            std::string::npos)
+      << stopped.status();
   auto unknown = RestoreSnapshotCopy(snaps, "20200101T000000Z-v1", {"x", st.get(), "x"}, 4, obs);
   EXPECT_TRUE(unknown.status().IsNotFound()) << unknown.status();
   EXPECT_NE(unknown.status().message().find(id), std::string::npos) << unknown.status();
