@@ -323,6 +323,10 @@ Status DeleteSnapshot(const TableLocation& target, std::string_view id) {
   LAKESYNC_FAILPOINT("snapshot.mid_retention");
   LAKESYNC_RETURN_IF_ERROR(DeleteTree(st, dir, /*remove_dir=*/true));
   LAKESYNC_RETURN_IF_ERROR(DeleteIfPresent(st, MarkerKey(target, id, kWritingSuffix)));
+  // The manifest once more: a writer that lost the job (paused past its lease) may have
+  // published it after the first delete and removed its `.writing` marker before the line
+  // above. A writer that publishes later finds its marker gone and withdraws the manifest.
+  LAKESYNC_RETURN_IF_ERROR(DeleteIfPresent(st, MarkerKey(target, id, kManifestSuffix)));
   return DeleteIfPresent(st, MarkerKey(target, id, kDeletingSuffix));
 }
 

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -310,6 +311,87 @@ TEST(SnapshotRunTest, ARecreatedSourceAtTheSameVersionIsSnapshottedAgain) {
   ASSERT_TRUE(recreated->created.has_value());
   EXPECT_NE(recreated->created->source_table_id, first->created->source_table_id);
   EXPECT_FALSE(recreated->created->source_table_id.empty());
+}
+
+// Forwards every call to `base`; `on_delete(path)` runs before each Delete.
+class HookedStorage final : public storage::Storage {
+ public:
+  explicit HookedStorage(storage::Storage& base) : base_(base) {}
+  std::function<void(std::string_view)> on_delete;
+
+  Result<std::vector<storage::FileInfo>> List(const storage::ListOptions& o) override {
+    return base_.List(o);
+  }
+  Result<storage::FileInfo> Stat(std::string_view p) override { return base_.Stat(p); }
+  Result<std::string> Read(std::string_view p) override { return base_.Read(p); }
+  Result<std::string> ReadRange(std::string_view p, uint64_t off, uint64_t n) override {
+    return base_.ReadRange(p, off, n);
+  }
+  Status ReadStream(std::string_view p, const storage::ChunkSink& sink) override {
+    return base_.ReadStream(p, sink);
+  }
+  Status WriteAtomic(std::string_view p, std::string_view d) override {
+    return base_.WriteAtomic(p, d);
+  }
+  Status PutIfAbsent(std::string_view p, std::string_view d) override {
+    return base_.PutIfAbsent(p, d);
+  }
+  Status Delete(std::string_view p) override {
+    if (on_delete) on_delete(p);
+    return base_.Delete(p);
+  }
+  Result<uint64_t> CopyFrom(Storage& src, std::string_view from, std::string_view to) override {
+    return base_.CopyFrom(src, from, to);
+  }
+  Result<uint64_t> CopyFromIfAbsent(Storage& src, std::string_view from,
+                                    std::string_view to) override {
+    return base_.CopyFromIfAbsent(src, from, to);
+  }
+  Status SetModificationTime(std::string_view p, TimePoint t) override {
+    return base_.SetModificationTime(p, t);
+  }
+  std::string Describe() const override { return base_.Describe(); }
+  std::optional<std::string> LocalPath(std::string_view p) const override {
+    return base_.LocalPath(p);
+  }
+
+ private:
+  storage::Storage& base_;
+};
+
+// A runner that lost the job publishes its snapshot's manifest while another runner deletes
+// that snapshot as a leftover, and removes its `.writing` marker before the deleter does: the
+// manifest published after the deleter's first manifest delete must not survive (before: a
+// snapshot listed as complete whose files were deleted).
+TEST(SnapshotRunTest, AManifestPublishedWhileTheSnapshotIsDeletedDoesNotSurvive) {
+  LAKESYNC_SKIP_WITHOUT_FIXTURES();
+  Env env;
+  RecordingObserver obs;
+  auto made = RunSnapshot(env.Source("simple_table"), env.Target(), {}, obs);
+  ASSERT_TRUE(made.ok() && made->created) << made.status();
+  const std::string id = made->created->id;
+  const std::string manifest = "snaps/_snapshots/" + id + ".json";
+  auto text = env.dst_storage->Read(manifest);
+  ASSERT_TRUE(text.ok()) << text.status();
+  // The leftover state the deleter finds: a `.writing` marker, files, no manifest yet.
+  ASSERT_TRUE(env.dst_storage->Delete(manifest).ok());
+  ASSERT_TRUE(env.dst_storage->WriteAtomic("snaps/_snapshots/" + id + ".writing", id).ok());
+  HookedStorage hooked(*env.dst_storage);
+  bool raced = false;
+  hooked.on_delete = [&](std::string_view path) {
+    // Right after the deleter removed the (absent) manifest and goes for the commit: the other
+    // writer publishes and unmarks.
+    if (raced || path.find("/_delta_log/") == std::string_view::npos) return;
+    raced = true;
+    ASSERT_TRUE(env.dst_storage->PutIfAbsent(manifest, *text).ok());
+    ASSERT_TRUE(env.dst_storage->Delete("snaps/_snapshots/" + id + ".writing").ok());
+  };
+  ASSERT_TRUE(DeleteSnapshot({"snaps", &hooked, "snaps"}, id).ok());
+  EXPECT_TRUE(raced);
+  EXPECT_FALSE(fs::exists(env.TargetDir() + "/_snapshots/" + id + ".json"));
+  auto listed = ListSnapshots(env.Target());
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  EXPECT_TRUE(listed->empty());
 }
 
 TEST(SnapshotRunTest, KeepWithinOnTheClock) {
