@@ -39,6 +39,9 @@ struct TargetRow {
   std::optional<int64_t> recorded_version;    // what the state store remembers
   std::optional<jobs::Lag> lag;
   std::optional<int64_t> snapshots;  // snapshot jobs: complete snapshots in the target
+  // The head of this target's source: a consolidation region's own source; for the other
+  // kinds the job's one source.
+  std::optional<int64_t> source_version;
   std::string error;
 };
 
@@ -61,6 +64,7 @@ void ProbeTables(JobRow& row, const std::vector<db::TargetVersion>& recorded, Ti
     t.replicated_version = probed.replicated_version;
     t.error = probed.error;
     t.snapshots = probed.snapshots;
+    t.source_version = probed.source_version;
     if (probed.error.empty() && probed.source_version) {
       if (!row.source_version) row.source_version = probed.source_version;
       jobs::Lag lag;
@@ -136,6 +140,7 @@ int CmdStatus(const GlobalOptions& g, std::ostream& out, std::ostream& err) {
       w.Key("targets").BeginArray();
       for (const auto& t : row.targets) {
         w.BeginObject().Key("target").String(t.target);
+        w.Key("source_version").Optional(t.source_version);
         w.Key("replicated_version").Optional(t.replicated_version);
         w.Key("recorded_version").Optional(t.recorded_version);
         if (row.job->kind == JobKind::kSnapshot) w.Key("snapshots").Optional(t.snapshots);
@@ -165,6 +170,8 @@ int CmdStatus(const GlobalOptions& g, std::ostream& out, std::ostream& err) {
     std::string result = row.last_run ? std::string(db::RunStatusName(row.last_run->status)) : "-";
     std::string next = DescribeNextRun(row.job->schedule, row.last_run, now);
     bool first = true;
+    // A consolidation job has a source per region: each row shows its own.
+    const bool per_target_source = row.job->kind == JobKind::kConsolidation;
     for (const auto& t : row.targets) {
       std::string lag = !t.error.empty() ? "error: " + t.error
                         : t.lag          ? std::to_string(t.lag->versions) + " versions, " +
@@ -173,9 +180,10 @@ int CmdStatus(const GlobalOptions& g, std::ostream& out, std::ostream& err) {
       table.AddRow({first ? row.job->name : "",
                     first ? std::string(JobKindName(row.job->kind)) : "",
                     first ? row.job->schedule.Describe() : "",
-                    first && row.source_version ? std::to_string(*row.source_version)
-                    : first                     ? "-"
-                                                : "",
+                    per_target_source ? (t.source_version ? std::to_string(*t.source_version) : "-")
+                    : first && row.source_version ? std::to_string(*row.source_version)
+                    : first                       ? "-"
+                                                  : "",
                     t.target, t.replicated_version ? std::to_string(*t.replicated_version) : "-",
                     lag, first ? last : "", first ? result : "", first ? next : ""});
       first = false;

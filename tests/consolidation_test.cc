@@ -155,6 +155,7 @@ class ConsolidationE2ETest : public ::testing::Test {
   // The per-region rows of `lakesync status --json` for `job`: region → (replicated, lag
   // versions, error).
   struct RegionStatus {
+    int64_t source = -1;  // the region's source head
     int64_t replicated = -1;
     int64_t lag_versions = -1;
     double lag_seconds = -1;
@@ -177,6 +178,7 @@ class ConsolidationE2ETest : public ::testing::Test {
         RegionStatus rs;
         std::string_view target, error;
         EXPECT_EQ(t["target"].get_string().get(target), simdjson::SUCCESS);
+        if (t["source_version"].get_int64().get(rs.source) != simdjson::SUCCESS) rs.source = -1;
         if (t["replicated_version"].get_int64().get(rs.replicated) != simdjson::SUCCESS) {
           rs.replicated = -1;
         }
@@ -298,6 +300,11 @@ TEST_F(ConsolidationE2ETest, GrowingRegionsStayConsolidatedRunAfterRun) {
   ASSERT_EQ(first.exit_code, 0) << Dump(first);
   Judged j = Judge("grow", true);
   ASSERT_EQ(j.exit_code, 0) << j.output;
+  // Each region's own source version (before: only the first region's, as the job's).
+  auto heads = RegionStatuses("grow");
+  EXPECT_EQ(heads["eastus"].source, 4);
+  EXPECT_EQ(heads["westus"].source, 2);
+  EXPECT_EQ(heads["apac"].source, 6);
 
   for (int round = 0; round < 3; ++round) {
     SCOPED_TRACE("round " + std::to_string(round));
