@@ -136,23 +136,28 @@ std::string RecordedFingerprint(const delta::CommitInfo& info, const std::string
 // newest txn of each appId in `wanted` (→ index i), until every one was seen, version 0 was
 // read, or (with `stop_at_missing`) a commit file is gone (cleaned up after a checkpoint).
 // Every commit lakesync publishes carries a txn of every region consolidated so far, so this
-// is normally the head commit alone. Errors: reading a commit.
+// is normally the head commit alone; with `own_prefix` ("lakesync:<job>:") it also stops after
+// the newest commit holding a txn of that prefix (a wanted appId not in it was never
+// consolidated: no need to read the log back to version 0). Errors: reading a commit.
 Status NewestTxns(const TableLocation& target, int64_t head, std::map<std::string, size_t> wanted,
                   const std::function<void(size_t, const delta::Txn&, const delta::Commit&)>& found,
-                  bool stop_at_missing = false) {
+                  bool stop_at_missing = false, std::string_view own_prefix = {}) {
   delta::DeltaLog log(*target.storage, TablePrefix(target));
   for (int64_t v = head; v >= 0 && !wanted.empty(); --v) {
     auto read = log.ReadCommit(v);
     if (!read.ok() && stop_at_missing && read.status().IsNotFound()) break;
     LAKESYNC_ASSIGN_OR_RETURN(delta::Commit commit, std::move(read));
+    bool own = false;
     for (const auto& a : commit.actions) {
       const auto* t = std::get_if<delta::Txn>(&a);
       if (t == nullptr) continue;
+      own = own || (!own_prefix.empty() && t->app_id.starts_with(own_prefix));
       auto it = wanted.find(t->app_id);
       if (it == wanted.end()) continue;
       found(it->second, *t, commit);
       wanted.erase(it);
     }
+    if (own) break;  // every region consolidated so far has its txn in this commit
   }
   return Status::OK();
 }
@@ -974,18 +979,20 @@ std::vector<RegionLag> ConsolidationLag(const std::vector<ConsolidationSource>& 
   if (!head.ok()) {
     target_status = head.status().WithContext("reading the global table");
   } else {
-    target_status = NewestTxns(target, *head, std::move(wanted),
-                               [&](size_t i, const delta::Txn& t, const delta::Commit& commit) {
-                                 out[i].consolidated_version = t.version;
-                                 for (const auto& a : commit.actions) {
-                                   const auto* info = std::get_if<delta::CommitInfo>(&a);
-                                   if (info == nullptr) continue;
-                                   std::string fp = RecordedFingerprint(*info, sources[i].region);
-                                   if (fp.rfind(std::to_string(t.version) + ":", 0) == 0) {
-                                     recorded[i] = std::move(fp);
-                                   }
-                                 }
-                               })
+    target_status = NewestTxns(
+                        target, *head, std::move(wanted),
+                        [&](size_t i, const delta::Txn& t, const delta::Commit& commit) {
+                          out[i].consolidated_version = t.version;
+                          for (const auto& a : commit.actions) {
+                            const auto* info = std::get_if<delta::CommitInfo>(&a);
+                            if (info == nullptr) continue;
+                            std::string fp = RecordedFingerprint(*info, sources[i].region);
+                            if (fp.rfind(std::to_string(t.version) + ":", 0) == 0) {
+                              recorded[i] = std::move(fp);
+                            }
+                          }
+                        },
+                        /*stop_at_missing=*/false, ConsolidationAppId(job, ""))
                         .WithContext("reading the global table");
   }
 

@@ -7,6 +7,7 @@
 #include "jobs/consolidation.h"
 #include "jobs/consolidation_schema.h"
 #include "jobs/table_verify.h"
+#include "storage/fault_storage.h"
 
 #include <fmt/format.h>
 #include <gmock/gmock.h>
@@ -960,6 +961,38 @@ TEST_F(ConsolidationTest, ARegionJoiningLaterWithAFeatureTheGlobalTableLacksIsTo
               HasSubstr("region westus: the source needs table feature(s) [deletionVectors] that "
                         "the global table does not have (the global table was created before "
                         "the source used them, or while this region could not be read)"));
+}
+
+// The lag of a region never consolidated (its source unreadable so far) reads the global head
+// commit only: every commit lakesync publishes carries a txn of each region consolidated so
+// far, so one without the region's txn settles it. Before, every probe (every 15 s by
+// default) read the global log back to version 0.
+TEST_F(ConsolidationTest, TheLagOfANeverConsolidatedRegionReadsOnlyTheGlobalHead) {
+  fs::path src = fs::path(tmp_.path()) / "src-east";
+  std::string log0 = kMiniTableHeader;
+  for (int v = 0; v < 6; ++v) {
+    const std::string f = "f" + std::to_string(v) + ".parquet";
+    WriteFileBytes(src / f, "12345");
+    const std::string add = R"({"add":{"path":")" + f +
+                            R"(","partitionValues":{},"size":5,"modificationTime":1,)"
+                            R"("dataChange":true}})"
+                            "\n";
+    WriteFileBytes(src / "_delta_log" / CommitName(v), v == 0 ? log0 + add : add);
+    dirs_["eastus"] = src;
+    auto out = Consolidate({"eastus", "westus"});  // westus: no table
+    ASSERT_TRUE(out.ok()) << out.status();
+  }
+  ASSERT_TRUE(fs::exists(fs::path(global_dir_) / "_delta_log" / CommitName(5)));
+  auto east = OpenLocal(src.string());
+  auto west = OpenLocal(tmp_.path() + "/none-westus");
+  storage::FaultInjectingStorage counting(*global_);
+  TableLocation target{"global", &counting, ""};
+  auto lag = ConsolidationLag({Source("eastus", east.get()), Source("westus", west.get())}, target,
+                              "global_sales", SystemClock::Instance().Now());
+  ASSERT_EQ(lag.size(), 2u);
+  EXPECT_EQ(lag[0].consolidated_version, 5);
+  EXPECT_EQ(lag[1].consolidated_version, -1);
+  EXPECT_EQ(counting.Calls(storage::FaultInjectingStorage::Op::kRead), 1);
 }
 
 // Another writer publishes the version first: the run re-reads and commits the next one.

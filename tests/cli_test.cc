@@ -253,7 +253,10 @@ TEST_F(DatabaseTest, StatusListsEveryJobAndTarget) {
   ASSERT_EQ(j.exit_code, 0) << Dump(j);
   EXPECT_THAT(j.out, HasSubstr(R"({"job":"sales_dr","kind":"incremental")")) << Dump(j);
   EXPECT_THAT(j.out, HasSubstr(R"("last_run":null)")) << Dump(j);
-  EXPECT_THAT(j.out, HasSubstr(R"({"target":"west:/delta/sales_copy2","source_version":null,"replicated_version":null)"))
+  EXPECT_THAT(
+      j.out,
+      HasSubstr(
+          R"({"target":"west:/delta/sales_copy2","source_version":null,"replicated_version":null)"))
       << Dump(j);
   EXPECT_THAT(j.out, HasSubstr(R"({"job":"nightly","kind":"snapshot")")) << Dump(j);
 }
@@ -279,8 +282,10 @@ TEST_F(DatabaseTest, StatusAndHistoryShowRecordedRuns) {
       << Dump(r);
   // No table exists at the target, so its log (the truth) gives no version; the state store's
   // record is shown beside it.
-  EXPECT_THAT(r.out, HasSubstr(R"({"target":"west:/delta/sales","source_version":null,"replicated_version":null,)"
-                               R"("recorded_version":42)"))
+  EXPECT_THAT(
+      r.out,
+      HasSubstr(R"({"target":"west:/delta/sales","source_version":null,"replicated_version":null,)"
+                R"("recorded_version":42)"))
       << Dump(r);
 
   auto h = Lakesync({"history", "-c", path, "sales_dr"}, {{"LAKESYNC_DATABASE_URL", url_}});
