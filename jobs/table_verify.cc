@@ -111,6 +111,26 @@ Status VerifyOneSnapshot(const TableLocation& source, bool source_readable,
     problems.push_back(fmt::format("the manifest names table id {} but the snapshot's is {}",
                                    manifest.table_id, snap.metadata().id));
   }
+  // The source version it names: still the same table with the same live files (a source
+  // dropped and recreated reuses the URL and its versions). A version the source's log no
+  // longer reaches (log retention) cannot be compared.
+  if (source_readable) {
+    auto then =
+        delta::DeltaLog(*source.storage, TablePrefix(source)).LoadSnapshot(manifest.version);
+    if (then.ok()) {
+      if (!manifest.source_table_id.empty() && then->metadata().id != manifest.source_table_id) {
+        problems.push_back(fmt::format(
+            "the source at version {} is another table (id {}; the snapshot was taken of {}): it "
+            "was dropped and recreated since",
+            manifest.version, then->metadata().id, manifest.source_table_id));
+      } else if (then->num_files() != manifest.files || then->bytes() != manifest.bytes) {
+        problems.push_back(fmt::format(
+            "the source at version {} has {} files and {} bytes, the snapshot {} and {}: it is "
+            "not the table the snapshot was taken of",
+            manifest.version, then->num_files(), then->bytes(), manifest.files, manifest.bytes));
+      }
+    }
+  }
   LAKESYNC_ASSIGN_OR_RETURN(auto files, LiveFiles(snap));
   const SourceRoots roots(source);
   int64_t unencoded = 0;

@@ -126,6 +126,20 @@ TEST_F(TableVerifyTest, DeepSnapshotChecksCleanThenReportsEachDamage) {
               HasSubstr("data file " + files[2] + " differs from the source's"));
 }
 
+// A source dropped and recreated under the same URL since the snapshot: verify says the
+// version the snapshot names is another table now (before: "ok").
+TEST_F(TableVerifyTest, ASourceRecreatedSinceTheSnapshotIsReported) {
+  SKIP_WITHOUT_FIXTURES();
+  Snap(SnapshotMode::kDeep);
+  EXPECT_THAT(Verify(false).snapshots.at(0).problems, ::testing::IsEmpty());
+  fs::remove_all(src_dir_);
+  CopyTree(fs::path(FixturesDir()) / "simple_table_with_checkpoint", src_dir_);
+  SnapshotsVerifyReport report = Verify(false);
+  ASSERT_EQ(report.snapshots.size(), 1u);
+  EXPECT_THAT(Joined(report.snapshots[0].problems),
+              HasSubstr("the source at version 4 is another table"));
+}
+
 TEST_F(TableVerifyTest, ShallowSnapshotReportsFilesTheSourceNoLongerHas) {
   SKIP_WITHOUT_FIXTURES();
   Snap(SnapshotMode::kShallow);
