@@ -132,6 +132,19 @@ std::string RecordedFingerprint(const delta::CommitInfo& info, const std::string
   return std::string(fp);
 }
 
+// The region's fingerprint recorded in `commit` for the source version `version` its txn
+// names; empty when the commit recorded none (or one of another version).
+std::string RecordedFingerprintOf(const delta::Commit& commit, const std::string& region,
+                                  int64_t version) {
+  for (const auto& a : commit.actions) {
+    const auto* info = std::get_if<delta::CommitInfo>(&a);
+    if (info == nullptr) continue;
+    std::string fp = RecordedFingerprint(*info, region);
+    if (fp.rfind(std::to_string(version) + ":", 0) == 0) return fp;
+  }
+  return "";
+}
+
 // Reads the global table at `target` back from `head` and calls found(i, txn, commit) for the
 // newest txn of each appId in `wanted` (→ index i), until every one was seen, version 0 was
 // read, or (with `stop_at_missing`) a commit file is gone (cleaned up after a checkpoint).
@@ -654,12 +667,7 @@ Status Run::Attempt(ConsolidationOutcome& outcome) {
     Status read = NewestTxns(
         target_, global.head, std::move(wanted),
         [&](size_t i, const delta::Txn& t, const delta::Commit& commit) {
-          for (const auto& a : commit.actions) {
-            const auto* info = std::get_if<delta::CommitInfo>(&a);
-            if (info == nullptr) continue;
-            std::string fp = RecordedFingerprint(*info, sources_[i].region);
-            if (fp.rfind(std::to_string(t.version) + ":", 0) == 0) recorded[i] = std::move(fp);
-          }
+          recorded[i] = RecordedFingerprintOf(commit, sources_[i].region, t.version);
         },
         /*stop_at_missing=*/true);
     if (!read.ok()) return read.WithContext("reading the global table " + DescribeTable(target_));
@@ -983,14 +991,7 @@ std::vector<RegionLag> ConsolidationLag(const std::vector<ConsolidationSource>& 
                         target, *head, std::move(wanted),
                         [&](size_t i, const delta::Txn& t, const delta::Commit& commit) {
                           out[i].consolidated_version = t.version;
-                          for (const auto& a : commit.actions) {
-                            const auto* info = std::get_if<delta::CommitInfo>(&a);
-                            if (info == nullptr) continue;
-                            std::string fp = RecordedFingerprint(*info, sources[i].region);
-                            if (fp.rfind(std::to_string(t.version) + ":", 0) == 0) {
-                              recorded[i] = std::move(fp);
-                            }
-                          }
+                          recorded[i] = RecordedFingerprintOf(commit, sources[i].region, t.version);
                         },
                         /*stop_at_missing=*/false, ConsolidationAppId(job, ""))
                         .WithContext("reading the global table");
