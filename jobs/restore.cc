@@ -36,7 +36,8 @@ constexpr std::string_view kIctKeys[] = {"delta.enableInCommitTimestamps",
 // and properties describe the files it re-adds), with the head's in-commit-timestamp settings;
 // nullopt when that equals the head's. As Delta's RESTORE, except that a schema with identity
 // columns is refused (their high-water marks would have to be merged) and the protocol is not
-// changed: version `then` must need no feature the head lacks.
+// changed: version `then` must need no feature the head lacks (checked whether or not the
+// metadata differs).
 Result<std::optional<delta::Metadata>> RestoredMetadata(const delta::Snapshot& now,
                                                         const delta::Snapshot& then,
                                                         std::string_view table, int64_t version) {
@@ -47,6 +48,27 @@ Result<std::optional<delta::Metadata>> RestoredMetadata(const delta::Snapshot& n
     auto it = now.metadata().configuration.find(std::string(key));
     if (it != now.metadata().configuration.end()) md.configuration.insert(*it);
   }
+  const std::string cannot = fmt::format("cannot restore {} to version {}", table, version);
+  // The files it re-adds were written under its protocol: a table feature the head dropped
+  // since (DROP FEATURE) would leave them unreadable. Not restored (Delta would upgrade the
+  // head again): refused. Only the features its protocol lists: a legacy protocol's implied
+  // ones (appendOnly, invariants, ...) need not be listed by a head that upgraded to table
+  // features without using them.
+  std::vector<std::string> missing;
+  const std::set<std::string> now_reader = delta::ReaderFeatures(now.protocol());
+  const std::set<std::string> now_writer = delta::WriterFeatures(now.protocol());
+  for (const auto& f : then.protocol().reader_features.value_or(std::vector<std::string>{})) {
+    if (!now_reader.count(f)) missing.push_back(f + " (reader)");
+  }
+  for (const auto& f : then.protocol().writer_features.value_or(std::vector<std::string>{})) {
+    if (!now_writer.count(f)) missing.push_back(f);
+  }
+  if (!missing.empty()) {
+    return Status::Unsupported(fmt::format(
+        "{}: that version needs table feature(s) the head's protocol no longer has: {}; "
+        "nothing was changed",
+        cannot, fmt::join(missing, ", ")));
+  }
   const delta::Metadata& head = now.metadata();
   if (md.id == head.id && md.name == head.name && md.description == head.description &&
       md.format_provider == head.format_provider && md.format_options == head.format_options &&
@@ -54,7 +76,6 @@ Result<std::optional<delta::Metadata>> RestoredMetadata(const delta::Snapshot& n
       md.configuration == head.configuration) {
     return std::optional<delta::Metadata>();
   }
-  const std::string cannot = fmt::format("cannot restore {} to version {}", table, version);
   if (md.schema_string != head.schema_string &&
       (head.schema_string.find("delta.identity.") != std::string::npos ||
        md.schema_string.find("delta.identity.") != std::string::npos)) {
@@ -63,21 +84,6 @@ Result<std::optional<delta::Metadata>> RestoredMetadata(const delta::Snapshot& n
         "marks lakesync does not merge; restore it with Spark (RESTORE TABLE); nothing was "
         "changed",
         cannot));
-  }
-  std::vector<std::string> missing;
-  const std::set<std::string> now_reader = delta::ReaderFeatures(now.protocol());
-  const std::set<std::string> now_writer = delta::WriterFeatures(now.protocol());
-  for (const auto& f : delta::ReaderFeatures(then.protocol())) {
-    if (!now_reader.count(f)) missing.push_back(f + " (reader)");
-  }
-  for (const auto& f : delta::WriterFeatures(then.protocol())) {
-    if (!now_writer.count(f)) missing.push_back(f);
-  }
-  if (!missing.empty()) {
-    return Status::Unsupported(fmt::format(
-        "{}: that version needs table feature(s) the head's protocol no longer has: {}; "
-        "nothing was changed",
-        cannot, fmt::join(missing, ", ")));
   }
   return std::optional<delta::Metadata>(std::move(md));
 }

@@ -456,6 +456,19 @@ TEST_F(RestoreMetadataTest, AFeatureTheHeadDroppedOrIdentityColumnsAreRefused) {
   EXPECT_NE(out.status().message().find("nothing was changed"), std::string::npos);
   EXPECT_FALSE(fs::exists(Path("t/_delta_log/" + CommitName(2))));
 
+  // The same with the metadata unchanged (version 1 only dropped the feature and replaced the
+  // file): the files version 0 would bring back still need it.
+  Write("t/_delta_log/" + CommitName(1),
+        R"({"protocol":{"minReaderVersion":1,"minWriterVersion":2}})"
+        "\n"
+        R"({"remove":{"path":"x=1/a.parquet","deletionTimestamp":1700000001000,)"
+        R"("dataChange":true}})"
+        "\n");
+  out = RestoreInPlace(t, o, obs);
+  ASSERT_FALSE(out.ok());
+  EXPECT_NE(out.status().message().find("deletionVectors"), std::string::npos) << out.status();
+  EXPECT_FALSE(fs::exists(Path("t/_delta_log/" + CommitName(2))));
+
   fs::remove_all(Path("t"));
   static constexpr const char* kIdentity =
       R"({\"type\":\"struct\",\"fields\":[{\"name\":\"x\",\"type\":\"long\",\"nullable\":true,)"
