@@ -107,6 +107,17 @@ const std::string kMiniTableHeader =
     R"(\"metadata\":{}}]}","partitionColumns":[],"configuration":{}}})"
     "\n";
 
+// An add / remove line of a hand-written table's 5-byte file (the bytes "12345").
+std::string MiniAdd(const std::string& path, bool data_change = true, int mtime = 1) {
+  return R"({"add":{"path":")" + path + R"(","partitionValues":{},"size":5,"modificationTime":)" +
+         std::to_string(mtime) + R"(,"dataChange":)" + (data_change ? "true" : "false") + "}}\n";
+}
+std::string MiniRemove(const std::string& path, bool data_change = true, int deleted_at = 2) {
+  return R"({"remove":{"path":")" + path + R"(","deletionTimestamp":)" +
+         std::to_string(deleted_at) + R"(,"dataChange":)" + (data_change ? "true" : "false") +
+         R"(,"size":5}})" + "\n";
+}
+
 class ConsolidationTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -665,15 +676,7 @@ TEST_F(ConsolidationTest, EscapedAndNullPartitionPathsStayCorrect) {
 //   B: v1 compacts E into G, v2 deletes G: E's rows leave the global table.
 //   C: v1 compacts E into G only: rows unchanged for the global table too.
 TEST_F(ConsolidationTest, RearrangementsThatChangeTheGlobalTablesRowsAreDataChanges) {
-  auto add = [](const std::string& f, bool data_change) {
-    return R"({"add":{"path":")" + f + R"(","partitionValues":{},"size":5,"modificationTime":1,)" +
-           R"("dataChange":)" + (data_change ? "true" : "false") + "}}\n";
-  };
-  auto remove = [](const std::string& f, bool data_change) {
-    return R"({"remove":{"path":")" + f + R"(","deletionTimestamp":2,"dataChange":)" +
-           (data_change ? "true" : "false") + R"(,"size":5}})" + "\n";
-  };
-  const std::string v0 = kMiniTableHeader + add("e.parquet", true);
+  const std::string v0 = kMiniTableHeader + MiniAdd("e.parquet", true);
   struct Case {
     std::string name;
     std::vector<std::string> later;  // v1, v2, ...
@@ -682,18 +685,20 @@ TEST_F(ConsolidationTest, RearrangementsThatChangeTheGlobalTablesRowsAreDataChan
   };
   const std::vector<Case> cases = {
       {"A",
-       {add("f.parquet", true),
-        remove("e.parquet", false) + remove("f.parquet", false) + add("g.parquet", false)},
+       {MiniAdd("f.parquet", true), MiniRemove("e.parquet", false) +
+                                        MiniRemove("f.parquet", false) +
+                                        MiniAdd("g.parquet", false)},
        R"(source_region=eastus/g.parquet","partitionValues":{"source_region":"eastus"},"size":5,)"
        R"("modificationTime":1,"dataChange":true)",
        R"("dataChange":false)"},
       {"B",
-       {remove("e.parquet", false) + add("g.parquet", false), remove("g.parquet", true)},
+       {MiniRemove("e.parquet", false) + MiniAdd("g.parquet", false),
+        MiniRemove("g.parquet", true)},
        R"({"remove":{"path":"source_region=eastus/e.parquet","deletionTimestamp":2,)"
        R"("dataChange":true)",
        R"("dataChange":false)"},
       {"C",
-       {remove("e.parquet", false) + add("g.parquet", false)},
+       {MiniRemove("e.parquet", false) + MiniAdd("g.parquet", false)},
        R"(source_region=eastus/g.parquet","partitionValues":{"source_region":"eastus"},"size":5,)"
        R"("modificationTime":1,"dataChange":false)",
        R"("dataChange":true)"},
@@ -730,26 +735,12 @@ TEST_F(ConsolidationTest, AFirstConsolidationAddsEveryFileAsADataChange) {
   for (const char* f : {"b1.parquet", "b2.parquet", "c.parquet"}) {
     WriteFileBytes(src / f, "12345");
   }
-  WriteFileBytes(
-      src / "_delta_log" / CommitName(0),
-      kMiniTableHeader +
-          R"({"add":{"path":"b1.parquet","partitionValues":{},"size":5,"modificationTime":1,)"
-          R"("dataChange":true}})"
-          "\n"
-          R"({"add":{"path":"b2.parquet","partitionValues":{},"size":5,"modificationTime":1,)"
-          R"("dataChange":true}})"
-          "\n");
-  WriteFileBytes(
-      src / "_delta_log" / CommitName(1),
-      R"({"commitInfo":{"timestamp":2,"operation":"OPTIMIZE"}})"
-      "\n"
-      R"({"remove":{"path":"b1.parquet","deletionTimestamp":2,"dataChange":false,"size":5}})"
-      "\n"
-      R"({"remove":{"path":"b2.parquet","deletionTimestamp":2,"dataChange":false,"size":5}})"
-      "\n"
-      R"({"add":{"path":"c.parquet","partitionValues":{},"size":5,"modificationTime":2,)"
-      R"("dataChange":false}})"
-      "\n");
+  WriteFileBytes(src / "_delta_log" / CommitName(0),
+                 kMiniTableHeader + MiniAdd("b1.parquet") + MiniAdd("b2.parquet"));
+  WriteFileBytes(src / "_delta_log" / CommitName(1),
+                 std::string(R"({"commitInfo":{"timestamp":2,"operation":"OPTIMIZE"}})") + "\n" +
+                     MiniRemove("b1.parquet", false) + MiniRemove("b2.parquet", false) +
+                     MiniAdd("c.parquet", false, /*mtime=*/2));
   dirs_["westus"] = src;
   auto out = Consolidate({"westus"});
   ASSERT_TRUE(out.ok()) << out.status();
@@ -768,12 +759,7 @@ TEST_F(ConsolidationTest, AFirstConsolidationAddsEveryFileAsADataChange) {
 TEST_F(ConsolidationTest, ADeleteOfAFileAnotherWriterCompactedInTheGlobalTableFailsTheRegion) {
   fs::path src = fs::path(tmp_.path()) / "src-east";
   WriteFileBytes(src / "a.parquet", "12345");
-  WriteFileBytes(
-      src / "_delta_log" / CommitName(0),
-      kMiniTableHeader +
-          R"({"add":{"path":"a.parquet","partitionValues":{},"size":5,"modificationTime":1,)"
-          R"("dataChange":true}})"
-          "\n");
+  WriteFileBytes(src / "_delta_log" / CommitName(0), kMiniTableHeader + MiniAdd("a.parquet"));
   dirs_["eastus"] = src;
   auto first = Consolidate({"eastus"});
   ASSERT_TRUE(first.ok()) << first.status();
@@ -791,9 +777,7 @@ TEST_F(ConsolidationTest, ADeleteOfAFileAnotherWriterCompactedInTheGlobalTableFa
                  "\n");
   // The region deletes its only file.
   WriteFileBytes(src / "_delta_log" / CommitName(1),
-                 R"({"remove":{"path":"a.parquet","deletionTimestamp":3,"dataChange":true,)"
-                 R"("size":5}})"
-                 "\n");
+                 MiniRemove("a.parquet", true, /*deleted_at=*/3));
   auto second = Consolidate({"eastus"});
   ASSERT_TRUE(second.ok()) << second.status();
   ASSERT_EQ(second->regions.size(), 1u);
@@ -876,10 +860,7 @@ TEST(ConsolidationSchemaTest, ASourcesAppendOnlySettingIsNotInherited) {
 TEST_F(ConsolidationTest, ARenamedJobDoesNotConsolidateTheRegionsAgain) {
   fs::path src = fs::path(tmp_.path()) / "src-east";
   WriteFileBytes(src / "a.parquet", "12345");
-  WriteFileBytes(src / "_delta_log" / CommitName(0),
-                 kMiniTableHeader + R"({"add":{"path":"a.parquet","partitionValues":{},"size":5,)"
-                                    R"("modificationTime":1,"dataChange":true}})"
-                                    "\n");
+  WriteFileBytes(src / "_delta_log" / CommitName(0), kMiniTableHeader + MiniAdd("a.parquet"));
   dirs_["eastus"] = src;
   ConsolidationOptions options;
   options.job = "j2";
@@ -907,11 +888,7 @@ TEST_F(ConsolidationTest, VerifyAndLagNameASourceThatWasReplaced) {
   fs::path src = fs::path(tmp_.path()) / "src-east";
   auto write_v0 = [&](const std::string& file) {
     WriteFileBytes(src / file, "12345");
-    WriteFileBytes(src / "_delta_log" / CommitName(0),
-                   kMiniTableHeader + R"({"add":{"path":")" + file +
-                       R"(","partitionValues":{},"size":5,"modificationTime":1,)"
-                       R"("dataChange":true}})"
-                       "\n");
+    WriteFileBytes(src / "_delta_log" / CommitName(0), kMiniTableHeader + MiniAdd(file));
   };
   write_v0("a.parquet");
   dirs_["eastus"] = src;
@@ -973,10 +950,7 @@ TEST_F(ConsolidationTest, TheLagOfANeverConsolidatedRegionReadsOnlyTheGlobalHead
   for (int v = 0; v < 6; ++v) {
     const std::string f = "f" + std::to_string(v) + ".parquet";
     WriteFileBytes(src / f, "12345");
-    const std::string add = R"({"add":{"path":")" + f +
-                            R"(","partitionValues":{},"size":5,"modificationTime":1,)"
-                            R"("dataChange":true}})"
-                            "\n";
+    const std::string add = MiniAdd(f);
     WriteFileBytes(src / "_delta_log" / CommitName(v), v == 0 ? log0 + add : add);
     dirs_["eastus"] = src;
     auto out = Consolidate({"eastus", "westus"});  // westus: no table
