@@ -7,6 +7,9 @@
 // http_requests (grep of "size" 3780 + 5976 = 9756, numRecords 144 + 1437 = 1581) and
 // table-with-dv-small (one 635-byte file, 10 records minus DV cardinality 2 = 8).
 
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -187,13 +190,47 @@ TEST_F(FixturesTest, PartitionValuesTxnsDomainsAndDvs) {
   }
 }
 
-TEST_F(FixturesTest, TimeTravelByCommitInfoTimestamp) {
+// The modification time of a fixture's commit file in Unix ms, read with stat (not the engine).
+int64_t CommitFileMillis(const std::string& table, int64_t version) {
+  std::string digits = std::to_string(version);
+  std::string path = std::string(LAKESYNC_FIXTURES_DIR) + "/" + table + "/_delta_log/" +
+                     std::string(20 - digits.size(), '0') + digits + ".json";
+  struct stat st {};
+  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
+  return int64_t{st.st_mtim.tv_sec} * 1000 + st.st_mtim.tv_nsec / 1'000'000;
+}
+
+TEST_F(FixturesTest, TimeTravelByFileModificationTimeByDefault) {
+  // The fixtures' mtimes are when they were unpacked, not when Spark wrote them; by default
+  // (Delta's rule) they are what counts, forced to increase by 1 ms.
+  auto state = DeltaLog(*storage_, "cdf-table").Load();
+  ASSERT_TRUE(state.ok()) << state.status();
+  auto ts = ComputeCommitTimestamps(state->commit_times, std::nullopt);
+  ASSERT_TRUE(ts.ok()) << ts.status();
+  ASSERT_EQ(ts->size(), 4u);
+  int64_t expected = 0;
+  for (int64_t v = 0; v < 4; ++v) {
+    int64_t mtime = CommitFileMillis("cdf-table", v);
+    expected = v == 0 ? mtime : std::max(mtime, expected + 1);
+    EXPECT_EQ(ToUnixMillis((*ts)[v].timestamp), expected) << "version " << v;
+    EXPECT_EQ((*ts)[v].source, TimestampSource::kFileModificationTime);
+  }
+  // 2023's commitInfo times are before every commit by this rule.
+  EXPECT_TRUE(VersionAsOf(*ts, FromUnixMillis(1704559499570)).status().IsNotFound());
+  auto report = Inspect(*storage_, "cdf-table", std::nullopt, std::nullopt);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(ToUnixMillis(report->timestamp), expected);
+  EXPECT_EQ(report->timestamp_source, TimestampSource::kFileModificationTime);
+}
+
+TEST_F(FixturesTest, TimeTravelByCommitInfoTimestampWhenChosen) {
   // cdf-table commitInfo.timestamp of v0..v3 (docs/fixtures.md): 1703265018828,
-  // 1703265021675, 1703886093785, 1704559499570. File mtimes are useless in the fixtures.
+  // 1703265021675, 1703886093785, 1704559499570.
+  const auto kCommitInfo = NonIctTimestampPolicy::kCommitInfoThenFile;
   DeltaLog log(*storage_, "cdf-table");
   auto state = log.Load();
   ASSERT_TRUE(state.ok()) << state.status();
-  auto ts = ComputeCommitTimestamps(state->commit_times, std::nullopt);
+  auto ts = ComputeCommitTimestamps(state->commit_times, std::nullopt, kCommitInfo);
   ASSERT_TRUE(ts.ok()) << ts.status();
   ASSERT_EQ(ts->size(), 4u);
   EXPECT_EQ(ToUnixMillis((*ts)[2].timestamp), 1703886093785);
@@ -209,14 +246,15 @@ TEST_F(FixturesTest, TimeTravelByCommitInfoTimestamp) {
   // later, so "as of" that instant is v11.
   auto cp = DeltaLog(*storage_, "checkpoints").Load();
   ASSERT_TRUE(cp.ok());
-  auto cts = ComputeCommitTimestamps(cp->commit_times, std::nullopt);
+  auto cts = ComputeCommitTimestamps(cp->commit_times, std::nullopt, kCommitInfo);
   ASSERT_TRUE(cts.ok());
   EXPECT_EQ(ToUnixMillis((*cts)[12].timestamp), 1627668712229);
   EXPECT_EQ(*VersionAsOf(*cts, FromUnixMillis(1627668712228)), 11);
 }
 
 TEST_F(FixturesTest, InspectJsonAndText) {
-  auto r = Inspect(*storage_, "table-with-dv-small", std::nullopt, std::nullopt);
+  const auto kCommitInfo = NonIctTimestampPolicy::kCommitInfoThenFile;
+  auto r = Inspect(*storage_, "table-with-dv-small", std::nullopt, std::nullopt, kCommitInfo);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->version, 1);
   EXPECT_EQ(r->num_files, 1);
@@ -240,7 +278,8 @@ TEST_F(FixturesTest, InspectJsonAndText) {
   EXPECT_NE(text.find("1 live, 635 bytes, 8 rows"), std::string::npos) << text;
 
   // As of v0's commit time of cdf-table → version 0; as of and version together is an error.
-  auto asof = Inspect(*storage_, "cdf-table", std::nullopt, FromUnixMillis(1703265020000));
+  auto asof =
+      Inspect(*storage_, "cdf-table", std::nullopt, FromUnixMillis(1703265020000), kCommitInfo);
   ASSERT_TRUE(asof.ok()) << asof.status();
   EXPECT_EQ(asof->version, 0);
   EXPECT_EQ(asof->num_files, 10);

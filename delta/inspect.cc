@@ -81,7 +81,8 @@ Result<std::vector<ColumnSummary>> SummarizeSchema(std::string_view schema_strin
 }
 
 Result<InspectReport> Inspect(storage::Storage& storage, std::string_view table_prefix,
-                              std::optional<int64_t> version, std::optional<TimePoint> as_of) {
+                              std::optional<int64_t> version, std::optional<TimePoint> as_of,
+                              NonIctTimestampPolicy timestamps) {
   if (version && as_of) {
     return Status::InvalidArgument("give either a version or a timestamp (as of), not both");
   }
@@ -91,7 +92,8 @@ Result<InspectReport> Inspect(storage::Storage& storage, std::string_view table_
   if (as_of) {
     LAKESYNC_ASSIGN_OR_RETURN(TableState head, log.Load(std::nullopt));
     LAKESYNC_ASSIGN_OR_RETURN(auto ict, IctEnablementVersion(head.snapshot.metadata()));
-    LAKESYNC_ASSIGN_OR_RETURN(auto times, ComputeCommitTimestamps(head.commit_times, ict));
+    LAKESYNC_ASSIGN_OR_RETURN(auto times,
+                              ComputeCommitTimestamps(head.commit_times, ict, timestamps));
     auto v = VersionAsOf(times, *as_of);
     if (!v.ok()) return v.status().WithContext(log.Describe());
     target = *v;
@@ -110,7 +112,8 @@ Result<InspectReport> Inspect(storage::Storage& storage, std::string_view table_
   r.table = log.Describe();
   r.version = snap.version();
   LAKESYNC_ASSIGN_OR_RETURN(auto ict, IctEnablementVersion(snap.metadata()));
-  LAKESYNC_ASSIGN_OR_RETURN(auto times, ComputeCommitTimestamps(loaded->commit_times, ict));
+  LAKESYNC_ASSIGN_OR_RETURN(auto times,
+                            ComputeCommitTimestamps(loaded->commit_times, ict, timestamps));
   if (!times.empty()) {
     r.timestamp = times.back().timestamp;
     r.timestamp_source = times.back().source;

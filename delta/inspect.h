@@ -56,10 +56,13 @@ struct InspectReport {
 };
 
 // The state at `version`, at the latest version whose commit time ≤ `as_of`, or at head.
+// Commit times of non-ICT commits follow `timestamps` (delta/timestamps.h).
 // InvalidArgument when both are given. Errors from DeltaLog::Load pass through (NotFound,
 // Corruption, Unsupported for tables that need a Parquet checkpoint).
-Result<InspectReport> Inspect(storage::Storage& storage, std::string_view table_prefix,
-                              std::optional<int64_t> version, std::optional<TimePoint> as_of);
+Result<InspectReport> Inspect(
+    storage::Storage& storage, std::string_view table_prefix, std::optional<int64_t> version,
+    std::optional<TimePoint> as_of,
+    NonIctTimestampPolicy timestamps = NonIctTimestampPolicy::kFileModificationTime);
 
 // Top-level columns of a Delta schemaString. Corruption when it is not a struct schema.
 Result<std::vector<ColumnSummary>> SummarizeSchema(std::string_view schema_string);

@@ -20,6 +20,22 @@ std::string_view TimestampSourceName(TimestampSource source) {
   return "unknown";
 }
 
+std::string_view NonIctTimestampPolicyName(NonIctTimestampPolicy policy) {
+  return policy == NonIctTimestampPolicy::kCommitInfoThenFile ? "commit_info" : "modification_time";
+}
+
+Result<NonIctTimestampPolicy> ParseNonIctTimestampPolicy(std::string_view name) {
+  for (auto p :
+       {NonIctTimestampPolicy::kFileModificationTime, NonIctTimestampPolicy::kCommitInfoThenFile}) {
+    if (name == NonIctTimestampPolicyName(p)) return p;
+  }
+  return Status::InvalidArgument(fmt::format(
+      "'{}' is not a timestamp source; use modification_time (the commit file's modification "
+      "time, as Delta readers do; the default) or commit_info (commitInfo.timestamp, for a "
+      "table copied by a tool that reset modification times)",
+      name));
+}
+
 CommitTimeInput CommitTimeInputOf(const Commit& commit, TimePoint file_modification_time) {
   CommitTimeInput in;
   in.version = commit.version;

@@ -5,16 +5,18 @@
 // For versions at or after `delta.inCommitTimestampEnablementVersion` of a table with
 // `delta.enableInCommitTimestamps=true` (enabled from version 0 when the enablement version
 // is absent), a commit's time is commitInfo.inCommitTimestamp. Before that, the default
-// (kCommitInfoThenFile) is commitInfo.timestamp, falling back to the commit file's
-// modification time: this survives copying a table, which resets modification times.
-// kFileModificationTime is what Delta Spark uses for non-ICT tables. Either way, non-ICT
-// timestamps are forced to increase (+1 ms over the previous commit) as Delta readers do.
+// (kFileModificationTime) is the commit file's modification time, as Delta readers define it:
+// commitInfo.timestamp is never authoritative. kCommitInfoThenFile, an operator's explicit
+// choice, takes commitInfo.timestamp (falling back to the modification time) for a table that
+// was copied by a tool that reset modification times. Either way, non-ICT timestamps are
+// forced to increase (+1 ms over the previous commit) as Delta readers do.
 //
 // Thread-safety: pure functions over values.
 
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "common/clock.h"
@@ -26,7 +28,12 @@ namespace lakesync::delta {
 enum class TimestampSource { kInCommitTimestamp, kCommitInfo, kFileModificationTime };
 std::string_view TimestampSourceName(TimestampSource source);
 
-enum class NonIctTimestampPolicy { kCommitInfoThenFile, kFileModificationTime };
+enum class NonIctTimestampPolicy { kFileModificationTime, kCommitInfoThenFile };
+
+// How the configuration and the CLI spell a policy: "modification_time" | "commit_info".
+std::string_view NonIctTimestampPolicyName(NonIctTimestampPolicy policy);
+// InvalidArgument naming both accepted spellings otherwise.
+Result<NonIctTimestampPolicy> ParseNonIctTimestampPolicy(std::string_view name);
 
 // What a commit contributes to its timestamp.
 struct CommitTimeInput {
@@ -52,7 +59,7 @@ Result<std::optional<int64_t>> IctEnablementVersion(const Metadata& metadata);
 // ICT enablement version lacks inCommitTimestamp.
 Result<std::vector<CommitTimestamp>> ComputeCommitTimestamps(
     std::span<const CommitTimeInput> inputs, std::optional<int64_t> ict_enablement_version,
-    NonIctTimestampPolicy policy = NonIctTimestampPolicy::kCommitInfoThenFile);
+    NonIctTimestampPolicy policy = NonIctTimestampPolicy::kFileModificationTime);
 
 // The latest version whose timestamp is ≤ t. NotFound naming the earliest available time
 // when t is before the first commit; NotFound when `timestamps` is empty.

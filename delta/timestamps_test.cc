@@ -10,11 +10,29 @@ CommitTimeInput In(int64_t v, std::optional<int64_t> ict, std::optional<int64_t>
   return CommitTimeInput{v, ict, ci, FromUnixMillis(mtime_ms)};
 }
 
-TEST(TimestampsTest, CommitInfoThenFileTimeForcedIncreasing) {
+TEST(TimestampsTest, FileModificationTimeByDefaultForcedIncreasing) {
+  // Delta readers: without in-commit timestamps a commit's time is its file's modification
+  // time; commitInfo.timestamp (1000, 2000, ...) is ignored.
+  std::vector<CommitTimeInput> in = {In(0, std::nullopt, 1000, 50), In(1, std::nullopt, 2000, 60),
+                                     In(2, std::nullopt, 3000, 60),           // same mtime as v1
+                                     In(3, std::nullopt, std::nullopt, 40)};  // clock went back
+  auto ts = ComputeCommitTimestamps(in, std::nullopt);
+  ASSERT_TRUE(ts.ok()) << ts.status();
+  // By hand: 50, 60, 60→61 (+1 ms), 40→62.
+  EXPECT_EQ(ToUnixMillis((*ts)[0].timestamp), 50);
+  EXPECT_EQ(ToUnixMillis((*ts)[1].timestamp), 60);
+  EXPECT_EQ(ToUnixMillis((*ts)[2].timestamp), 61);
+  EXPECT_EQ(ToUnixMillis((*ts)[3].timestamp), 62);
+  for (const auto& t : *ts) EXPECT_EQ(t.source, TimestampSource::kFileModificationTime);
+  EXPECT_EQ(*VersionAsOf(*ts, FromUnixMillis(1500)), 3);
+  EXPECT_EQ(*VersionAsOf(*ts, FromUnixMillis(60)), 1);
+}
+
+TEST(TimestampsTest, CommitInfoThenFileTimeWhenChosenForcedIncreasing) {
   std::vector<CommitTimeInput> in = {In(0, std::nullopt, 1000, 50), In(1, std::nullopt, 2000, 60),
                                      In(2, std::nullopt, 2000, 70),  // same as v1
                                      In(3, std::nullopt, std::nullopt, 5000)};
-  auto ts = ComputeCommitTimestamps(in, std::nullopt);
+  auto ts = ComputeCommitTimestamps(in, std::nullopt, NonIctTimestampPolicy::kCommitInfoThenFile);
   ASSERT_TRUE(ts.ok()) << ts.status();
   // By hand: 1000, 2000, 2000→2001 (+1 ms), then v3 has no commitInfo → mtime 5000.
   EXPECT_EQ(ToUnixMillis((*ts)[0].timestamp), 1000);
@@ -22,11 +40,17 @@ TEST(TimestampsTest, CommitInfoThenFileTimeForcedIncreasing) {
   EXPECT_EQ(ToUnixMillis((*ts)[3].timestamp), 5000);
   EXPECT_EQ((*ts)[0].source, TimestampSource::kCommitInfo);
   EXPECT_EQ((*ts)[3].source, TimestampSource::kFileModificationTime);
+}
 
-  auto files =
-      ComputeCommitTimestamps(in, std::nullopt, NonIctTimestampPolicy::kFileModificationTime);
-  ASSERT_TRUE(files.ok());
-  EXPECT_EQ(ToUnixMillis((*files)[1].timestamp), 60);
+TEST(TimestampsTest, PolicyNames) {
+  EXPECT_EQ(*ParseNonIctTimestampPolicy("modification_time"),
+            NonIctTimestampPolicy::kFileModificationTime);
+  EXPECT_EQ(*ParseNonIctTimestampPolicy("commit_info"), NonIctTimestampPolicy::kCommitInfoThenFile);
+  auto bad = ParseNonIctTimestampPolicy("commitInfo");
+  ASSERT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("'commitInfo'"), std::string::npos) << bad.status();
+  EXPECT_NE(bad.status().message().find("modification_time"), std::string::npos);
+  EXPECT_NE(bad.status().message().find("commit_info"), std::string::npos);
 }
 
 TEST(TimestampsTest, InCommitTimestampsFromEnablementVersion) {
@@ -36,11 +60,11 @@ TEST(TimestampsTest, InCommitTimestampsFromEnablementVersion) {
   auto ict = IctEnablementVersion(m);
   ASSERT_TRUE(ict.ok());
   ASSERT_EQ(*ict, std::optional<int64_t>(2));
-  std::vector<CommitTimeInput> in = {In(0, std::nullopt, 1000, 1), In(1, 999, 1100, 1),
+  std::vector<CommitTimeInput> in = {In(0, std::nullopt, 1000, 1000), In(1, 999, 1100, 1100),
                                      In(2, 5000, 1, 1), In(3, 6000, 1, 1)};
   auto ts = ComputeCommitTimestamps(in, *ict);
   ASSERT_TRUE(ts.ok()) << ts.status();
-  EXPECT_EQ(ToUnixMillis((*ts)[1].timestamp), 1100);  // before enablement: commitInfo
+  EXPECT_EQ(ToUnixMillis((*ts)[1].timestamp), 1100);  // before enablement: the file's time
   EXPECT_EQ(ToUnixMillis((*ts)[2].timestamp), 5000);  // ICT
   EXPECT_EQ((*ts)[3].source, TimestampSource::kInCommitTimestamp);
   EXPECT_EQ(*VersionAsOf(*ts, FromUnixMillis(5999)), 2);

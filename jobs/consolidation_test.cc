@@ -255,15 +255,17 @@ TEST_F(ConsolidationTest, SourcesThatKeepChangingAddAndRemoveInLaterRuns) {
   EXPECT_EQ(Keys(MiniLive(global_dir_)), ExpectedGlobal(Dirs({"eastus", "westus"})));
 
   // Lag of each region: eastus is 3 versions behind once its commits arrive, and its oldest
-  // unconsolidated commit (2) says timestamp 1587968604143.
+  // unconsolidated commit (2) was written at T + 2 min (commit k at T + k min).
   RestoreCommits("eastus");
   RestoreCommits("westus");
+  const TimePoint t = FromUnixMillis(1'800'000'000'000);
+  SetCommitTimes(dirs_["eastus"], t, std::chrono::seconds(60));
   {
     auto a = OpenLocal(dirs_["eastus"].string());
     auto b = OpenLocal(dirs_["westus"].string());
     TableLocation target{"global", global_.get(), ""};
     auto lag = ConsolidationLag({Source("eastus", a.get()), Source("westus", b.get())}, target,
-                                "global_sales", FromUnixMillis(1587968604143 + 5000));
+                                "global_sales", t + std::chrono::seconds(2 * 60 + 5));
     ASSERT_EQ(lag.size(), 2u);
     EXPECT_TRUE(lag[0].status.ok()) << lag[0].status;
     EXPECT_EQ(lag[0].consolidated_version, 1);

@@ -118,6 +118,15 @@ inline std::set<int64_t> CommitVersions(const fs::path& table) {
   return out;
 }
 
+// Gives commit file k of the table at `table` the modification time first + k × step, as a
+// writer committing at those times leaves them (a copied fixture's are all the same instant).
+inline void SetCommitTimes(const fs::path& table, TimePoint first, std::chrono::seconds step) {
+  for (int64_t v : CommitVersions(table)) {
+    fs::last_write_time(table / "_delta_log" / CommitName(v),
+                        fs::file_time_type::clock::from_sys(first + v * step));
+  }
+}
+
 // Independent replica check up to `version`: the target's commits are exactly the source's
 // 0..version, byte for byte, and every add/cdc file of those commits that exists in the
 // source exists in the target with the same bytes. Returns the problems found.

@@ -38,17 +38,22 @@ class ReplicaCheckTest : public ::testing::Test {
   std::unique_ptr<storage::LocalStorage> source_, target_;
 };
 
-// simple_table's commit 3 has commitInfo.timestamp 1587968614187 (read from the fixture):
-// with the target at 2, the oldest unreplicated commit is 3, so 5 s after it the lag is 5 s.
+// A commit's time is its file's modification time (Delta's rule; commitInfo.timestamp, 2020 in
+// simple_table, does not count). Commit k is given T + k min: with the target at 2, the oldest
+// unreplicated commit is 3, so 5 s after it the lag is 5 s.
 TEST_F(ReplicaCheckTest, LagFromTheOldestUnreplicatedCommit) {
-  auto empty = ComputeLag(Source(), Target(), FromUnixMillis(1587968614187 + 5000));
+  const TimePoint t = FromUnixMillis(1'800'000'000'000);
+  SetCommitTimes(src_dir_, t, std::chrono::seconds(60));
+  const TimePoint now = t + std::chrono::seconds(3 * 60 + 5);
+  auto empty = ComputeLag(Source(), Target(), now);
   ASSERT_TRUE(empty.ok()) << empty.status();
   EXPECT_EQ(empty->replicated_version, -1);
   EXPECT_EQ(empty->source_version, 4);
   EXPECT_EQ(empty->versions, 5);
+  EXPECT_DOUBLE_EQ(empty->seconds, 3 * 60 + 5.0);  // from commit 0
 
   Replicate(2);
-  auto lag = ComputeLag(Source(), Target(), FromUnixMillis(1587968614187 + 5000));
+  auto lag = ComputeLag(Source(), Target(), now);
   ASSERT_TRUE(lag.ok()) << lag.status();
   EXPECT_EQ(lag->source_version, 4);
   EXPECT_EQ(lag->replicated_version, 2);
@@ -56,7 +61,7 @@ TEST_F(ReplicaCheckTest, LagFromTheOldestUnreplicatedCommit) {
   EXPECT_DOUBLE_EQ(lag->seconds, 5.0);
 
   Replicate();
-  auto caught_up = ComputeLag(Source(), Target(), FromUnixMillis(1587968614187 + 5000));
+  auto caught_up = ComputeLag(Source(), Target(), now);
   ASSERT_TRUE(caught_up.ok());
   EXPECT_EQ(caught_up->versions, 0);
   EXPECT_EQ(caught_up->seconds, 0);

@@ -194,8 +194,8 @@ Result<RestoreInPlaceOutcome> RestoreInPlace(const TableLocation& table,
   out.head = now_state.version();
 
   LAKESYNC_ASSIGN_OR_RETURN(auto ict_from, delta::IctEnablementVersion(now_state.metadata()));
-  LAKESYNC_ASSIGN_OR_RETURN(auto times,
-                            delta::ComputeCommitTimestamps(head.commit_times, ict_from));
+  LAKESYNC_ASSIGN_OR_RETURN(
+      auto times, delta::ComputeCommitTimestamps(head.commit_times, ict_from, options.timestamps));
   if (options.as_of) {
     auto v = delta::VersionAsOf(times, *options.as_of);
     if (!v.ok()) return v.status().WithContext(TableUrl(table));

@@ -27,6 +27,7 @@
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "delta/timestamps.h"
 #include "jobs/incremental.h"
 #include "jobs/run_observer.h"
 
@@ -52,6 +53,8 @@ Result<RestoreCopyOutcome> RestoreSnapshotCopy(const TableLocation& snapshots,
 struct RestoreInPlaceOptions {
   std::optional<int64_t> version;  // exactly one of version and as_of
   std::optional<TimePoint> as_of;
+  // How as_of reads the commit times of non-ICT commits (delta/timestamps.h).
+  delta::NonIctTimestampPolicy timestamps = delta::NonIctTimestampPolicy::kFileModificationTime;
   const Clock* clock = &SystemClock::Instance();
 };
 

@@ -27,6 +27,7 @@ using testing::CopyTree;
 using testing::FixturesDir;
 using testing::OpenLocal;
 using testing::RecordingObserver;
+using testing::SetCommitTimes;
 using testing::Sh;
 
 const std::string kTools = testing::ToolsDir();
@@ -556,20 +557,37 @@ TEST_F(RestoreInPlaceTest, VacuumedFileRefusedChangingNothing) {
 
 TEST_F(RestoreInPlaceTest, AsOfAndBadVersions) {
   auto t = Copy("simple_table");
+  // Commit k written at T + k min: by default (the files' times, as Delta readers) T + 90 s is
+  // between v1 and v2.
+  const TimePoint at = FromUnixMillis(1'800'000'000'000);
+  SetCommitTimes(Path("simple_table"), at, std::chrono::seconds(60));
   RecordingObserver obs;
   RestoreInPlaceOptions o;
-  o.as_of = FromUnixMillis(1587968600000);  // between v1 (…596254) and v2 (…604143)
+  o.as_of = at + std::chrono::seconds(90);
   auto out = RestoreInPlace(t, o, obs);
   ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->head, 4);
   EXPECT_EQ(out->restored_version, 1);
+  // commitInfo.timestamp (2020) when chosen: between v2 (…604143) and v3 (…614187).
+  RestoreInPlaceOptions by_commit_info;
+  by_commit_info.as_of = FromUnixMillis(1587968610000);
+  by_commit_info.timestamps = delta::NonIctTimestampPolicy::kCommitInfoThenFile;
+  auto out2 = RestoreInPlace(t, by_commit_info, obs);
+  ASSERT_TRUE(out2.ok()) << out2.status();
+  EXPECT_EQ(out2->head, 5);
+  EXPECT_EQ(out2->restored_version, 2);
+  // The same instant by the files' times is before the first commit.
+  RestoreInPlaceOptions by_files;
+  by_files.as_of = by_commit_info.as_of;
+  EXPECT_TRUE(RestoreInPlace(t, by_files, obs).status().IsNotFound());
   RestoreInPlaceOptions bad;
   bad.version = 99;
   EXPECT_TRUE(RestoreInPlace(t, bad, obs).status().IsNotFound());
   RestoreInPlaceOptions fenced;
   fenced.version = 0;
-  obs.refuse_publish_at = 6;
+  obs.refuse_publish_at = 7;
   EXPECT_TRUE(RestoreInPlace(t, fenced, obs).status().IsConflict());
-  EXPECT_FALSE(fs::exists(Path("simple_table/_delta_log/" + CommitName(6))));
+  EXPECT_FALSE(fs::exists(Path("simple_table/_delta_log/" + CommitName(7))));
 }
 
 }  // namespace

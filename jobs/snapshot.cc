@@ -521,9 +521,11 @@ struct ChosenVersion {
   TimePoint commit_timestamp;
 };
 
-Result<TimePoint> CommitTimeOf(const delta::TableState& state) {
+Result<TimePoint> CommitTimeOf(const delta::TableState& state,
+                               delta::NonIctTimestampPolicy policy) {
   LAKESYNC_ASSIGN_OR_RETURN(auto ict, delta::IctEnablementVersion(state.snapshot.metadata()));
-  LAKESYNC_ASSIGN_OR_RETURN(auto times, delta::ComputeCommitTimestamps(state.commit_times, ict));
+  LAKESYNC_ASSIGN_OR_RETURN(auto times,
+                            delta::ComputeCommitTimestamps(state.commit_times, ict, policy));
   if (times.empty()) return Status::Corruption("no commit timestamps");
   return times.back().timestamp;
 }
@@ -543,7 +545,8 @@ Result<int64_t> PickVersion(const delta::DeltaLog& log, const TableLocation& sou
   if (!options.as_of) return head;
   LAKESYNC_ASSIGN_OR_RETURN(delta::TableState st, log.Load(head));
   LAKESYNC_ASSIGN_OR_RETURN(auto ict, delta::IctEnablementVersion(st.snapshot.metadata()));
-  LAKESYNC_ASSIGN_OR_RETURN(auto times, delta::ComputeCommitTimestamps(st.commit_times, ict));
+  LAKESYNC_ASSIGN_OR_RETURN(
+      auto times, delta::ComputeCommitTimestamps(st.commit_times, ict, options.timestamps));
   auto v = delta::VersionAsOf(times, *options.as_of);
   if (!v.ok()) return v.status().WithContext(TableUrl(source));
   *head_state = std::move(st);
@@ -718,7 +721,7 @@ Result<SnapshotOutcome> RunSnapshot(const TableLocation& source, const TableLoca
   SnapshotManifest manifest;
   manifest.source = TableUrl(source);
   manifest.version = snap.version();
-  LAKESYNC_ASSIGN_OR_RETURN(manifest.commit_timestamp, CommitTimeOf(*loaded));
+  LAKESYNC_ASSIGN_OR_RETURN(manifest.commit_timestamp, CommitTimeOf(*loaded, options.timestamps));
   manifest.files = snap.num_files();
   manifest.bytes = snap.bytes();
   manifest.rows = snap.rows();

@@ -40,6 +40,7 @@
 #include "common/status.h"
 #include "delta/actions.h"
 #include "delta/snapshot.h"
+#include "delta/timestamps.h"
 #include "jobs/incremental.h"
 #include "jobs/run_observer.h"
 
@@ -140,6 +141,9 @@ struct SnapshotOptions {
   // time ≤ as_of.
   std::optional<int64_t> version;
   std::optional<TimePoint> as_of;
+  // How as_of and the manifest's commit_timestamp read the commit times of non-ICT commits
+  // (delta/timestamps.h).
+  delta::NonIctTimestampPolicy timestamps = delta::NonIctTimestampPolicy::kFileModificationTime;
   SnapshotMode mode = SnapshotMode::kDeep;
   bool skip_unchanged = true;
   std::optional<int> keep_last;

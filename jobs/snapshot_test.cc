@@ -31,6 +31,7 @@ using testing::FixturesDir;
 using testing::OpenLocal;
 using testing::ReadFileBytes;
 using testing::RecordingObserver;
+using testing::SetCommitTimes;
 using testing::Sh;
 using testing::WriteFileBytes;
 
@@ -44,8 +45,16 @@ struct Env {
   TableLocation Source(const std::string& name) { return {name, src_storage.get(), name}; }
   TableLocation Target() { return {"snaps", dst_storage.get(), "snaps"}; }
   std::string TargetDir() const { return dir.path() + "/snaps"; }
+  // A private copy of fixture `name` whose commit k was written at `first` + k min.
+  TableLocation TimedCopy(const std::string& name, TimePoint first) {
+    CopyTree(fs::path(FixturesDir()) / name, dir.path() + "/src/" + name);
+    SetCommitTimes(dir.path() + "/src/" + name, first, std::chrono::seconds(60));
+    copy_storage = OpenLocal(dir.path() + "/src");
+    return {name, copy_storage.get(), name};
+  }
 
   TempDir dir;
+  std::unique_ptr<storage::LocalStorage> copy_storage;
   std::unique_ptr<storage::LocalStorage> src_storage;
   std::unique_ptr<storage::LocalStorage> dst_storage;
 };
@@ -426,12 +435,33 @@ TEST(SnapshotRunTest, KeepWithinOnTheClock) {
   EXPECT_EQ(fourth->snapshots[0].id, second->created->id);
 }
 
-TEST(SnapshotRunTest, AsOfPicksTheVersionByCommitTime) {
+TEST(SnapshotRunTest, AsOfPicksTheVersionByTheCommitFilesTimes) {
+  LAKESYNC_SKIP_WITHOUT_FIXTURES();
+  // Delta's rule: a commit's time is its file's modification time. Commit k of a copy of
+  // simple_table is given T + k min, far from its commitInfo timestamps (2020).
+  Env env;
+  const TimePoint t = FromUnixMillis(1'800'000'000'000);
+  TableLocation source = env.TimedCopy("simple_table", t);
+  SnapshotOptions opts;
+  opts.as_of = t + std::chrono::seconds(150);  // between v2 (T + 120 s) and v3 (T + 180 s)
+  RecordingObserver obs;
+  auto out = RunSnapshot(source, env.Target(), opts, obs);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->version, 2);
+  ASSERT_TRUE(out->created.has_value());
+  EXPECT_EQ(out->created->commit_timestamp, t + std::chrono::seconds(120));
+  opts.as_of = FromUnixMillis(1587968620000);  // v3's commitInfo time: before every commit here
+  auto early = RunSnapshot(source, env.Target(), opts, obs);
+  EXPECT_TRUE(early.status().IsNotFound()) << early.status();
+}
+
+TEST(SnapshotRunTest, AsOfPicksTheVersionByCommitInfoWhenChosen) {
   LAKESYNC_SKIP_WITHOUT_FIXTURES();
   // simple_table's commitInfo timestamps (read by hand from its log): v3 1587968614187,
   // v4 1587968626537.
   Env env;
   SnapshotOptions opts;
+  opts.timestamps = delta::NonIctTimestampPolicy::kCommitInfoThenFile;
   opts.as_of = FromUnixMillis(1587968620000);
   RecordingObserver obs;
   auto out = RunSnapshot(env.Source("simple_table"), env.Target(), opts, obs);
@@ -734,8 +764,10 @@ TEST(SnapshotFeaturesTest, RowTrackingWithoutHighWaterMarkFailsNamingIt) {
 TEST(SnapshotLagTest, NewestSnapshotAgainstTheSourceHead) {
   LAKESYNC_SKIP_WITHOUT_FIXTURES();
   Env env;
-  const TimePoint now = FromUnixMillis(1587968614187 + 10'000);
-  auto none = ComputeSnapshotLag(env.Source("simple_table"), env.Target(), now);
+  const TimePoint t = FromUnixMillis(1'800'000'000'000);
+  TableLocation source = env.TimedCopy("simple_table", t);  // commit k at T + k min
+  const TimePoint now = t + std::chrono::seconds(3 * 60 + 10);
+  auto none = ComputeSnapshotLag(source, env.Target(), now);
   ASSERT_TRUE(none.ok()) << none.status();
   EXPECT_EQ(none->snapshots, 0);
   EXPECT_FALSE(none->newest_version.has_value());
@@ -743,14 +775,14 @@ TEST(SnapshotLagTest, NewestSnapshotAgainstTheSourceHead) {
   SnapshotOptions opts;
   opts.version = 2;
   RecordingObserver obs;
-  ASSERT_TRUE(RunSnapshot(env.Source("simple_table"), env.Target(), opts, obs).ok());
-  auto lag = ComputeSnapshotLag(env.Source("simple_table"), env.Target(), now);
+  ASSERT_TRUE(RunSnapshot(source, env.Target(), opts, obs).ok());
+  auto lag = ComputeSnapshotLag(source, env.Target(), now);
   ASSERT_TRUE(lag.ok()) << lag.status();
   EXPECT_EQ(lag->source_version, 4);
   EXPECT_EQ(lag->newest_version, 2);
   EXPECT_EQ(lag->snapshots, 1);
   EXPECT_EQ(lag->versions, 2);
-  EXPECT_DOUBLE_EQ(lag->seconds, 10.0);  // version 3's commitInfo.timestamp is 1587968614187
+  EXPECT_DOUBLE_EQ(lag->seconds, 10.0);  // from version 3, the oldest no snapshot holds
 }
 
 }  // namespace

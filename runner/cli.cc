@@ -25,6 +25,11 @@ namespace lakesync::runner {
 
 namespace {
 
+constexpr const char* kTimestampsHelp =
+    "commit times before in-commit timestamps: modification_time (the commit file's, as Delta "
+    "readers do; default) or commit_info (commitInfo.timestamp, for a table copied by a tool "
+    "that reset modification times)";
+
 int ExecDaemonExecutable(char** argv) {
   std::error_code ec;
   std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
@@ -138,6 +143,8 @@ int Main(int argc, char** argv) {
           ->check(CLI::NonNegativeNumber);
   auto* restore_as_of = restore->add_option("--as-of", restore_opts.as_of,
                                             "in place: restore the table as of this timestamp");
+  restore->add_option("--timestamps", restore_opts.timestamps, kTimestampsHelp)
+      ->needs(restore_as_of);
   restore_version->excludes(restore_as_of);
   restore_snapshot->excludes(restore_url)->excludes(restore_version)->excludes(restore_as_of);
   restore_snapshot->needs(restore_to);
@@ -166,6 +173,7 @@ int Main(int argc, char** argv) {
       ->add_option("--as-of", inspect_opts.as_of,
                    "read the table as of a timestamp (2026-11-22T02:00:00Z)")
       ->excludes(inspect_version);
+  inspect->add_option("--timestamps", inspect_opts.timestamps, kTimestampsHelp);
   inspect->add_flag("--files", inspect_opts.files, "list the live files");
   inspect->add_flag("--json", g.json, "print JSON");
 

@@ -27,13 +27,15 @@ int CmdInspect(const GlobalOptions& g, const InspectOptions& o, std::ostream& ou
     if (!t.ok()) return ReportError(t.status(), err, kExitUsage);
     as_of = *t;
   }
+  Result<delta::NonIctTimestampPolicy> timestamps = TimestampsOption(o.timestamps);
+  if (!timestamps.ok()) return ReportError(timestamps.status(), err, kExitUsage);
   if (o.version && *o.version < 0) {
     err << "lakesync: --version must be 0 or more\n";
     return kExitUsage;
   }
   auto storage = storage::OpenStorage(*uri);
   if (!storage.ok()) return ReportError(storage.status(), err, kExitUsage);
-  auto report = delta::Inspect(**storage, "", o.version, as_of);
+  auto report = delta::Inspect(**storage, "", o.version, as_of, *timestamps);
   if (!report.ok()) {
     return ReportError(report.status().WithContext("inspecting " + uri->ToString()), err,
                        kExitJobFailed);

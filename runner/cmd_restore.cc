@@ -92,6 +92,9 @@ int RestoreInPlace(const GlobalOptions& g, const RestoreOptions& o, std::ostream
     Result<TimePoint> t = ParseTimestamp(o.as_of);
     if (!t.ok()) return ReportError(t.status(), err, kExitUsage);
     opts.as_of = *t;
+    Result<delta::NonIctTimestampPolicy> timestamps = TimestampsOption(o.timestamps);
+    if (!timestamps.ok()) return ReportError(timestamps.status(), err, kExitUsage);
+    opts.timestamps = *timestamps;
   }
   auto storage = storage::OpenStorage(*uri);
   if (!storage.ok()) return ReportError(storage.status(), err, kExitUsage);

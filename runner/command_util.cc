@@ -36,6 +36,13 @@ Result<const JobConfig*> FindConfiguredJob(const Config& config, const GlobalOpt
   return job;
 }
 
+Result<delta::NonIctTimestampPolicy> TimestampsOption(const std::string& value) {
+  if (value.empty()) return delta::NonIctTimestampPolicy::kFileModificationTime;
+  auto p = delta::ParseNonIctTimestampPolicy(value);
+  if (!p.ok()) return p.status().WithContext("--timestamps");
+  return *p;
+}
+
 std::string FormatOptionalTime(const std::optional<TimePoint>& t) {
   return t ? FormatTimestamp(*t) : "-";
 }

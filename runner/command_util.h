@@ -7,6 +7,7 @@
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "delta/timestamps.h"
 #include "runner/commands.h"
 #include "runner/config.h"
 
@@ -27,6 +28,10 @@ Result<Config> LoadGlobalConfig(const GlobalOptions& g);
 // when there is none.
 Result<const JobConfig*> FindConfiguredJob(const Config& config, const GlobalOptions& g,
                                            const std::string& name);
+
+// The value of --timestamps; an empty one is the default (modification_time). InvalidArgument
+// (exit 2) naming the option and both accepted values otherwise.
+Result<delta::NonIctTimestampPolicy> TimestampsOption(const std::string& value);
 
 // "2026-11-22T02:00:00Z", or "-" for nullopt.
 std::string FormatOptionalTime(const std::optional<TimePoint>& t);

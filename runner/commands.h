@@ -36,6 +36,7 @@ struct InspectOptions {
   std::string url;
   std::optional<int64_t> version;
   std::string as_of;
+  std::string timestamps;  // empty: modification_time (delta/timestamps.h)
   bool files = false;
 };
 int CmdInspect(const GlobalOptions& g, const InspectOptions& o, std::ostream& out,
@@ -54,6 +55,7 @@ struct RestoreOptions {
   std::string url;       // table to restore in place
   std::optional<int64_t> to_version;
   std::string as_of;
+  std::string timestamps;  // how --as-of reads non-ICT commit times; empty: modification_time
 };
 int CmdRestore(const GlobalOptions& g, const RestoreOptions& o, std::ostream& out,
                std::ostream& err);

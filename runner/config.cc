@@ -149,8 +149,8 @@ constexpr std::string_view kJobCommonKeys[] = {"name",    "kind",    "schedule",
                                                "retries", "timeout", "lag_alert"};
 constexpr std::string_view kIncrementalKeys[] = {"source", "targets", "start",
                                                  "max_versions_per_run", "verify"};
-constexpr std::string_view kSnapshotKeys[] = {"source",    "target", "version",       "as_of",
-                                              "retention", "mode",   "skip_unchanged"};
+constexpr std::string_view kSnapshotKeys[] = {
+    "source", "target", "version", "as_of", "retention", "mode", "skip_unchanged", "timestamps"};
 constexpr std::string_view kConsolidationKeys[] = {"sources", "target", "region_column", "schema"};
 
 template <size_t N>
@@ -898,6 +898,9 @@ std::optional<JobConfig> Loader::LoadJob(const Entry& item) {
         snap.mode = static_cast<SnapshotSpec::Mode>(*c);
     } else if (k.key == "skip_unchanged") {
       if (auto b = GetBool(k)) snap.skip_unchanged = *b;
+    } else if (k.key == "timestamps") {
+      if (auto c = GetChoice(k, {"modification_time", "commit_info"}))
+        snap.timestamps = static_cast<SnapshotSpec::Timestamps>(*c);
     } else if (k.key == "sources") {
       auto regions = MapOf(k.value, k.pos, "sources", {}, "{ eastus: \"eastus:/delta/sales\" }");
       if (!regions) continue;

@@ -135,6 +135,9 @@ struct SnapshotSpec {
   std::optional<Duration> keep_within;  // > 0
   enum Mode { kDeep, kShallow } mode = kDeep;
   bool skip_unchanged = true;  // no new snapshot when the source version did not change
+  // `timestamps: modification_time | commit_info`: how as_of and the manifests read the commit
+  // times of commits before in-commit timestamps (delta/timestamps.h).
+  enum Timestamps { kModificationTime, kCommitInfo } timestamps = kModificationTime;
 };
 
 struct ConsolidationSpec {

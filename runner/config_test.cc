@@ -133,6 +133,8 @@ TEST(ConfigTest, LoadsTheCompleteExampleFromDisk) {
   ASSERT_NE(as_of, nullptr);
   ASSERT_TRUE(as_of->snapshot.as_of.has_value());
   EXPECT_EQ(FormatTimestamp(*as_of->snapshot.as_of), "2026-11-22T02:00:00Z");
+  EXPECT_EQ(as_of->snapshot.timestamps, SnapshotSpec::kCommitInfo);
+  EXPECT_EQ(nightly->snapshot.timestamps, SnapshotSpec::kModificationTime);  // the default
   EXPECT_EQ(as_of->schedule.kind, Schedule::kManual);
 
   const JobConfig* global = c.FindJob("global_sales");
@@ -748,6 +750,19 @@ jobs:
 )"),
             "jobs.yaml:3:11: kind \"replicate\" is not valid; write one of: incremental, "
             "snapshot, consolidation");
+}
+
+TEST(ConfigTest, UnknownTimestampSourceListsTheTwo) {
+  EXPECT_EQ(Errors(R"(
+jobs:
+  - name: a
+    kind: snapshot
+    source: /s
+    target: /t
+    timestamps: commitInfo
+)"),
+            "jobs.yaml:6:17: timestamps \"commitInfo\" is not valid; write one of: "
+            "modification_time, commit_info");
 }
 
 TEST(ConfigTest, NotificationForAnUnknownJob) {

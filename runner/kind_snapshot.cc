@@ -25,6 +25,9 @@ jobs::SnapshotOptions EngineOptions(const Config& config, const JobConfig& job,
   o.as_of = job.snapshot.as_of;
   o.mode = job.snapshot.mode == SnapshotSpec::kShallow ? jobs::SnapshotMode::kShallow
                                                        : jobs::SnapshotMode::kDeep;
+  o.timestamps = job.snapshot.timestamps == SnapshotSpec::kCommitInfo
+                     ? delta::NonIctTimestampPolicy::kCommitInfoThenFile
+                     : delta::NonIctTimestampPolicy::kFileModificationTime;
   o.skip_unchanged = job.snapshot.skip_unchanged;
   o.keep_last = job.snapshot.keep_last;
   o.keep_within = job.snapshot.keep_within;

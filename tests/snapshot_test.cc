@@ -251,6 +251,59 @@ TEST_F(SnapshotE2ETest, ToVersionIsRefusedForASnapshotJob) {
   EXPECT_THAT(r.out, HasSubstr("of version 4"));
 }
 
+// "As of" reads a commit's time from its file's modification time, as Delta readers do, unless
+// told `timestamps: commit_info` / `--timestamps commit_info`. Commit k of the copy is given
+// 2027-01-15T08:00:00Z + k min; simple_table's commitInfo times are 2020-04-27 (v2 06:23:24.143,
+// v3 06:23:34.187, read from its log).
+TEST_F(SnapshotE2ETest, AsOfReadsTheCommitFilesTimesUnlessToldCommitInfo) {
+  CopyFixture(kFixtures, "simple_table", Src("t"));
+  const auto t0 = std::chrono::sys_seconds(std::chrono::seconds(1'800'000'000));
+  for (int v = 0; v <= 4; ++v) {
+    fs::last_write_time(Src("t") + "/_delta_log/0000000000000000000" + std::to_string(v) + ".json",
+                        fs::file_time_type::clock::from_sys(t0 + std::chrono::minutes(v)));
+  }
+  ProcessResult r = Lakesync({"inspect", Src("t"), "--as-of", "2027-01-15T08:02:30Z", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << Dump(r);
+  EXPECT_THAT(r.out, HasSubstr("\"version\":2,"));
+  EXPECT_THAT(r.out, HasSubstr("\"timestamp\":\"2027-01-15T08:02:00Z\""));
+  EXPECT_THAT(r.out, HasSubstr("\"timestamp_source\":\"file modification time\""));
+  r = Lakesync({"inspect", Src("t"), "--as-of", "2020-04-27T06:23:30Z", "--timestamps",
+                "commit_info", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << Dump(r);
+  EXPECT_THAT(r.out, HasSubstr("\"version\":2,"));
+  EXPECT_THAT(r.out, HasSubstr("\"timestamp\":\"2020-04-27T06:23:24.143Z\""));
+  r = Lakesync({"inspect", Src("t"), "--timestamps", "commitInfo"});
+  EXPECT_EQ(r.exit_code, 2) << Dump(r);
+  EXPECT_THAT(r.err, HasSubstr("'commitInfo' is not a timestamp source; use modification_time"));
+
+  // A snapshot job as of 2020 by commitInfo: version 2.
+  WriteConfig("old", "t", "    as_of: \"2020-04-27T06:23:30Z\"\n    timestamps: commit_info\n");
+  r = Run("old");
+  ASSERT_EQ(r.exit_code, 0) << Dump(r);
+  auto listed = Complete("old");
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].version, 2);
+  // The same job by the files' times: 2020 is before the first commit; nothing is written.
+  WriteConfig("files", "t", "    as_of: \"2020-04-27T06:23:30Z\"\n");
+  r = Run("files");
+  EXPECT_EQ(r.exit_code, 1) << Dump(r);
+  EXPECT_THAT(r.err + r.out, HasSubstr("before the earliest available commit (version 0 at "
+                                       "2027-01-15T08:00:00Z)"));
+  EXPECT_TRUE(Complete("files").empty());
+
+  // restore in place: --timestamps needs --as-of; by the files' times 2027-01-15T08:01:30Z is
+  // version 1.
+  r = Lakesync({"restore", Src("t"), "--to-version", "1", "--timestamps", "commit_info"});
+  EXPECT_EQ(r.exit_code, 2) << Dump(r);
+  r = Lakesync({"restore", Src("t"), "--as-of", "2027-01-15T08:01:30Z", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << Dump(r);
+  EXPECT_THAT(r.out, HasSubstr("\"restored_version\":1"));
+  r = Lakesync({"restore", Src("t"), "--as-of", "2020-04-27T06:23:30Z", "--timestamps",
+                "commit_info", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << Dump(r);
+  EXPECT_THAT(r.out, HasSubstr("\"restored_version\":2"));
+}
+
 // SIGKILL right before the manifest: invisible, then cleaned up by the next run.
 TEST_F(SnapshotE2ETest, KilledBeforeManifestLeavesNothingThatCounts) {
   CopyFixture(kFixtures, "table-with-dv-small", Src("t"));
