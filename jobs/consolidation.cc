@@ -13,6 +13,7 @@
 #include <variant>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <simdjson.h>
 #include <spdlog/spdlog.h>
 
@@ -719,21 +720,44 @@ Status Run::Attempt(ConsolidationOutcome& outcome) {
     }
     LAKESYNC_ASSIGN_OR_RETURN(definition,
                               BuildGlobalDefinition(schemas, column, options_.union_schema));
-  } else {
+  }
+  // Later: each region's changed schema or protocol must fit the global table, which gains
+  // the nullable columns (schema: union) and the table features a region brings.
+  std::optional<delta::Metadata> grown_metadata;
+  std::optional<delta::Protocol> grown_protocol;
+  if (!creating) {
+    delta::Metadata metadata = global.snapshot->metadata();
+    delta::Protocol protocol = global.snapshot->protocol();
     for (size_t i = 0; i < plans.size(); ++i) {
       RegionPlan& p = plans[i];
-      if (!p.status.ok()) continue;
-      if (p.metadata) {
-        p.status = CheckAgainstGlobal(sources_[i].region, *p.metadata, global.snapshot->metadata(),
-                                      column, options_.union_schema);
-      }
-      if (p.status.ok() && p.protocol) {
-        p.status =
-            CheckProtocolCovered(sources_[i].region, *p.protocol, global.snapshot->protocol());
-      }
+      if (!p.status.ok() || (!p.metadata && !p.protocol)) continue;
+      delta::Metadata m = metadata;
+      delta::Protocol pr = protocol;
+      std::vector<std::string> changes;
+      p.status = FitGlobalToRegion(sources_[i].region, p.metadata ? &*p.metadata : nullptr,
+                                   p.protocol ? &*p.protocol : nullptr, column,
+                                   options_.union_schema, m, pr, changes);
       if (!p.status.ok()) {
         spdlog::warn("consolidation {}: {}", options_.job, p.status.message());
+        continue;
       }
+      if (changes.empty()) continue;
+      spdlog::info("consolidation {}: region {} brings {}; the global table gains them",
+                   options_.job, sources_[i].region, fmt::join(changes, ", "));
+      metadata = std::move(m);
+      protocol = std::move(pr);
+    }
+    const delta::Metadata& was = global.snapshot->metadata();
+    if (metadata.schema_string != was.schema_string ||
+        metadata.configuration != was.configuration) {
+      grown_metadata = std::move(metadata);
+    }
+    const delta::Protocol& had = global.snapshot->protocol();
+    if (protocol.min_reader_version != had.min_reader_version ||
+        protocol.min_writer_version != had.min_writer_version ||
+        protocol.reader_features != had.reader_features ||
+        protocol.writer_features != had.writer_features) {
+      grown_protocol = std::move(protocol);
     }
   }
 
@@ -902,6 +926,9 @@ Status Run::Attempt(ConsolidationOutcome& outcome) {
     m.configuration = definition->configuration;
     m.created_time = now_ms;
     commit.push_back(m);
+  } else {
+    if (grown_protocol) commit.push_back(*grown_protocol);
+    if (grown_metadata) commit.push_back(*grown_metadata);
   }
   for (auto* group : {&txns, &removes, &adds, &cdcs}) {
     for (auto& a : *group) commit.push_back(std::move(a));

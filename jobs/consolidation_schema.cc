@@ -337,70 +337,109 @@ Result<GlobalDefinition> BuildGlobalDefinition(const std::vector<RegionSchema>& 
   for (const auto& c : first.metadata->partition_columns) def.partition_columns.push_back(c);
 
   // Protocol: what the sources need, minus the features the global table does not carry.
-  bool legacy = true;
-  int32_t reader = 1, writer = 2;
-  std::set<std::string> reader_features, writer_features;
-  for (const auto& r : regions) {
-    const delta::Protocol& p = *r.protocol;
-    legacy = legacy && p.min_reader_version < 3 && p.min_writer_version < 7;
-    reader = std::max(reader, p.min_reader_version);
-    writer = std::max(writer, p.min_writer_version);
-    for (const auto& f : delta::ReaderFeatures(p)) {
-      if (!DroppedFeature(f)) reader_features.insert(f);
-    }
-    for (const auto& f : delta::WriterFeatures(p)) {
-      if (!DroppedFeature(f)) writer_features.insert(f);
-    }
-  }
-  def.protocol.min_reader_version = reader;
-  def.protocol.min_writer_version = writer;
-  if (!legacy) {
-    def.protocol.min_writer_version = 7;
-    def.protocol.writer_features =
-        std::vector<std::string>(writer_features.begin(), writer_features.end());
-    if (reader >= 3) {
-      def.protocol.reader_features =
-          std::vector<std::string>(reader_features.begin(), reader_features.end());
-    }
-  }
+  std::vector<const delta::Protocol*> protocols;
+  for (const auto& r : regions) protocols.push_back(r.protocol);
+  def.protocol = MergeProtocols(protocols);
   return def;
 }
 
-Status CheckAgainstGlobal(const std::string& region, const delta::Metadata& source,
-                          const delta::Metadata& global, const std::string& region_column,
-                          bool union_schema) {
+delta::Protocol MergeProtocols(const std::vector<const delta::Protocol*>& protocols) {
+  bool legacy = true;
+  int32_t reader = 1, writer = 2;
+  std::set<std::string> reader_features, writer_features;
+  for (const delta::Protocol* p : protocols) {
+    legacy = legacy && p->min_reader_version < 3 && p->min_writer_version < 7;
+    reader = std::max(reader, p->min_reader_version);
+    writer = std::max(writer, p->min_writer_version);
+    for (const auto& f : delta::ReaderFeatures(*p)) {
+      if (!DroppedFeature(f)) reader_features.insert(f);
+    }
+    for (const auto& f : delta::WriterFeatures(*p)) {
+      if (!DroppedFeature(f)) writer_features.insert(f);
+    }
+  }
+  delta::Protocol out;
+  out.min_reader_version = reader;
+  out.min_writer_version = writer;
+  if (!legacy) {
+    out.min_writer_version = 7;
+    out.writer_features = std::vector<std::string>(writer_features.begin(), writer_features.end());
+    if (reader >= 3) {
+      out.reader_features =
+          std::vector<std::string>(reader_features.begin(), reader_features.end());
+    }
+  }
+  return out;
+}
+
+namespace {
+
+// FitGlobalToRegion's schema half: `metadata` changes only when the source fits.
+Status FitSchema(const std::string& region, const delta::Metadata& source,
+                 const std::string& region_column, bool union_schema, delta::Metadata& metadata,
+                 std::vector<std::string>& changes) {
   std::vector<std::string> want_partitions(
-      global.partition_columns.begin() + (global.partition_columns.empty() ? 0 : 1),
-      global.partition_columns.end());
+      metadata.partition_columns.begin() + (metadata.partition_columns.empty() ? 0 : 1),
+      metadata.partition_columns.end());
   if (source.partition_columns != want_partitions) {
     return Status::InvalidArgument(fmt::format(
         "region {}: the source is partitioned by {} but the global table by {} after {}; "
         "consolidation needs the same partition columns in every source",
         region, Join(source.partition_columns), Join(want_partitions), region_column));
   }
-  if (MappingMode(source) != MappingMode(global)) {
+  const std::string mode = MappingMode(metadata);
+  if (MappingMode(source) != mode) {
     return Status::Unsupported(
         fmt::format("feature columnMapping: region {} uses column mapping mode {} but the global "
                     "table uses {}; file-level consolidation cannot change column mapping",
-                    region, MappingMode(source), MappingMode(global)));
+                    region, MappingMode(source), mode));
   }
-  LAKESYNC_ASSIGN_OR_RETURN(auto global_fields, ParseSchemaFields(global.schema_string));
-  std::erase_if(global_fields, [&](const SchemaField& f) { return f.name == region_column; });
+  LAKESYNC_ASSIGN_OR_RETURN(std::vector<SchemaField> all,
+                            ParseSchemaFields(metadata.schema_string));
   auto parsed = ParseSchemaFields(source.schema_string);
   if (!parsed.ok()) return parsed.status().WithContext("region " + region);
+  std::vector<SchemaField> added;
   std::vector<std::string> diffs;
   for (const auto& f : *parsed) {
-    const SchemaField* g = FindField(global_fields, f.name);
+    const SchemaField* g = FindField(all, f.name);
     if (SameNameIgnoringCase(f.name, region_column)) {
       diffs.push_back(fmt::format("column {}: the source has a column named like the region column",
                                   Quoted(f.name)));
     } else if (g == nullptr) {
-      diffs.push_back(
-          fmt::format("column {}: in {}, not in the global table", Quoted(f.name), region));
+      if (const SchemaField* other = FindFieldIgnoringCase(all, f.name)) {
+        diffs.push_back(fmt::format(
+            "column {} of {} and {} of the global table differ only in case (Delta treats them "
+            "as one column; rename the source's)",
+            Quoted(f.name), region, Quoted(other->name)));
+      } else if (!union_schema || !f.nullable) {
+        diffs.push_back(fmt::format(
+            "column {}: in {}, not in the global table{}", Quoted(f.name), region,
+            union_schema ? " (and not nullable, so union cannot add it)"
+                         : " (write `schema: union` in the job to add the nullable columns "
+                           "a source gains)"));
+      } else {
+        if (mode != "none") {
+          for (const auto& other : all) {
+            if ((f.column_id && other.column_id == f.column_id) ||
+                (f.physical_name && other.physical_name == f.physical_name)) {
+              return Status::Unsupported(fmt::format(
+                  "feature columnMapping: column {} of region {} (physical name {}, id {}) "
+                  "would share {} with column {} of the global table; schema: union cannot add "
+                  "a column-mapped column whose id or physical name another column uses — "
+                  "consolidate into a new global table",
+                  Quoted(f.name), region, f.physical_name.value_or("none"),
+                  f.column_id ? std::to_string(*f.column_id) : "none",
+                  f.column_id && other.column_id == f.column_id ? "its id" : "its physical name",
+                  Quoted(other.name)));
+            }
+          }
+        }
+        added.push_back(f);
+      }
     } else if (!SameDefinition(*g, f)) {
       diffs.push_back(fmt::format("column {}: the global table has {}, {} has {}", Quoted(f.name),
                                   DescribeType(*g), region, DescribeType(f)));
-    } else if (MappingMode(global) != "none" &&
+    } else if (mode != "none" &&
                (g->physical_name != f.physical_name || g->column_id != f.column_id)) {
       return Status::Unsupported(fmt::format(
           "feature columnMapping: column {} of region {} has physical name {} but the global "
@@ -410,39 +449,90 @@ Status CheckAgainstGlobal(const std::string& region, const delta::Metadata& sour
           g->physical_name.value_or("none")));
     }
   }
-  for (const auto& g : global_fields) {
-    if (FindField(*parsed, g.name) != nullptr) continue;
+  for (const auto& g : all) {
+    if (g.name == region_column || FindField(*parsed, g.name) != nullptr) continue;
     if (union_schema && g.nullable) continue;
-    diffs.push_back(
-        fmt::format("column {}: in the global table, not in {}", Quoted(g.name), region));
+    diffs.push_back(fmt::format("column {}: in the global table, not in {}{}", Quoted(g.name),
+                                region, union_schema ? " (and not nullable there)" : ""));
   }
   if (!diffs.empty()) {
     std::string list;
     for (size_t i = 0; i < diffs.size(); ++i) list += (i > 0 ? "; " : "") + diffs[i];
-    return Status::InvalidArgument(
-        fmt::format("region {}: the source's schema no longer matches the global table's: {}. "
-                    "The global table's schema is fixed when it is created; change the source "
-                    "back, or consolidate into a new global table",
-                    region, list));
+    return Status::InvalidArgument(fmt::format(
+        "region {}: the source's schema does not fit the global table's: {}. Change the source "
+        "back, or consolidate into a new global table",
+        region, list));
+  }
+
+  // The region fits: grow the global table. New columns go before the region column.
+  if (!added.empty()) {
+    auto at = std::find_if(all.begin(), all.end(),
+                           [&](const SchemaField& f) { return f.name == region_column; });
+    for (const auto& f : added)
+      changes.push_back(fmt::format("column {} ({})", Quoted(f.name), DescribeType(f)));
+    all.insert(at, added.begin(), added.end());
+    metadata.schema_string = SchemaStringOf(all);
+    if (mode != "none") {
+      int64_t max_id = 0;
+      auto it = metadata.configuration.find(std::string(kMaxColumnId));
+      if (it != metadata.configuration.end())
+        max_id = std::strtoll(it->second.c_str(), nullptr, 10);
+      for (const auto& f : all) max_id = std::max(max_id, f.column_id.value_or(0));
+      metadata.configuration[std::string(kMaxColumnId)] = std::to_string(max_id);
+    }
+    metadata.raw_json.clear();
   }
   return Status::OK();
 }
 
-Status CheckProtocolCovered(const std::string& region, const delta::Protocol& source,
-                            const delta::Protocol& global) {
-  LAKESYNC_RETURN_IF_ERROR(CheckConsolidatable(source).WithContext("region " + region));
-  std::set<std::string> have = delta::WriterFeatures(global);
-  std::vector<std::string> missing;
-  for (const auto& f : delta::WriterFeatures(source)) {
-    if (!DroppedFeature(f) && have.count(f) == 0) missing.push_back(f);
+// FitGlobalToRegion's protocol half: adds what `source` lists and `protocol` does not.
+void GrowProtocol(const delta::Protocol& source, delta::Protocol& protocol,
+                  std::vector<std::string>& changes) {
+  const std::set<std::string> had_writer = delta::WriterFeatures(protocol);
+  const std::set<std::string> had_reader = delta::ReaderFeatures(protocol);
+  delta::Protocol merged = MergeProtocols({&protocol, &source});
+  // The global table's own features stay, even one a new global table would leave out.
+  for (auto [list, had] : {std::pair{&merged.writer_features, &had_writer},
+                           std::pair{&merged.reader_features, &had_reader}}) {
+    if (!list->has_value()) continue;
+    std::set<std::string> all((*list)->begin(), (*list)->end());
+    all.insert(had->begin(), had->end());
+    *list = std::vector<std::string>(all.begin(), all.end());
   }
-  if (missing.empty()) return Status::OK();
-  return Status::Unsupported(fmt::format(
-      "region {}: the source needs table feature(s) {} that the global table does not have "
-      "(the global table was created before the source used them, or while this region could "
-      "not be read); consolidate into a new global table (created with the sources' current "
-      "protocol)",
-      region, Join(missing)));
+  std::vector<std::string> features;
+  for (const auto& f : delta::WriterFeatures(merged)) {
+    if (had_writer.count(f) == 0) features.push_back(f);
+  }
+  for (const auto& f : delta::ReaderFeatures(merged)) {
+    if (had_reader.count(f) == 0 && had_writer.count(f) == 0 &&
+        std::find(features.begin(), features.end(), f) == features.end()) {
+      features.push_back(f);
+    }
+  }
+  if (merged.min_reader_version != protocol.min_reader_version ||
+      merged.min_writer_version != protocol.min_writer_version || !features.empty()) {
+    for (const auto& f : features) changes.push_back("table feature " + f);
+    protocol = std::move(merged);
+  }
+}
+
+}  // namespace
+
+Status FitGlobalToRegion(const std::string& region, const delta::Metadata* source,
+                         const delta::Protocol* source_protocol, const std::string& region_column,
+                         bool union_schema, delta::Metadata& metadata, delta::Protocol& protocol,
+                         std::vector<std::string>& changes) {
+  if (source_protocol != nullptr) {
+    LAKESYNC_RETURN_IF_ERROR(CheckConsolidatable(*source_protocol).WithContext("region " + region));
+  }
+  std::vector<std::string> added_changes;
+  if (source != nullptr) {
+    LAKESYNC_RETURN_IF_ERROR(
+        FitSchema(region, *source, region_column, union_schema, metadata, added_changes));
+  }
+  if (source_protocol != nullptr) GrowProtocol(*source_protocol, protocol, added_changes);
+  changes.insert(changes.end(), added_changes.begin(), added_changes.end());
+  return Status::OK();
 }
 
 }  // namespace lakesync::jobs

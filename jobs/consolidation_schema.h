@@ -80,18 +80,32 @@ struct GlobalDefinition {
 Result<GlobalDefinition> BuildGlobalDefinition(const std::vector<RegionSchema>& regions,
                                                const std::string& region_column, bool union_schema);
 
-// Checks a source's (possibly changed) metadata against the existing global table's:
-// same partition columns (after the region column), compatible columns (strict: the same
-// set; union: each source column equals the global's, and the global's extra columns are
-// nullable). InvalidArgument naming the differing columns.
-Status CheckAgainstGlobal(const std::string& region, const delta::Metadata& source,
-                          const delta::Metadata& global, const std::string& region_column,
-                          bool union_schema);
+// The protocol a table needs to hold files written under each of `protocols`: legacy versions
+// (the highest of each) when every one is legacy, else writer version 7 listing every writer
+// feature (and reader version 3 listing every reader feature when one needs it), legacy
+// versions expanded. Features the global table does not carry (inCommitTimestamp) are left out.
+delta::Protocol MergeProtocols(const std::vector<const delta::Protocol*>& protocols);
 
-// OK when every feature the source protocol needs is in the global protocol (a source that
-// upgraded its protocol after the global table was created). Unsupported naming the missing
-// features otherwise.
-Status CheckProtocolCovered(const std::string& region, const delta::Protocol& source,
-                            const delta::Protocol& global);
+// Grows the global table so that a region's (possibly changed) source fits it. `metadata` and
+// `protocol` hold what the next commit of the global table carries: the table's own, or
+// already grown for other regions in this run. They change only when the whole region fits:
+//  * partition columns (after the region column) and the column mapping mode must be the
+//    global's;
+//  * a source column the global table has must have its type and nullability (and, under
+//    column mapping, its id and physical name);
+//  * a source column the global table lacks is added when `union_schema` and it is nullable
+//    (under column mapping only when no global column, the region column included, uses its
+//    id or physical name; delta.columnMapping.maxColumnId follows);
+//  * a global column the source lacks must be nullable, under `union_schema`;
+//  * table features the source's protocol lists that the global's does not are added
+//    (MergeProtocols). CheckConsolidatable(source protocol) must pass.
+// A null `source` or `source_protocol` (unchanged since the last run) is not checked.
+// `changes` gets one entry per addition: "column `c` (long)", "table feature deletionVectors".
+// InvalidArgument naming every differing column otherwise; Unsupported for column mapping and
+// for a feature that cannot be consolidated.
+Status FitGlobalToRegion(const std::string& region, const delta::Metadata* source,
+                         const delta::Protocol* source_protocol, const std::string& region_column,
+                         bool union_schema, delta::Metadata& metadata, delta::Protocol& protocol,
+                         std::vector<std::string>& changes);
 
 }  // namespace lakesync::jobs

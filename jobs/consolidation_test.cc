@@ -827,9 +827,101 @@ TEST(ConsolidationSchemaTest, NamesThatDifferOnlyInCaseAreRefused) {
   auto def = BuildGlobalDefinition({{"east", &named, &p}}, "source_region", false);
   ASSERT_FALSE(def.ok());
   EXPECT_THAT(def.status().message(), HasSubstr("already has a column named source_region"));
-  EXPECT_FALSE(
-      CheckAgainstGlobal("east", named, MetadataWith(Field("id", "long")), "source_region", true)
+  delta::Metadata global = MetadataWith(Field("id", "long"));
+  delta::Protocol global_protocol;
+  std::vector<std::string> changes;
+  EXPECT_FALSE(FitGlobalToRegion("east", &named, nullptr, "source_region", true, global,
+                                 global_protocol, changes)
+                   .ok());
+  EXPECT_TRUE(changes.empty());
+}
+
+// Growing an existing global table for one region (FitGlobalToRegion), by hand: under column
+// mapping a new column may not reuse the region column's id; with a free id it is added before
+// the region column and maxColumnId follows it.
+TEST(ConsolidationSchemaTest, GrowingTheGlobalSchemaUnderColumnMapping) {
+  delta::Metadata global = MetadataWith(Field("a", "long", 1) + "," + Field("b", "long", 2) + "," +
+                                            Field("source_region", "string", 3),
+                                        "id");
+  global.configuration["delta.columnMapping.maxColumnId"] = "3";
+  global.partition_columns = {"source_region"};
+  delta::Protocol protocol;
+  std::vector<std::string> changes;
+  delta::Metadata taken = MetadataWith(
+      Field("a", "long", 1) + "," + Field("b", "long", 2) + "," + Field("c", "long", 3), "id");
+  delta::Metadata before = global;
+  Status st =
+      FitGlobalToRegion("west", &taken, nullptr, "source_region", true, global, protocol, changes);
+  EXPECT_EQ(st.code(), StatusCode::kUnsupported);
+  EXPECT_THAT(st.message(), HasSubstr("column `c` of region west (physical name col-c, id 3) would "
+                                      "share its id with column `source_region`"));
+  EXPECT_EQ(global.schema_string, before.schema_string);
+  EXPECT_TRUE(changes.empty());
+
+  delta::Metadata fresh = MetadataWith(
+      Field("a", "long", 1) + "," + Field("b", "long", 2) + "," + Field("d", "long", 4), "id");
+  ASSERT_TRUE(
+      FitGlobalToRegion("west", &fresh, nullptr, "source_region", true, global, protocol, changes)
           .ok());
+  EXPECT_EQ(global.schema_string,
+            MetadataWith(Field("a", "long", 1) + "," + Field("b", "long", 2) + "," +
+                             Field("d", "long", 4) + "," + Field("source_region", "string", 3),
+                         "id")
+                .schema_string);
+  EXPECT_EQ(global.configuration["delta.columnMapping.maxColumnId"], "4");
+  EXPECT_EQ(changes, std::vector<std::string>{"column `d` (long)"});
+}
+
+// The global table's protocol grows by what a region lists: legacy stays legacy (writer 4
+// implies checkConstraints, changeDataFeed, generatedColumns: PROTOCOL.md), and a table-features
+// protocol keeps its own features (here inCommitTimestamp, which a new global table would leave
+// out).
+TEST(ConsolidationSchemaTest, GrowingTheGlobalProtocol) {
+  delta::Protocol global;  // 1, 2
+  delta::Protocol cdf;
+  cdf.min_writer_version = 4;
+  delta::Metadata md = MetadataWith(Field("a", "long"));
+  std::vector<std::string> changes;
+  ASSERT_TRUE(
+      FitGlobalToRegion("west", nullptr, &cdf, "source_region", false, md, global, changes).ok());
+  EXPECT_EQ(global.min_reader_version, 1);
+  EXPECT_EQ(global.min_writer_version, 4);
+  EXPECT_FALSE(global.writer_features.has_value());
+  EXPECT_EQ(changes, (std::vector<std::string>{"table feature changeDataFeed",
+                                               "table feature checkConstraints",
+                                               "table feature generatedColumns"}));
+
+  delta::Protocol features;
+  features.min_reader_version = 3;
+  features.min_writer_version = 7;
+  features.reader_features = std::vector<std::string>{"deletionVectors"};
+  features.writer_features = std::vector<std::string>{"deletionVectors", "inCommitTimestamp"};
+  delta::Protocol domain;
+  domain.min_reader_version = 1;
+  domain.min_writer_version = 7;
+  domain.writer_features = std::vector<std::string>{"domainMetadata"};
+  changes.clear();
+  ASSERT_TRUE(
+      FitGlobalToRegion("west", nullptr, &domain, "source_region", false, md, features, changes)
+          .ok());
+  EXPECT_EQ(features.min_reader_version, 3);
+  EXPECT_EQ(features.reader_features, (std::vector<std::string>{"deletionVectors"}));
+  EXPECT_EQ(features.writer_features,
+            (std::vector<std::string>{"deletionVectors", "domainMetadata", "inCommitTimestamp"}));
+  EXPECT_EQ(changes, std::vector<std::string>{"table feature domainMetadata"});
+
+  // A refused feature fails the region and changes nothing.
+  delta::Protocol rows = domain;
+  rows.writer_features = std::vector<std::string>{"domainMetadata", "rowTracking"};
+  delta::Protocol kept = features;
+  changes.clear();
+  Status st =
+      FitGlobalToRegion("west", nullptr, &rows, "source_region", false, md, features, changes);
+  EXPECT_EQ(st.code(), StatusCode::kUnsupported);
+  EXPECT_THAT(st.message(), HasSubstr("region west: file-level consolidation cannot preserve "
+                                      "table feature rowTracking"));
+  EXPECT_EQ(features.writer_features, kept.writer_features);
+  EXPECT_TRUE(changes.empty());
 }
 
 TEST(ConsolidationSchemaTest, UnionCannotAddAColumnMappedColumnWhoseIdIsTaken) {
@@ -919,16 +1011,17 @@ TEST_F(ConsolidationTest, VerifyAndLagNameASourceThatWasReplaced) {
 }
 
 // A region that could not be read when the global table was created, and whose table needs a
-// feature the others do not (deletion vectors): it cannot join. The message says why, without
-// claiming the source changed ("now needs").
-TEST_F(ConsolidationTest, ARegionJoiningLaterWithAFeatureTheGlobalTableLacksIsToldWhy) {
+// feature the others do not (deletion vectors), joins later: the global table's protocol gains
+// the feature in the commit that adds the region's files.
+TEST_F(ConsolidationTest, ARegionJoiningLaterWithAFeatureTheGlobalTableLacksUpgradesItsProtocol) {
   SKIP_WITHOUT_FIXTURES();
   Region("eastus", "table-without-dv-small");
   auto out = Consolidate({"eastus", "westus"});  // westus: no table yet
   ASSERT_TRUE(out.ok()) << out.status();
+  const std::string legacy = R"({"protocol":{"minReaderVersion":1,"minWriterVersion":2}})";
+  ASSERT_THAT(Commit(global_dir_, 0), HasSubstr(legacy));
   fs::path west = Region("westus", "table-without-dv-small");
   std::string v0 = Commit(west, 0);
-  const std::string legacy = R"({"protocol":{"minReaderVersion":1,"minWriterVersion":2}})";
   ASSERT_NE(v0.find(legacy), std::string::npos);
   v0.replace(v0.find(legacy), legacy.size(),
              R"({"protocol":{"minReaderVersion":3,"minWriterVersion":7,"readerFeatures":)"
@@ -936,10 +1029,126 @@ TEST_F(ConsolidationTest, ARegionJoiningLaterWithAFeatureTheGlobalTableLacksIsTo
   WriteFileBytes(west / "_delta_log" / CommitName(0), v0);
   auto later = Consolidate({"eastus", "westus"});
   ASSERT_TRUE(later.ok()) << later.status();
-  EXPECT_THAT(later->regions[1].status.message(),
-              HasSubstr("region westus: the source needs table feature(s) [deletionVectors] that "
-                        "the global table does not have (the global table was created before "
-                        "the source used them, or while this region could not be read)"));
+  ASSERT_TRUE(later->ok()) << later->regions[1].status;
+  EXPECT_EQ(later->end_version, 1);
+  // Writer version 2 implies appendOnly and invariants (PROTOCOL.md), which a writer-7 protocol
+  // must list.
+  const std::string v1 = Commit(global_dir_, 1);
+  EXPECT_THAT(v1, HasSubstr(R"({"protocol":{"minReaderVersion":3,"minWriterVersion":7,)"
+                            R"("readerFeatures":["deletionVectors"],"writerFeatures":)"
+                            R"(["appendOnly","deletionVectors","invariants"]}})"));
+  EXPECT_THAT(v1, Not(HasSubstr("metaData")));
+  EXPECT_EQ(Keys(MiniLive(global_dir_)), ExpectedGlobal(Dirs({"eastus", "westus"})));
+  auto again = Consolidate({"eastus", "westus"});
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_FALSE(again->published);
+}
+
+// A hand-written one-column region table at src-<region> with one file per name in `files`.
+fs::path MiniRegion(const std::string& root, const std::string& region,
+                    const std::vector<std::string>& files) {
+  fs::path src = fs::path(root) / ("src-" + region);
+  std::string log0 = kMiniTableHeader;
+  for (const auto& f : files) {
+    WriteFileBytes(src / f, "12345");
+    log0 += MiniAdd(f);
+  }
+  WriteFileBytes(src / "_delta_log" / CommitName(0), log0);
+  return src;
+}
+
+// Version `v` of a mini table: a metaData line whose schema is `v` (long) plus `extra_field`
+// (a schema field's JSON, escaped for schemaString), then an add of `file`.
+std::string MiniSchemaChange(const std::string& extra_field, const std::string& file) {
+  return R"({"metaData":{"id":"t","format":{"provider":"parquet","options":{}},"schemaString":)"
+         R"("{\"type\":\"struct\",\"fields\":[{\"name\":\"v\",\"type\":\"long\",\"nullable\":true,)"
+         R"(\"metadata\":{}},)" +
+         extra_field + R"(]}","partitionColumns":[],"configuration":{}}})" + "\n" + MiniAdd(file);
+}
+
+// A source that gains a nullable column (ALTER TABLE ADD COLUMN): with `schema: union` the
+// global table's schema gains it, before the region column, in the commit that adds the
+// region's new file; the other region is untouched.
+TEST_F(ConsolidationTest, UnionGrowsTheGlobalSchemaWhenASourceAddsANullableColumn) {
+  dirs_["eastus"] = MiniRegion(tmp_.path(), "eastus", {"e0.parquet"});
+  dirs_["westus"] = MiniRegion(tmp_.path(), "westus", {"w0.parquet"});
+  ConsolidationOptions options;
+  options.union_schema = true;
+  auto first = Consolidate({"eastus", "westus"}, options);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(first->ok());
+  const std::string v0 = Commit(global_dir_, 0);
+  std::smatch id;
+  ASSERT_TRUE(std::regex_search(v0, id, std::regex(R"re("metaData":\{"id":"([^"]+)")re")));
+  fs::path east = dirs_["eastus"];
+  WriteFileBytes(east / "e1.parquet", "12345");
+  WriteFileBytes(
+      east / "_delta_log" / CommitName(1),
+      MiniSchemaChange(R"({\"name\":\"w\",\"type\":\"string\",\"nullable\":true,\"metadata\":{}})",
+                       "e1.parquet"));
+  auto second = Consolidate({"eastus", "westus"}, options);
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_TRUE(second->ok()) << second->regions[0].status;
+  const std::string v1 = Commit(global_dir_, 1);
+  EXPECT_THAT(v1, HasSubstr(R"("metaData":{"id":")" + id[1].str() + R"(")"));
+  EXPECT_THAT(v1,
+              HasSubstr(R"({\"name\":\"v\",\"type\":\"long\",\"nullable\":true,\"metadata\":{}},)"
+                        R"({\"name\":\"w\",\"type\":\"string\",\"nullable\":true,\"metadata\":{}},)"
+                        R"({\"name\":\"source_region\",\"type\":\"string\",\"nullable\":false)"));
+  EXPECT_THAT(v1, HasSubstr(R"("partitionColumns":["source_region"])"));
+  EXPECT_THAT(v1, Not(HasSubstr(R"("protocol")")));
+  EXPECT_EQ(Keys(MiniLive(global_dir_)), ExpectedGlobal(Dirs({"eastus", "westus"})));
+
+  // westus, without w, still fits (w is nullable) and changes nothing of the schema.
+  fs::path west = dirs_["westus"];
+  WriteFileBytes(west / "w1.parquet", "12345");
+  WriteFileBytes(west / "_delta_log" / CommitName(1), MiniAdd("w1.parquet"));
+  auto third = Consolidate({"eastus", "westus"}, options);
+  ASSERT_TRUE(third.ok()) << third.status();
+  ASSERT_TRUE(third->ok()) << third->regions[1].status;
+  EXPECT_THAT(Commit(global_dir_, 2), Not(HasSubstr("metaData")));
+}
+
+// What cannot grow: a strict job refuses a source's new column (pointing at schema: union),
+// union refuses a non-nullable one. The region publishes nothing, the global schema is
+// unchanged, and the other region is consolidated.
+TEST_F(ConsolidationTest, AColumnTheGlobalTableCannotTakeFailsOnlyItsRegion) {
+  for (bool union_schema : {false, true}) {
+    SCOPED_TRACE(union_schema ? "union" : "strict");
+    fs::remove_all(tmp_.path() + "/src-eastus");
+    fs::remove_all(tmp_.path() + "/src-westus");
+    fs::remove_all(global_dir_);
+    global_ = OpenLocal(global_dir_);
+    dirs_["eastus"] = MiniRegion(tmp_.path(), "eastus", {"e0.parquet"});
+    dirs_["westus"] = MiniRegion(tmp_.path(), "westus", {"w0.parquet"});
+    ConsolidationOptions options;
+    options.union_schema = union_schema;
+    ASSERT_TRUE(Consolidate({"eastus", "westus"}, options).ok());
+    WriteFileBytes(dirs_["eastus"] / "e1.parquet", "12345");
+    WriteFileBytes(dirs_["eastus"] / "_delta_log" / CommitName(1),
+                   MiniSchemaChange(std::string(R"({\"name\":\"w\",\"type\":\"string\",)") +
+                                        R"(\"nullable\":)" + (union_schema ? "false" : "true") +
+                                        R"(,\"metadata\":{}})",
+                                    "e1.parquet"));
+    WriteFileBytes(dirs_["westus"] / "w1.parquet", "12345");
+    WriteFileBytes(dirs_["westus"] / "_delta_log" / CommitName(1), MiniAdd("w1.parquet"));
+    auto out = Consolidate({"eastus", "westus"}, options);
+    ASSERT_TRUE(out.ok()) << out.status();
+    EXPECT_FALSE(out->regions[0].status.ok());
+    EXPECT_THAT(out->regions[0].status.message(),
+                HasSubstr("region eastus: the source's schema does not fit the global table's: "
+                          "column `w`: in eastus, not in the global table"));
+    EXPECT_THAT(out->regions[0].status.message(),
+                HasSubstr(union_schema ? "(and not nullable, so union cannot add it)"
+                                       : "(write `schema: union` in the job"));
+    EXPECT_TRUE(out->regions[1].status.ok()) << out->regions[1].status;
+    EXPECT_EQ(out->regions[0].end_version, 0);
+    EXPECT_EQ(out->regions[1].end_version, 1);
+    const std::string v1 = Commit(global_dir_, 1);
+    EXPECT_THAT(v1, Not(HasSubstr("metaData")));
+    EXPECT_THAT(v1, Not(HasSubstr("e1.parquet")));
+    EXPECT_THAT(v1, HasSubstr("source_region=westus/w1.parquet"));
+  }
 }
 
 // The lag of a region never consolidated (its source unreadable so far) reads the global head
