@@ -518,5 +518,44 @@ TEST_F(ConsolidationE2ETest, UnreadableRegionMakesThePartialRunAndItsLagKeepsGro
   EXPECT_EQ(j.exit_code, 0) << j.output;
 }
 
+// A region that cannot be read when the global table is created, and then appears needing
+// what the first region's table did not have (a column, deletion vectors): with `schema: union`
+// the global table grows to take it in the commit that adds its files, and the judge (which
+// checks that the global schema and protocol hold every region's) and `verify` accept it; a
+// strict job refuses the region, pointing at union, and consolidates the other.
+TEST_F(ConsolidationE2ETest, ARegionJoiningLateGrowsTheGlobalTableUnderUnion) {
+  REQUIRE_FIXTURES();
+  CopyFixture(kFixtures, "simple_table", RegionDir("east"));
+  WriteConfig({{"late", {{"eastus", "east"}, {"westus", "west"}}, "late", "    schema: union\n"},
+               {"strict", {{"eastus", "east"}, {"westus", "west"}}, "strict", ""}});
+  for (const char* job : {"late", "strict"}) {
+    ProcessResult r = Run(job);
+    EXPECT_EQ(r.exit_code, 1) << Dump(r);  // westus: no table yet
+  }
+  CopyFixture(kFixtures, "table-with-dv-small", RegionDir("west"));
+
+  ProcessResult late = Run("late");
+  EXPECT_EQ(late.exit_code, 0) << Dump(late);
+  EXPECT_THAT(late.err, HasSubstr("region westus brings column `value` (integer), table feature "
+                                  "deletionVectors; the global table gains them"))
+      << Dump(late);
+  Judged j = Judge("late", true);
+  EXPECT_EQ(j.exit_code, 0) << j.output;
+  ProcessResult verify = Lakesync({"verify", "late", "-c", config_});
+  EXPECT_EQ(verify.exit_code, 0) << Dump(verify);
+  ProcessResult inspect = Lakesync({"inspect", GlobalDir("late"), "--json"});
+  EXPECT_EQ(inspect.exit_code, 0) << Dump(inspect);
+  EXPECT_THAT(inspect.out, HasSubstr("\"reader_features\":[\"deletionVectors\"]"));
+
+  ProcessResult strict = Run("strict");
+  EXPECT_EQ(strict.exit_code, 1) << Dump(strict);
+  EXPECT_THAT(strict.err, HasSubstr("region westus: the source's schema does not fit the global "
+                                    "table's: column `value`: in westus, not in the global table "
+                                    "(write `schema: union` in the job"))
+      << Dump(strict);
+  Judged js = Judge("strict", false);
+  EXPECT_EQ(js.exit_code, 0) << js.output;
+}
+
 }  // namespace
 }  // namespace lakesync::testing

@@ -21,7 +21,10 @@ checks that GLOBAL is a valid consolidation of the sources (DESIGN.md C1, C2):
   * no live file outside the sources' region directories; no add of a logical file that is
     already live (a file added twice, C1); txn versions never go backwards; every commit
     that changes a region's files also advances its txn (a region is never half-added);
-  * every change-data file the log names exists.
+  * every change-data file the log names exists;
+  * the global table can hold each region's files: every top-level column of the source at v
+    is in the global schema with the same type, and every table feature the source's protocol
+    needs (legacy versions expanded; inCommitTimestamp aside) is in the global protocol.
 Exit 0 and a JSON summary on stdout when every check holds; exit 1 listing the problems.
 `selftest` checks the checker on tables it builds itself.
 """
@@ -47,6 +50,33 @@ def translate_dv(dv, region_dir):
     # A DV prefix is one directory name: the region directory replaces the source's prefix.
     out["pathOrInlineDv"] = region_dir + dv["pathOrInlineDv"][-20:]
     return out
+
+
+# The table features a protocol needs, legacy versions expanded (PROTOCOL.md "Table Features").
+def protocol_features(p):
+    p = p or {}
+    reader, writer = p.get("minReaderVersion", 1), p.get("minWriterVersion", 2)
+    out = set()
+    if writer >= 7:
+        out |= set(p.get("writerFeatures") or [])
+    else:
+        for since, names in ((2, ("appendOnly", "invariants")), (3, ("checkConstraints",)),
+                             (4, ("changeDataFeed", "generatedColumns")), (5, ("columnMapping",)),
+                             (6, ("identityColumns",))):
+            if writer >= since:
+                out |= set(names)
+    if reader >= 3:
+        out |= set(p.get("readerFeatures") or [])
+    elif reader >= 2:
+        out.add("columnMapping")
+    return out
+
+
+def schema_fields(metadata):
+    try:
+        return json.loads((metadata or {}).get("schemaString", "{}")).get("fields", [])
+    except ValueError:
+        return []
 
 
 def region_column_physical(metadata, column):
@@ -115,10 +145,9 @@ def check(global_dir, job, sources, column="source_region", expect=None):
     parts = md.get("partitionColumns", [])
     if not parts or parts[0] != column:
         problems.append("partitionColumns %s do not start with %s" % (parts, column))
-    try:
-        fields = json.loads(md.get("schemaString", "{}")).get("fields", [])
-    except ValueError:
-        fields = []
+    fields = schema_fields(md)
+    global_types = {f.get("name"): json.dumps(f.get("type"), sort_keys=True) for f in fields}
+    global_features = protocol_features(r.protocol)
     rf = [f for f in fields if f.get("name") == column]
     if not rf or rf[0].get("type") != "string" or rf[0].get("nullable") is not False:
         problems.append("the schema has no `%s` string not null column" % column)
@@ -162,6 +191,19 @@ def check(global_dir, job, sources, column="source_region", expect=None):
         if err:
             problems.append("region %s: the source does not replay to %d: %s" % (region, txn, err))
             continue
+        for f in schema_fields(sr.metadata):
+            name = f.get("name")
+            if name not in global_types:
+                problems.append("region %s: column %s of the source (at %d) is not in the global "
+                                "schema" % (region, name, txn))
+            elif global_types[name] != json.dumps(f.get("type"), sort_keys=True):
+                problems.append("region %s: column %s is %s in the source (at %d) but %s in the "
+                                "global schema" % (region, name, json.dumps(f.get("type")), txn,
+                                                   global_types[name]))
+        for feature in sorted(protocol_features(sr.protocol) - global_features -
+                              {"inCommitTimestamp"}):
+            problems.append("region %s: the source (at %d) needs table feature %s, which the "
+                            "global protocol lacks" % (region, txn, feature))
         want = {}
         for (path, _dvid), add in sr.live.items():
             dv = translate_dv(add.get("deletionVector"), region_dir)
@@ -259,6 +301,24 @@ def selftest():
         if not any("C1" in p for p in problems):
             failures.append("a duplicated add was not caught: %s" % problems)
         os.remove(os.path.join(glob, "_delta_log", d.commit_name(1)))
+        # The source gains a column and deletion vectors; the global table does not.
+        schema2 = json.dumps({"type": "struct", "fields": [
+            {"name": "id", "type": "long", "nullable": True, "metadata": {}},
+            {"name": "w", "type": "string", "nullable": True, "metadata": {}}]})
+        _commit(src, 1, [{"protocol": {"minReaderVersion": 3, "minWriterVersion": 7,
+                                       "readerFeatures": ["deletionVectors"],
+                                       "writerFeatures": ["deletionVectors"]}},
+                         {"metaData": {"id": "x", "format": {"provider": "parquet"},
+                                       "schemaString": schema2, "partitionColumns": [],
+                                       "configuration": {}}}])
+        _commit(glob, 1, [{"txn": {"appId": "lakesync:j:east", "version": 1}}])
+        problems, _ = check(glob, "j", {"east": src})
+        if not any("column w of the source" in p for p in problems) or \
+                not any("needs table feature deletionVectors" in p for p in problems):
+            failures.append("a global table that cannot hold the source was not caught: %s" %
+                            problems)
+        os.remove(os.path.join(glob, "_delta_log", d.commit_name(1)))
+        os.remove(os.path.join(src, "_delta_log", d.commit_name(1)))
         # A lost file.
         os.remove(os.path.join(glob, "source_region=east", "a.parquet"))
         problems, _ = check(glob, "j", {"east": src})
