@@ -557,6 +557,14 @@ class Run {
   Status Attempt(ConsolidationOutcome& outcome);
   Status CopyAll(std::vector<CopyTask>& tasks, std::vector<RegionPlan>& plans);
   Status CopyOne(CopyTask& task);
+  // The global table's metaData and protocol grown to take every plan (still ok) that brings
+  // a changed one; nullopt where nothing changes. A plan that does not fit gets the reason as
+  // its status. `log`: the final decision, logged per region.
+  struct Growth {
+    std::optional<delta::Metadata> metadata;
+    std::optional<delta::Protocol> protocol;
+  };
+  Growth Grow(const delta::Snapshot& global, std::vector<RegionPlan>& plans, bool log);
 
   const std::vector<ConsolidationSource>& sources_;
   const TableLocation& target_;
@@ -564,6 +572,45 @@ class Run {
   RunObserver& observer_;
   std::vector<Counters> counters_;
 };
+
+Run::Growth Run::Grow(const delta::Snapshot& global, std::vector<RegionPlan>& plans, bool log) {
+  delta::Metadata metadata = global.metadata();
+  delta::Protocol protocol = global.protocol();
+  for (size_t i = 0; i < plans.size(); ++i) {
+    RegionPlan& p = plans[i];
+    if (!p.status.ok() || (!p.metadata && !p.protocol)) continue;
+    delta::Metadata m = metadata;
+    delta::Protocol pr = protocol;
+    std::vector<std::string> changes;
+    p.status = FitGlobalToRegion(sources_[i].region, p.metadata ? &*p.metadata : nullptr,
+                                 p.protocol ? &*p.protocol : nullptr, options_.region_column,
+                                 options_.union_schema, m, pr, changes);
+    if (!p.status.ok()) {
+      spdlog::warn("consolidation {}: {}", options_.job, p.status.message());
+      continue;
+    }
+    if (changes.empty()) continue;
+    if (log) {
+      spdlog::info("consolidation {}: region {} brings {}; the global table gains them",
+                   options_.job, sources_[i].region, fmt::join(changes, ", "));
+    }
+    metadata = std::move(m);
+    protocol = std::move(pr);
+  }
+  Growth out;
+  const delta::Metadata& was = global.metadata();
+  if (metadata.schema_string != was.schema_string || metadata.configuration != was.configuration) {
+    out.metadata = std::move(metadata);
+  }
+  const delta::Protocol& had = global.protocol();
+  if (protocol.min_reader_version != had.min_reader_version ||
+      protocol.min_writer_version != had.min_writer_version ||
+      protocol.reader_features != had.reader_features ||
+      protocol.writer_features != had.writer_features) {
+    out.protocol = std::move(protocol);
+  }
+  return out;
+}
 
 Status Run::CopyOne(CopyTask& task) {
   const ConsolidationSource& src = sources_[task.region];
@@ -722,44 +769,10 @@ Status Run::Attempt(ConsolidationOutcome& outcome) {
                               BuildGlobalDefinition(schemas, column, options_.union_schema));
   }
   // Later: each region's changed schema or protocol must fit the global table, which gains
-  // the nullable columns (schema: union) and the table features a region brings.
-  std::optional<delta::Metadata> grown_metadata;
-  std::optional<delta::Protocol> grown_protocol;
-  if (!creating) {
-    delta::Metadata metadata = global.snapshot->metadata();
-    delta::Protocol protocol = global.snapshot->protocol();
-    for (size_t i = 0; i < plans.size(); ++i) {
-      RegionPlan& p = plans[i];
-      if (!p.status.ok() || (!p.metadata && !p.protocol)) continue;
-      delta::Metadata m = metadata;
-      delta::Protocol pr = protocol;
-      std::vector<std::string> changes;
-      p.status = FitGlobalToRegion(sources_[i].region, p.metadata ? &*p.metadata : nullptr,
-                                   p.protocol ? &*p.protocol : nullptr, column,
-                                   options_.union_schema, m, pr, changes);
-      if (!p.status.ok()) {
-        spdlog::warn("consolidation {}: {}", options_.job, p.status.message());
-        continue;
-      }
-      if (changes.empty()) continue;
-      spdlog::info("consolidation {}: region {} brings {}; the global table gains them",
-                   options_.job, sources_[i].region, fmt::join(changes, ", "));
-      metadata = std::move(m);
-      protocol = std::move(pr);
-    }
-    const delta::Metadata& was = global.snapshot->metadata();
-    if (metadata.schema_string != was.schema_string ||
-        metadata.configuration != was.configuration) {
-      grown_metadata = std::move(metadata);
-    }
-    const delta::Protocol& had = global.snapshot->protocol();
-    if (protocol.min_reader_version != had.min_reader_version ||
-        protocol.min_writer_version != had.min_writer_version ||
-        protocol.reader_features != had.reader_features ||
-        protocol.writer_features != had.writer_features) {
-      grown_protocol = std::move(protocol);
-    }
-  }
+  // the nullable columns (schema: union) and the table features a region brings. Checked here,
+  // before anything is copied; what the commit carries is decided again after the copies, from
+  // the regions still advancing (a region that fails later must not grow the table).
+  if (!creating) Grow(*global.snapshot, plans, /*log=*/false);
 
   // 3. Change data only when it describes the whole commit: a commit with cdc files is read
   // through them alone, so one region without them would vanish from the change feed.
@@ -830,6 +843,8 @@ Status Run::Attempt(ConsolidationOutcome& outcome) {
       target_.storage->SyncAll().WithContext("making the copied files durable"));
   LAKESYNC_FAILPOINT("consolidation.after_copy");
   LAKESYNC_RETURN_IF_ERROR(observer_.CheckContinue());
+  Growth growth;
+  if (!creating) growth = Grow(*global.snapshot, plans, /*log=*/true);
 
   // 6. One commit: every advancing region's actions and a txn per known region.
   std::vector<delta::Action> commit;
@@ -927,8 +942,8 @@ Status Run::Attempt(ConsolidationOutcome& outcome) {
     m.created_time = now_ms;
     commit.push_back(m);
   } else {
-    if (grown_protocol) commit.push_back(*grown_protocol);
-    if (grown_metadata) commit.push_back(*grown_metadata);
+    if (growth.protocol) commit.push_back(*growth.protocol);
+    if (growth.metadata) commit.push_back(*growth.metadata);
   }
   for (auto* group : {&txns, &removes, &adds, &cdcs}) {
     for (auto& a : *group) commit.push_back(std::move(a));

@@ -80,6 +80,43 @@ std::string UnionHint(bool union_schema) {
                         "only some sources have";
 }
 
+constexpr std::string_view kIdKey = "\"delta.columnMapping.id\":";
+
+// Every column mapping id in a minified field or schema JSON, nested fields included. The key
+// text cannot occur inside a JSON string (its quotes would be escaped there).
+std::vector<int64_t> ColumnIdsIn(std::string_view json) {
+  std::vector<int64_t> out;
+  for (size_t at = json.find(kIdKey); at != std::string_view::npos;
+       at = json.find(kIdKey, at + 1)) {
+    size_t begin = at + kIdKey.size(), end = begin;
+    while (end < json.size() && std::isdigit(static_cast<unsigned char>(json[end]))) ++end;
+    if (end > begin)
+      out.push_back(
+          std::strtoll(std::string(json.substr(begin, end - begin)).c_str(), nullptr, 10));
+  }
+  return out;
+}
+
+// `json` with each column mapping id that is a key of `renumber` replaced by its value.
+std::string RenumberColumnIds(std::string_view json, const std::map<int64_t, int64_t>& renumber) {
+  std::string out;
+  size_t copied = 0;
+  for (size_t at = json.find(kIdKey); at != std::string_view::npos;
+       at = json.find(kIdKey, at + 1)) {
+    size_t begin = at + kIdKey.size(), end = begin;
+    while (end < json.size() && std::isdigit(static_cast<unsigned char>(json[end]))) ++end;
+    if (end == begin) continue;
+    auto it = renumber.find(
+        std::strtoll(std::string(json.substr(begin, end - begin)).c_str(), nullptr, 10));
+    if (it == renumber.end()) continue;
+    out.append(json.substr(copied, begin - copied));
+    out += std::to_string(it->second);
+    copied = end;
+  }
+  out.append(json.substr(copied));
+  return out;
+}
+
 }  // namespace
 
 Result<std::vector<SchemaField>> ParseSchemaFields(std::string_view schema_string) {
@@ -417,20 +454,23 @@ Status FitSchema(const std::string& region, const delta::Metadata& source,
             union_schema ? " (and not nullable, so union cannot add it)"
                          : " (write `schema: union` in the job to add the nullable columns "
                            "a source gains)"));
+      } else if (mode == "id") {
+        return Status::Unsupported(fmt::format(
+            "feature columnMapping: region {} added column {}, but the global table uses column "
+            "mapping mode id, where a column's id names its data in the files of every region: "
+            "an id given to a new column could name one another region dropped, and its old "
+            "files would be read as the new column. Consolidate into a new global table",
+            region, Quoted(f.name)));
       } else {
-        if (mode != "none") {
+        if (mode == "name") {
           for (const auto& other : all) {
-            if ((f.column_id && other.column_id == f.column_id) ||
-                (f.physical_name && other.physical_name == f.physical_name)) {
+            if (f.physical_name && other.physical_name == f.physical_name) {
               return Status::Unsupported(fmt::format(
-                  "feature columnMapping: column {} of region {} (physical name {}, id {}) "
-                  "would share {} with column {} of the global table; schema: union cannot add "
-                  "a column-mapped column whose id or physical name another column uses — "
-                  "consolidate into a new global table",
-                  Quoted(f.name), region, f.physical_name.value_or("none"),
-                  f.column_id ? std::to_string(*f.column_id) : "none",
-                  f.column_id && other.column_id == f.column_id ? "its id" : "its physical name",
-                  Quoted(other.name)));
+                  "feature columnMapping: column {} of region {} has physical name {}, which "
+                  "column {} of the global table uses; schema: union cannot add a column-mapped "
+                  "column whose physical name another column uses — consolidate into a new "
+                  "global table",
+                  Quoted(f.name), region, *f.physical_name, Quoted(other.name)));
             }
           }
         }
@@ -439,14 +479,17 @@ Status FitSchema(const std::string& region, const delta::Metadata& source,
     } else if (!SameDefinition(*g, f)) {
       diffs.push_back(fmt::format("column {}: the global table has {}, {} has {}", Quoted(f.name),
                                   DescribeType(*g), region, DescribeType(f)));
-    } else if (mode != "none" &&
-               (g->physical_name != f.physical_name || g->column_id != f.column_id)) {
+    } else if (mode != "none" && (g->physical_name != f.physical_name ||
+                                  (mode == "id" && g->column_id != f.column_id))) {
+      // Name mode reads by physical name alone: the global table may number a column
+      // differently (see below).
       return Status::Unsupported(fmt::format(
-          "feature columnMapping: column {} of region {} has physical name {} but the global "
-          "table's is {}; file-level consolidation cannot preserve column mapping with differing "
-          "physical names",
+          "feature columnMapping: column {} of region {} has physical name {} (id {}) but the "
+          "global table's is {} (id {}); file-level consolidation cannot preserve column mapping "
+          "with differing physical names{}",
           Quoted(f.name), region, f.physical_name.value_or("none"),
-          g->physical_name.value_or("none")));
+          f.column_id ? std::to_string(*f.column_id) : "none", g->physical_name.value_or("none"),
+          g->column_id ? std::to_string(*g->column_id) : "none", mode == "id" ? " or ids" : ""));
     }
   }
   for (const auto& g : all) {
@@ -470,16 +513,37 @@ Status FitSchema(const std::string& region, const delta::Metadata& source,
                            [&](const SchemaField& f) { return f.name == region_column; });
     for (const auto& f : added)
       changes.push_back(fmt::format("column {} ({})", Quoted(f.name), DescribeType(f)));
-    all.insert(at, added.begin(), added.end());
-    metadata.schema_string = SchemaStringOf(all);
-    if (mode != "none") {
+    if (mode == "name") {
+      // Ids must stay unique across the whole schema, nested fields included. In name mode
+      // readers go by physical name, so an id another column (the region column, say) already
+      // uses is replaced by a fresh one, above delta.columnMapping.maxColumnId.
+      std::set<int64_t> used;
       int64_t max_id = 0;
       auto it = metadata.configuration.find(std::string(kMaxColumnId));
-      if (it != metadata.configuration.end())
+      if (it != metadata.configuration.end()) {
         max_id = std::strtoll(it->second.c_str(), nullptr, 10);
-      for (const auto& f : all) max_id = std::max(max_id, f.column_id.value_or(0));
+      }
+      for (const auto& f : all) {
+        for (int64_t id : ColumnIdsIn(f.json)) used.insert(id);
+      }
+      for (int64_t id : used) max_id = std::max(max_id, id);
+      for (auto& f : added) {
+        const std::vector<int64_t> ids = ColumnIdsIn(f.json);
+        for (int64_t id : ids) max_id = std::max(max_id, id);  // fresh ids above all of them
+        std::map<int64_t, int64_t> renumber;
+        for (int64_t id : ids) {
+          if (used.count(id) > 0) renumber[id] = ++max_id;
+        }
+        if (!renumber.empty()) {
+          f.json = RenumberColumnIds(f.json, renumber);
+          if (f.column_id && renumber.count(*f.column_id)) f.column_id = renumber[*f.column_id];
+        }
+        for (int64_t id : ColumnIdsIn(f.json)) used.insert(id);
+      }
       metadata.configuration[std::string(kMaxColumnId)] = std::to_string(max_id);
     }
+    all.insert(at, added.begin(), added.end());
+    metadata.schema_string = SchemaStringOf(all);
     metadata.raw_json.clear();
   }
   return Status::OK();

@@ -118,11 +118,55 @@ std::string MiniRemove(const std::string& path, bool data_change = true, int del
          R"(,"size":5}})" + "\n";
 }
 
+// A hand-written one-column region table at src-<region> with one file per name in `files`.
+fs::path MiniRegion(const std::string& root, const std::string& region,
+                    const std::vector<std::string>& files) {
+  fs::path src = fs::path(root) / ("src-" + region);
+  std::string log0 = kMiniTableHeader;
+  for (const auto& f : files) {
+    WriteFileBytes(src / f, "12345");
+    log0 += MiniAdd(f);
+  }
+  WriteFileBytes(src / "_delta_log" / CommitName(0), log0);
+  return src;
+}
+
+// Version `v` of a mini table: a metaData line whose schema is `v` (long) plus `extra_field`
+// (a schema field's JSON, escaped for schemaString), then an add of `file`.
+std::string MiniSchemaChange(const std::string& extra_field, const std::string& file) {
+  return R"({"metaData":{"id":"t","format":{"provider":"parquet","options":{}},"schemaString":)"
+         R"("{\"type\":\"struct\",\"fields\":[{\"name\":\"v\",\"type\":\"long\",\"nullable\":true,)"
+         R"(\"metadata\":{}},)" +
+         extra_field + R"(]}","partitionColumns":[],"configuration":{}}})" + "\n" + MiniAdd(file);
+}
+
 class ConsolidationTest : public ::testing::Test {
  protected:
   void SetUp() override {
     global_dir_ = tmp_.path() + "/global";
     global_ = OpenLocal(global_dir_);
+  }
+
+  // Fresh hand-written regions eastus and westus (one file each) and a fresh global table that
+  // holds them (a first run with `union_schema`, whose options are returned).
+  ConsolidationOptions StartMiniRegions(bool union_schema) {
+    for (const char* r : {"eastus", "westus"}) {
+      fs::remove_all(tmp_.path() + "/src-" + r);
+      dirs_[r] = MiniRegion(tmp_.path(), r, {std::string(1, r[0]) + "0.parquet"});
+    }
+    fs::remove_all(global_dir_);
+    global_ = OpenLocal(global_dir_);
+    ConsolidationOptions options;
+    options.union_schema = union_schema;
+    auto first = Consolidate({"eastus", "westus"}, options);
+    EXPECT_TRUE(first.ok() && first->ok()) << first.status();
+    return options;
+  }
+
+  // Version `v` of a mini region: one add of a new 5-byte `file`.
+  void AddMiniFile(const std::string& region, int64_t v, const std::string& file) {
+    WriteFileBytes(dirs_[region] / file, "12345");
+    WriteFileBytes(dirs_[region] / "_delta_log" / CommitName(v), MiniAdd(file));
   }
 
   // A writable copy of fixture `name` for `region`; commits after `keep_to` are moved aside
@@ -836,40 +880,80 @@ TEST(ConsolidationSchemaTest, NamesThatDifferOnlyInCaseAreRefused) {
   EXPECT_TRUE(changes.empty());
 }
 
-// Growing an existing global table for one region (FitGlobalToRegion), by hand: under column
-// mapping a new column may not reuse the region column's id; with a free id it is added before
-// the region column and maxColumnId follows it.
+// Growing an existing global table for one region (FitGlobalToRegion), by hand, under column
+// mapping. Mode id: refused (an id the global table hands out could name another region's
+// dropped column in its old files). Mode name (readers go by physical name): a new column whose
+// id the global table already uses (here the region column's 3) gets a fresh one above
+// maxColumnId, nested ids included; a physical name already used is refused.
 TEST(ConsolidationSchemaTest, GrowingTheGlobalSchemaUnderColumnMapping) {
-  delta::Metadata global = MetadataWith(Field("a", "long", 1) + "," + Field("b", "long", 2) + "," +
-                                            Field("source_region", "string", 3),
-                                        "id");
-  global.configuration["delta.columnMapping.maxColumnId"] = "3";
-  global.partition_columns = {"source_region"};
+  auto global_with = [](const std::string& mode) {
+    delta::Metadata m = MetadataWith(Field("a", "long", 1) + "," + Field("b", "long", 2) + "," +
+                                         Field("source_region", "string", 3),
+                                     mode);
+    m.configuration["delta.columnMapping.maxColumnId"] = "3";
+    m.partition_columns = {"source_region"};
+    return m;
+  };
   delta::Protocol protocol;
   std::vector<std::string> changes;
-  delta::Metadata taken = MetadataWith(
-      Field("a", "long", 1) + "," + Field("b", "long", 2) + "," + Field("c", "long", 3), "id");
-  delta::Metadata before = global;
-  Status st =
-      FitGlobalToRegion("west", &taken, nullptr, "source_region", true, global, protocol, changes);
+  const std::string ab = Field("a", "long", 1) + "," + Field("b", "long", 2) + ",";
+
+  delta::Metadata by_id = global_with("id");
+  delta::Metadata id_source = MetadataWith(ab + Field("c", "long", 3), "id");
+  Status st = FitGlobalToRegion("west", &id_source, nullptr, "source_region", true, by_id, protocol,
+                                changes);
   EXPECT_EQ(st.code(), StatusCode::kUnsupported);
-  EXPECT_THAT(st.message(), HasSubstr("column `c` of region west (physical name col-c, id 3) would "
-                                      "share its id with column `source_region`"));
-  EXPECT_EQ(global.schema_string, before.schema_string);
+  EXPECT_THAT(st.message(), HasSubstr("region west added column `c`, but the global table uses "
+                                      "column mapping mode id"));
+  EXPECT_EQ(by_id.schema_string, global_with("id").schema_string);
   EXPECT_TRUE(changes.empty());
 
-  delta::Metadata fresh = MetadataWith(
-      Field("a", "long", 1) + "," + Field("b", "long", 2) + "," + Field("d", "long", 4), "id");
+  delta::Metadata global = global_with("name");
+  delta::Metadata source = MetadataWith(ab + Field("c", "long", 3), "name");
   ASSERT_TRUE(
-      FitGlobalToRegion("west", &fresh, nullptr, "source_region", true, global, protocol, changes)
+      FitGlobalToRegion("west", &source, nullptr, "source_region", true, global, protocol, changes)
           .ok());
   EXPECT_EQ(global.schema_string,
-            MetadataWith(Field("a", "long", 1) + "," + Field("b", "long", 2) + "," +
-                             Field("d", "long", 4) + "," + Field("source_region", "string", 3),
-                         "id")
+            MetadataWith(ab +
+                         R"({"name":"c","type":"long","nullable":true,"metadata":{)"
+                         R"("delta.columnMapping.id":4,"delta.columnMapping.physicalName":)"
+                         R"("col-c"}},)" +
+                         Field("source_region", "string", 3))
                 .schema_string);
   EXPECT_EQ(global.configuration["delta.columnMapping.maxColumnId"], "4");
-  EXPECT_EQ(changes, std::vector<std::string>{"column `d` (long)"});
+  EXPECT_EQ(changes, std::vector<std::string>{"column `c` (long)"});
+
+  // The source's c keeps its id 3 (name mode compares physical names); its new struct s has
+  // ids 5 and, nested, 4 and 6: 4 is taken (c, in the global table) and becomes 7.
+  auto nested = [](int x_id) {
+    return R"({"name":"s","type":{"type":"struct","fields":[{"name":"x","type":"long",)"
+           R"("nullable":true,"metadata":{"delta.columnMapping.id":)" +
+           std::to_string(x_id) +
+           R"(,"delta.columnMapping.physicalName":"col-x"}},{"name":"y","type":"long",)"
+           R"("nullable":true,"metadata":{"delta.columnMapping.id":6,)"
+           R"("delta.columnMapping.physicalName":"col-y"}}]},"nullable":true,"metadata":{)"
+           R"("delta.columnMapping.id":5,"delta.columnMapping.physicalName":"col-s"}})";
+  };
+  delta::Metadata with_struct = MetadataWith(ab + Field("c", "long", 3) + "," + nested(4), "name");
+  changes.clear();
+  ASSERT_TRUE(FitGlobalToRegion("west", &with_struct, nullptr, "source_region", true, global,
+                                protocol, changes)
+                  .ok());
+  EXPECT_THAT(global.schema_string,
+              HasSubstr(nested(7) + "," + Field("source_region", "string", 3)));
+  EXPECT_EQ(global.configuration["delta.columnMapping.maxColumnId"], "7");
+
+  // A physical name another column uses.
+  delta::Metadata clash = MetadataWith(
+      ab + R"({"name":"d","type":"long","nullable":true,"metadata":{"delta.columnMapping.id":9,)"
+           R"("delta.columnMapping.physicalName":"col-a"}})",
+      "name");
+  const std::string before = global.schema_string;
+  st = FitGlobalToRegion("west", &clash, nullptr, "source_region", true, global, protocol, changes);
+  EXPECT_EQ(st.code(), StatusCode::kUnsupported);
+  EXPECT_THAT(st.message(),
+              HasSubstr("column `d` of region west has physical name col-a, which column `a`"));
+  EXPECT_EQ(global.schema_string, before);
 }
 
 // The global table's protocol grows by what a region lists: legacy stays legacy (writer 4
@@ -909,6 +993,28 @@ TEST(ConsolidationSchemaTest, GrowingTheGlobalProtocol) {
   EXPECT_EQ(features.writer_features,
             (std::vector<std::string>{"deletionVectors", "domainMetadata", "inCommitTimestamp"}));
   EXPECT_EQ(changes, std::vector<std::string>{"table feature domainMetadata"});
+
+  // A legacy column-mapping table (reader 2, writer 5) meeting deletion vectors: reader 3 must
+  // list columnMapping, writer 7 every feature writer 5 implies.
+  delta::Protocol mapped;
+  mapped.min_reader_version = 2;
+  mapped.min_writer_version = 5;
+  delta::Protocol dv;
+  dv.min_reader_version = 3;
+  dv.min_writer_version = 7;
+  dv.reader_features = std::vector<std::string>{"deletionVectors"};
+  dv.writer_features = std::vector<std::string>{"deletionVectors"};
+  changes.clear();
+  ASSERT_TRUE(
+      FitGlobalToRegion("west", nullptr, &dv, "source_region", false, md, mapped, changes).ok());
+  EXPECT_EQ(mapped.min_reader_version, 3);
+  EXPECT_EQ(mapped.min_writer_version, 7);
+  EXPECT_EQ(mapped.reader_features, (std::vector<std::string>{"columnMapping", "deletionVectors"}));
+  EXPECT_EQ(
+      mapped.writer_features,
+      (std::vector<std::string>{"appendOnly", "changeDataFeed", "checkConstraints", "columnMapping",
+                                "deletionVectors", "generatedColumns", "invariants"}));
+  EXPECT_EQ(changes, std::vector<std::string>{"table feature deletionVectors"});
 
   // A refused feature fails the region and changes nothing.
   delta::Protocol rows = domain;
@@ -1044,39 +1150,11 @@ TEST_F(ConsolidationTest, ARegionJoiningLaterWithAFeatureTheGlobalTableLacksUpgr
   EXPECT_FALSE(again->published);
 }
 
-// A hand-written one-column region table at src-<region> with one file per name in `files`.
-fs::path MiniRegion(const std::string& root, const std::string& region,
-                    const std::vector<std::string>& files) {
-  fs::path src = fs::path(root) / ("src-" + region);
-  std::string log0 = kMiniTableHeader;
-  for (const auto& f : files) {
-    WriteFileBytes(src / f, "12345");
-    log0 += MiniAdd(f);
-  }
-  WriteFileBytes(src / "_delta_log" / CommitName(0), log0);
-  return src;
-}
-
-// Version `v` of a mini table: a metaData line whose schema is `v` (long) plus `extra_field`
-// (a schema field's JSON, escaped for schemaString), then an add of `file`.
-std::string MiniSchemaChange(const std::string& extra_field, const std::string& file) {
-  return R"({"metaData":{"id":"t","format":{"provider":"parquet","options":{}},"schemaString":)"
-         R"("{\"type\":\"struct\",\"fields\":[{\"name\":\"v\",\"type\":\"long\",\"nullable\":true,)"
-         R"(\"metadata\":{}},)" +
-         extra_field + R"(]}","partitionColumns":[],"configuration":{}}})" + "\n" + MiniAdd(file);
-}
-
 // A source that gains a nullable column (ALTER TABLE ADD COLUMN): with `schema: union` the
 // global table's schema gains it, before the region column, in the commit that adds the
 // region's new file; the other region is untouched.
 TEST_F(ConsolidationTest, UnionGrowsTheGlobalSchemaWhenASourceAddsANullableColumn) {
-  dirs_["eastus"] = MiniRegion(tmp_.path(), "eastus", {"e0.parquet"});
-  dirs_["westus"] = MiniRegion(tmp_.path(), "westus", {"w0.parquet"});
-  ConsolidationOptions options;
-  options.union_schema = true;
-  auto first = Consolidate({"eastus", "westus"}, options);
-  ASSERT_TRUE(first.ok()) << first.status();
-  ASSERT_TRUE(first->ok());
+  ConsolidationOptions options = StartMiniRegions(/*union_schema=*/true);
   const std::string v0 = Commit(global_dir_, 0);
   std::smatch id;
   ASSERT_TRUE(std::regex_search(v0, id, std::regex(R"re("metaData":\{"id":"([^"]+)")re")));
@@ -1100,13 +1178,75 @@ TEST_F(ConsolidationTest, UnionGrowsTheGlobalSchemaWhenASourceAddsANullableColum
   EXPECT_EQ(Keys(MiniLive(global_dir_)), ExpectedGlobal(Dirs({"eastus", "westus"})));
 
   // westus, without w, still fits (w is nullable) and changes nothing of the schema.
-  fs::path west = dirs_["westus"];
-  WriteFileBytes(west / "w1.parquet", "12345");
-  WriteFileBytes(west / "_delta_log" / CommitName(1), MiniAdd("w1.parquet"));
+  AddMiniFile("westus", 1, "w1.parquet");
   auto third = Consolidate({"eastus", "westus"}, options);
   ASSERT_TRUE(third.ok()) << third.status();
   ASSERT_TRUE(third->ok()) << third->regions[1].status;
   EXPECT_THAT(Commit(global_dir_, 2), Not(HasSubstr("metaData")));
+}
+
+// Growth is decided from the regions that still advance once the files are copied: a region
+// that brings a column and a feature but then fails (its new file is missing) leaves the
+// global table's schema and protocol as they were, while the other region is consolidated.
+TEST_F(ConsolidationTest, ARegionThatFailsAfterGrowingDoesNotGrowTheGlobalTable) {
+  ConsolidationOptions options = StartMiniRegions(/*union_schema=*/true);
+  WriteFileBytes(  // e1.parquet itself is never written
+      dirs_["eastus"] / "_delta_log" / CommitName(1),
+      std::string(
+          R"({"protocol":{"minReaderVersion":3,"minWriterVersion":7,)"
+          R"("readerFeatures":["deletionVectors"],"writerFeatures":["deletionVectors"]}})") +
+          "\n" +
+          MiniSchemaChange(
+              R"({\"name\":\"w\",\"type\":\"string\",\"nullable\":true,\"metadata\":{}})",
+              "e1.parquet"));
+  AddMiniFile("westus", 1, "w1.parquet");
+  auto out = Consolidate({"eastus", "westus"}, options);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_FALSE(out->regions[0].status.ok());
+  EXPECT_THAT(out->regions[0].status.message(), HasSubstr("e1.parquet"));
+  EXPECT_TRUE(out->regions[1].status.ok()) << out->regions[1].status;
+  const std::string v1 = Commit(global_dir_, 1);
+  EXPECT_THAT(v1, HasSubstr("source_region=westus/w1.parquet"));
+  EXPECT_THAT(v1, Not(HasSubstr("metaData")));
+  EXPECT_THAT(v1, Not(HasSubstr("protocol")));
+}
+
+// Two regions growing in one run: each brings a column, and one metaData carries both (in
+// region order, before the region column). A region bringing a column another region brought
+// in the same run with another type is refused; the first one's growth stands.
+TEST_F(ConsolidationTest, TwoRegionsGrowingInOneRun) {
+  auto with_column = [&](const std::string& type_w, const std::string& name) {
+    return MiniSchemaChange(R"({\"name\":\")" + name + R"(\",\"type\":\")" + type_w +
+                                R"(\",\"nullable\":true,\"metadata\":{}})",
+                            name + "1.parquet");
+  };
+  for (bool conflict : {false, true}) {
+    SCOPED_TRACE(conflict ? "conflict" : "two columns");
+    ConsolidationOptions options = StartMiniRegions(/*union_schema=*/true);
+    WriteFileBytes(dirs_["eastus"] / "x1.parquet", "12345");
+    WriteFileBytes(dirs_["eastus"] / "_delta_log" / CommitName(1), with_column("string", "x"));
+    const std::string west_column = conflict ? "x" : "z";
+    WriteFileBytes(dirs_["westus"] / (west_column + "1.parquet"), "12345");
+    WriteFileBytes(dirs_["westus"] / "_delta_log" / CommitName(1),
+                   with_column("long", west_column));
+    auto out = Consolidate({"eastus", "westus"}, options);
+    ASSERT_TRUE(out.ok()) << out.status();
+    EXPECT_TRUE(out->regions[0].status.ok()) << out->regions[0].status;
+    const std::string v1 = Commit(global_dir_, 1);
+    const std::string x =
+        R"({\"name\":\"x\",\"type\":\"string\",\"nullable\":true,\"metadata\":{}},)";
+    if (conflict) {
+      EXPECT_THAT(out->regions[1].status.message(),
+                  HasSubstr("column `x`: the global table has string, westus has long"));
+      EXPECT_THAT(v1, HasSubstr(x + R"({\"name\":\"source_region\")"));
+      EXPECT_THAT(v1, Not(HasSubstr("westus/")));
+    } else {
+      EXPECT_TRUE(out->regions[1].status.ok()) << out->regions[1].status;
+      EXPECT_THAT(v1, HasSubstr(x + R"({\"name\":\"z\",\"type\":\"long\",\"nullable\":true,)"
+                                    R"(\"metadata\":{}},{\"name\":\"source_region\")"));
+      EXPECT_EQ(v1.find("metaData"), v1.rfind("metaData"));  // one metaData action
+    }
+  }
 }
 
 // What cannot grow: a strict job refuses a source's new column (pointing at schema: union),
@@ -1115,23 +1255,14 @@ TEST_F(ConsolidationTest, UnionGrowsTheGlobalSchemaWhenASourceAddsANullableColum
 TEST_F(ConsolidationTest, AColumnTheGlobalTableCannotTakeFailsOnlyItsRegion) {
   for (bool union_schema : {false, true}) {
     SCOPED_TRACE(union_schema ? "union" : "strict");
-    fs::remove_all(tmp_.path() + "/src-eastus");
-    fs::remove_all(tmp_.path() + "/src-westus");
-    fs::remove_all(global_dir_);
-    global_ = OpenLocal(global_dir_);
-    dirs_["eastus"] = MiniRegion(tmp_.path(), "eastus", {"e0.parquet"});
-    dirs_["westus"] = MiniRegion(tmp_.path(), "westus", {"w0.parquet"});
-    ConsolidationOptions options;
-    options.union_schema = union_schema;
-    ASSERT_TRUE(Consolidate({"eastus", "westus"}, options).ok());
+    ConsolidationOptions options = StartMiniRegions(union_schema);
     WriteFileBytes(dirs_["eastus"] / "e1.parquet", "12345");
     WriteFileBytes(dirs_["eastus"] / "_delta_log" / CommitName(1),
                    MiniSchemaChange(std::string(R"({\"name\":\"w\",\"type\":\"string\",)") +
                                         R"(\"nullable\":)" + (union_schema ? "false" : "true") +
                                         R"(,\"metadata\":{}})",
                                     "e1.parquet"));
-    WriteFileBytes(dirs_["westus"] / "w1.parquet", "12345");
-    WriteFileBytes(dirs_["westus"] / "_delta_log" / CommitName(1), MiniAdd("w1.parquet"));
+    AddMiniFile("westus", 1, "w1.parquet");
     auto out = Consolidate({"eastus", "westus"}, options);
     ASSERT_TRUE(out.ok()) << out.status();
     EXPECT_FALSE(out->regions[0].status.ok());
