@@ -117,6 +117,37 @@ std::string RenumberColumnIds(std::string_view json, const std::map<int64_t, int
   return out;
 }
 
+int64_t MaxColumnId(const delta::Metadata& m) {
+  auto it = m.configuration.find(std::string(kMaxColumnId));
+  return it == m.configuration.end() ? 0 : std::strtoll(it->second.c_str(), nullptr, 10);
+}
+
+// Column mapping ids unique across `fields`, nested ones included: from fields[from] on, an
+// id that an earlier field uses is replaced by a fresh one, above every id in `fields` and
+// above `max_id`. Returns the highest id in use (at least `max_id`).
+int64_t MakeColumnIdsUnique(std::vector<SchemaField>& fields, size_t from, int64_t max_id) {
+  std::set<int64_t> used;
+  for (const auto& f : fields) {
+    for (int64_t id : ColumnIdsIn(f.json)) max_id = std::max(max_id, id);
+  }
+  for (size_t i = 0; i < fields.size(); ++i) {
+    SchemaField& f = fields[i];
+    const std::vector<int64_t> ids = ColumnIdsIn(f.json);
+    std::map<int64_t, int64_t> renumber;
+    if (i >= from) {
+      for (int64_t id : ids) {
+        if (used.count(id) > 0) renumber[id] = ++max_id;
+      }
+    }
+    if (!renumber.empty()) {
+      f.json = RenumberColumnIds(f.json, renumber);
+      if (f.column_id && renumber.count(*f.column_id) > 0) f.column_id = renumber[*f.column_id];
+    }
+    for (int64_t id : ColumnIdsIn(f.json)) used.insert(id);
+  }
+  return max_id;
+}
+
 }  // namespace
 
 Result<std::vector<SchemaField>> ParseSchemaFields(std::string_view schema_string) {
@@ -261,21 +292,25 @@ Result<GlobalDefinition> BuildGlobalDefinition(const std::vector<RegionSchema>& 
           continue;
         }
         if (union_schema && f.nullable && mode != "none") {
-          // The added column keeps its source's mapping: its id and physical name must not
-          // name another column of the global table.
+          // The added column keeps its source's physical name, which must not name another
+          // column of the global table. Its ids: mode name reads by physical name, so a taken
+          // id is replaced below (MakeColumnIdsUnique); mode id reads by id, so a taken one is
+          // refused (and see the dropped-column check below).
           for (const auto& g : def.fields) {
-            if ((f.column_id && g.column_id == f.column_id) ||
+            if ((mode == "id" && f.column_id && g.column_id == f.column_id) ||
                 (f.physical_name && g.physical_name == f.physical_name)) {
               return Status::Unsupported(fmt::format(
                   "feature columnMapping: column {} of {} (physical name {}, id {}) would share "
                   "{} with column {} of {} in the global table; schema: union cannot add a "
-                  "column-mapped column whose id or physical name another column uses — "
+                  "column-mapped column whose {} another column uses — "
                   "consolidate tables that share their column mapping, or add the column to "
                   "every source",
                   Quoted(f.name), r.region, f.physical_name.value_or("none"),
                   f.column_id ? std::to_string(*f.column_id) : "none",
-                  f.column_id && g.column_id == f.column_id ? "its id" : "its physical name",
-                  Quoted(g.name), origin[static_cast<size_t>(&g - def.fields.data())]));
+                  f.physical_name && g.physical_name == f.physical_name ? "its physical name"
+                                                                        : "its id",
+                  Quoted(g.name), origin[static_cast<size_t>(&g - def.fields.data())],
+                  mode == "id" ? "id or physical name" : "physical name"));
             }
           }
         }
@@ -293,18 +328,18 @@ Result<GlobalDefinition> BuildGlobalDefinition(const std::vector<RegionSchema>& 
       if (!SameDefinition(*have, f)) {
         diffs.push_back(fmt::format("column {}: {} has {}, {} has {}", Quoted(f.name), from,
                                     DescribeType(*have), r.region, DescribeType(f)));
-      } else if (mode != "none" &&
-                 (have->physical_name != f.physical_name || have->column_id != f.column_id)) {
+      } else if (mode != "none" && (have->physical_name != f.physical_name ||
+                                    (mode == "id" && have->column_id != f.column_id))) {
         return Status::Unsupported(fmt::format(
             "feature columnMapping: column {} has physical name {} (id {}) in {} but {} (id {}) "
             "in {}; file-level consolidation cannot preserve column mapping with differing "
-            "physical names (the data files use them) — consolidate tables that share their "
+            "physical names{} (the data files use them) — consolidate tables that share their "
             "column mapping (one created as a clone of the other), or rewrite a source without "
             "column mapping",
             Quoted(f.name), have->physical_name.value_or("none"),
             have->column_id ? std::to_string(*have->column_id) : "none", from,
             f.physical_name.value_or("none"), f.column_id ? std::to_string(*f.column_id) : "none",
-            r.region));
+            r.region, mode == "id" ? " or ids" : ""));
       }
     }
     for (size_t j = 0; j < def.fields.size(); ++j) {
@@ -322,6 +357,26 @@ Result<GlobalDefinition> BuildGlobalDefinition(const std::vector<RegionSchema>& 
     return Status::InvalidArgument("the sources' schemas differ: " + list +
                                    ". Make the regional tables' schemas agree" +
                                    UnionHint(union_schema));
+  }
+  // Mode id reads a file's columns by id: a column some region lacks must not have an id that
+  // region may have given a column it dropped (its maxColumnId reaches it), or that region's
+  // old files would be read as this column.
+  if (mode == "id" && union_schema) {
+    for (const auto& q : regions) {
+      auto q_fields = ParseSchemaFields(q.metadata->schema_string);
+      if (!q_fields.ok()) continue;
+      for (const auto& f : def.fields) {
+        if (!f.column_id || FindField(*q_fields, f.name) != nullptr) continue;
+        if (MaxColumnId(*q.metadata) >= *f.column_id) {
+          return Status::Unsupported(fmt::format(
+              "feature columnMapping: column {} has id {}, which {} (without the column, "
+              "maxColumnId {}) may have given a column it dropped; in column mapping mode id its "
+              "old files would be read as {}. schema: union cannot add it — add the column to "
+              "every source, or consolidate tables in column mapping mode name",
+              Quoted(f.name), *f.column_id, q.region, MaxColumnId(*q.metadata), Quoted(f.name)));
+        }
+      }
+    }
   }
   for (const auto& r : regions) {
     if (FindFieldIgnoringCase(def.fields, region_column) != nullptr) {
@@ -348,13 +403,8 @@ Result<GlobalDefinition> BuildGlobalDefinition(const std::vector<RegionSchema>& 
       .BeginObject();
   if (mode != "none") {
     int64_t max_id = 0;
-    for (const auto& r : regions) {
-      auto it = r.metadata->configuration.find(std::string(kMaxColumnId));
-      if (it != r.metadata->configuration.end()) {
-        max_id = std::max<int64_t>(max_id, std::strtoll(it->second.c_str(), nullptr, 10));
-      }
-    }
-    for (const auto& f : def.fields) max_id = std::max(max_id, f.column_id.value_or(0));
+    for (const auto& r : regions) max_id = std::max(max_id, MaxColumnId(*r.metadata));
+    max_id = MakeColumnIdsUnique(def.fields, 0, max_id);
     region_field.Key("delta.columnMapping.id")
         .Int(max_id + 1)
         .Key("delta.columnMapping.physicalName")
@@ -514,32 +564,13 @@ Status FitSchema(const std::string& region, const delta::Metadata& source,
     for (const auto& f : added)
       changes.push_back(fmt::format("column {} ({})", Quoted(f.name), DescribeType(f)));
     if (mode == "name") {
-      // Ids must stay unique across the whole schema, nested fields included. In name mode
-      // readers go by physical name, so an id another column (the region column, say) already
-      // uses is replaced by a fresh one, above delta.columnMapping.maxColumnId.
-      std::set<int64_t> used;
-      int64_t max_id = 0;
-      auto it = metadata.configuration.find(std::string(kMaxColumnId));
-      if (it != metadata.configuration.end()) {
-        max_id = std::strtoll(it->second.c_str(), nullptr, 10);
-      }
-      for (const auto& f : all) {
-        for (int64_t id : ColumnIdsIn(f.json)) used.insert(id);
-      }
-      for (int64_t id : used) max_id = std::max(max_id, id);
-      for (auto& f : added) {
-        const std::vector<int64_t> ids = ColumnIdsIn(f.json);
-        for (int64_t id : ids) max_id = std::max(max_id, id);  // fresh ids above all of them
-        std::map<int64_t, int64_t> renumber;
-        for (int64_t id : ids) {
-          if (used.count(id) > 0) renumber[id] = ++max_id;
-        }
-        if (!renumber.empty()) {
-          f.json = RenumberColumnIds(f.json, renumber);
-          if (f.column_id && renumber.count(*f.column_id)) f.column_id = renumber[*f.column_id];
-        }
-        for (int64_t id : ColumnIdsIn(f.json)) used.insert(id);
-      }
+      // Ids must stay unique across the whole schema, nested fields included; name mode reads
+      // by physical name, so an id another column (the region column, say) already uses is
+      // replaced by a fresh one.
+      std::vector<SchemaField> fields = all;
+      fields.insert(fields.end(), added.begin(), added.end());
+      int64_t max_id = MakeColumnIdsUnique(fields, all.size(), MaxColumnId(metadata));
+      added.assign(fields.begin() + static_cast<std::ptrdiff_t>(all.size()), fields.end());
       metadata.configuration[std::string(kMaxColumnId)] = std::to_string(max_id);
     }
     all.insert(at, added.begin(), added.end());

@@ -1030,6 +1030,47 @@ TEST(ConsolidationSchemaTest, GrowingTheGlobalProtocol) {
   EXPECT_TRUE(changes.empty());
 }
 
+// Creating the global table under column mapping. Mode name reads by physical name: the same
+// column may carry different ids in two sources, and a union-added column whose id is taken
+// gets a fresh one (then the region column takes the next). Mode id refuses a union-added
+// column whose id a source without it may have used for a column it dropped (its maxColumnId
+// reaches that id).
+TEST(ConsolidationSchemaTest, CreatingTheGlobalTableUnderColumnMapping) {
+  delta::Protocol p;
+  delta::Metadata east = MetadataWith(Field("a", "long", 1) + "," + Field("b", "long", 2), "name");
+  delta::Metadata west =
+      MetadataWith(Field("a", "long", 5) + "," + Field("c", "string", 2), "name");
+  west.configuration["delta.columnMapping.maxColumnId"] = "5";
+  auto def = BuildGlobalDefinition({{"east", &east, &p}, {"west", &west, &p}}, "source_region",
+                                   /*union_schema=*/true);
+  ASSERT_TRUE(def.ok()) << def.status();
+  // By hand: ids in use a 1, b 2, c 2 (taken) and west's maxColumnId 5: c becomes 6, the region
+  // column 7.
+  EXPECT_THAT(
+      def->schema_string,
+      HasSubstr(R"({"name":"c","type":"string","nullable":true,"metadata":{)"
+                R"("delta.columnMapping.id":6,"delta.columnMapping.physicalName":"col-c"}})"));
+  EXPECT_THAT(def->schema_string,
+              HasSubstr(R"({"name":"source_region","type":"string","nullable":false,"metadata":{)"
+                        R"("delta.columnMapping.id":7,)"));
+  EXPECT_EQ(def->configuration.at("delta.columnMapping.maxColumnId"), "7");
+
+  delta::Metadata id_east = MetadataWith(Field("a", "long", 1) + "," + Field("b", "long", 2), "id");
+  delta::Metadata id_west = MetadataWith(Field("a", "long", 1), "id");
+  id_west.configuration["delta.columnMapping.maxColumnId"] = "3";  // it had ids 2 and 3 once
+  auto refused = BuildGlobalDefinition({{"east", &id_east, &p}, {"west", &id_west, &p}},
+                                       "source_region", /*union_schema=*/true);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kUnsupported);
+  EXPECT_THAT(refused.status().message(),
+              HasSubstr("column `b` has id 2, which west (without the column, maxColumnId 3) "
+                        "may have given a column it dropped"));
+  id_west.configuration["delta.columnMapping.maxColumnId"] = "1";  // never had another column
+  EXPECT_TRUE(BuildGlobalDefinition({{"east", &id_east, &p}, {"west", &id_west, &p}},
+                                    "source_region", /*union_schema=*/true)
+                  .ok());
+}
+
 TEST(ConsolidationSchemaTest, UnionCannotAddAColumnMappedColumnWhoseIdIsTaken) {
   delta::Protocol p;
   delta::Metadata east = MetadataWith(Field("a", "long", 1) + "," + Field("b", "long", 2), "id");
