@@ -393,6 +393,18 @@ Status TargetRun::CopyOne(FileTask& task) {
       auto in_source = source_.storage->Stat(from);
       if (!in_source.ok() && in_source.status().IsNotFound()) {
         if (InFlight(task)) return Status::OK();
+        if (task.seed) {
+          // Found by listing, older than the checkpoint, gone before its copy: most likely
+          // VACUUM removing an unreferenced file during a long first sync; a file live at the
+          // checkpoint deleted would look the same, and lakesync cannot tell them apart without
+          // reading the Parquet checkpoint, so nothing is published.
+          return Status::NotFound(fmt::format(
+              "{} {} (found by listing the source {}, older than checkpoint {}) disappeared "
+              "from the source while being copied: VACUUM (or another cleaner) removed it, or "
+              "the table lost a file live at the checkpoint. Rerun: the next run lists the "
+              "table again and keeps what this one copied; nothing was published",
+              FileRoleName(ref.role), ref.path, DescribeTable(source_), task.version));
+        }
         if (Live(task)) {
           return Status::NotFound(fmt::format(
               "{} {} (referenced by version {}) is missing from the source {} but is live at "

@@ -99,7 +99,8 @@ Result<IncrementalOutcome> RunIncremental(const TableLocation& source,
                                           const IncrementalOptions& options, RunObserver& observer);
 
 // Lag of one target: versions = source head − replicated version; seconds = now − commit
-// time of the oldest unreplicated source version (0 when caught up).
+// time of the oldest unreplicated source version (0 when caught up). Conflict when the target
+// is past the source's head (a source dropped and recreated: the target diverged).
 struct Lag {
   int64_t source_version = -1;
   int64_t replicated_version = -1;  // -1: the target has no table yet

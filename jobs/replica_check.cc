@@ -40,7 +40,16 @@ Result<Lag> ComputeLag(const TableLocation& source, const TableLocation& target,
     LAKESYNC_ASSIGN_OR_RETURN(head, log.HeadVersion());
   }
   lag.source_version = head;
-  lag.versions = std::max<int64_t>(0, head - lag.replicated_version);
+  if (lag.replicated_version > head) {
+    // Not "caught up": the source went back (dropped and recreated under the same path), and a
+    // run will refuse the target as diverged. Lag alerts must not stay quiet.
+    return Status::Conflict(fmt::format(
+        "the target is at version {} but the source's newest version is {}: the source was "
+        "dropped and recreated, or replaced by an older copy; runs refuse the target as "
+        "diverged — replicate into a new, empty target",
+        lag.replicated_version, head));
+  }
+  lag.versions = head - lag.replicated_version;
   if (lag.versions == 0 || tail.commits.empty()) return lag;
 
   // The oldest unreplicated commit (the first listed one at or after replicated + 1).
@@ -134,6 +143,11 @@ Result<VerifyReport> VerifyReplica(const TableLocation& source, const TableLocat
       if (!in_source.ok() && !is_live) continue;  // vacuumed history: nothing to compare
       auto in_target = target.storage->Stat(to);
       if (!in_target.ok() && !in_target.status().IsNotFound()) return in_target.status();
+      if (!in_source.ok() && in_target.ok() && report.target_version < report.source_version) {
+        // Live at the target's (older) version; the source may have removed it since and
+        // vacuumed it. The replica holds it: nothing to compare with, not a difference.
+        continue;
+      }
       if (!in_source.ok()) {
         problems.push_back(fmt::format(
             "R2: {} is live at version {} but missing from the source itself (the source table "

@@ -67,6 +67,40 @@ TEST_F(ReplicaCheckTest, LagFromTheOldestUnreplicatedCommit) {
   EXPECT_EQ(caught_up->seconds, 0);
 }
 
+// A source dropped and recreated with fewer versions than the replica holds: the lag is an error
+// naming both versions (before: "0 versions, 0 s", so lag alerts stayed quiet).
+TEST_F(ReplicaCheckTest, LagOfATargetPastTheSourcesHeadIsAnError) {
+  Replicate();  // the target at 4
+  for (int64_t v = 2; v <= 4; ++v) fs::remove(fs::path(src_dir_) / "_delta_log" / CommitName(v));
+  auto lag = ComputeLag(Source(), Target(), FromUnixMillis(1'800'000'000'000));
+  ASSERT_FALSE(lag.ok());
+  EXPECT_EQ(lag.status().code(), StatusCode::kConflict);
+  EXPECT_NE(lag.status().message().find("the target is at version 4 but the source's newest "
+                                        "version is 1"),
+            std::string::npos)
+      << lag.status();
+}
+
+// A replica behind its source, holding a file live at its version that the source removed
+// later (version 2) and then vacuumed: a correct replica, no problem (before: "missing from the
+// source itself").
+TEST_F(ReplicaCheckTest, ALaggingReplicaOfAVacuumedFileIsNotAProblem) {
+  Replicate(1);
+  // simple_table: part-00004-95c9bc2c… is added in version 1 and removed in version 2.
+  fs::remove(fs::path(src_dir_) /
+             "part-00004-95c9bc2c-ac85-4581-b3cc-84502b0c314f-c000.snappy.parquet");
+  auto report = VerifyReplica(Source(), Target(), /*checksum=*/true);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->target_version, 1);
+  EXPECT_EQ(report->problems, std::vector<std::string>{});
+  // The same file missing from the replica too is still reported.
+  fs::remove(fs::path(tgt_dir_) /
+             "part-00004-95c9bc2c-ac85-4581-b3cc-84502b0c314f-c000.snappy.parquet");
+  auto damaged = VerifyReplica(Source(), Target(), /*checksum=*/false);
+  ASSERT_TRUE(damaged.ok()) << damaged.status();
+  EXPECT_EQ(damaged->problems.size(), 1u);
+}
+
 TEST_F(ReplicaCheckTest, CleanReplicaHasNoProblems) {
   Replicate();
   auto report = VerifyReplica(Source(), Target(), /*checksum=*/true);

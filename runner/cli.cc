@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -24,6 +25,19 @@ namespace lakesync::runner {
 [[gnu::weak]] int CmdDaemon(const GlobalOptions& g, std::ostream& out, std::ostream& err);
 
 namespace {
+
+// A Delta table version: digits only (CLI::NonNegativeNumber accepts 1.5 and prints its range
+// as a 300-digit number).
+const CLI::Validator kDeltaVersion(
+    [](std::string& value) -> std::string {
+      const bool digits =
+          !value.empty() && value.size() <= 18 &&
+          std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; });
+      return digits
+                 ? std::string()
+                 : "'" + value + "' is not a Delta table version; write a whole number, 0 or more";
+    },
+    "VERSION");
 
 constexpr const char* kTimestampsHelp =
     "commit times before in-commit timestamps: modification_time (the commit file's, as Delta "
@@ -102,7 +116,7 @@ int Main(int argc, char** argv) {
   run->add_option("job", run_opts.job, "job name")->required();
   run->add_option("--to-version", run_opts.to_version,
                   "incremental jobs: replicate up to this source version instead of the head")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kDeltaVersion);
   run->add_flag("--wait", run_opts.wait,
                 "if another process (a daemon) is running the job, wait for it, then run");
 
@@ -140,7 +154,7 @@ int Main(int argc, char** argv) {
   auto* restore_version =
       restore
           ->add_option("--to-version", restore_opts.to_version, "in place: the version to restore")
-          ->check(CLI::NonNegativeNumber);
+          ->check(kDeltaVersion);
   auto* restore_as_of = restore->add_option("--as-of", restore_opts.as_of,
                                             "in place: restore the table as of this timestamp");
   restore->add_option("--timestamps", restore_opts.timestamps, kTimestampsHelp)
@@ -168,7 +182,8 @@ int Main(int argc, char** argv) {
       "inspect", "read a Delta table: version, protocol, schema, live files, bytes, rows");
   inspect->add_option("url", inspect_opts.url, "table URL: file:///path or /path")->required();
   auto* inspect_version =
-      inspect->add_option("--version", inspect_opts.version, "read the table at this version");
+      inspect->add_option("--version", inspect_opts.version, "read the table at this version")
+          ->check(kDeltaVersion);
   inspect
       ->add_option("--as-of", inspect_opts.as_of,
                    "read the table as of a timestamp (2026-11-22T02:00:00Z)")

@@ -91,6 +91,22 @@ TEST(CliTest, UnknownCommandIsAUsageError) {
   EXPECT_EQ(r.exit_code, 2) << Dump(r);
 }
 
+// A version that is not a whole number ≥ 0 is a usage error that says what to write (before,
+// CLI11's range check printed its bound as a 300-digit number).
+TEST(CliTest, ABadVersionSaysWhatAVersionIs) {
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"run", "job", "--to-version", "-1"},
+        std::vector<std::string>{"run", "job", "--to-version", "1.5"},
+        std::vector<std::string>{"restore", "/tmp/t", "--to-version", "abc"},
+        std::vector<std::string>{"inspect", "/tmp/t", "--version", "-2"}}) {
+    auto r = Lakesync(args);
+    EXPECT_EQ(r.exit_code, 2) << Dump(r);
+    EXPECT_THAT(r.err, HasSubstr("' is not a Delta table version; write a whole number, 0 or more"))
+        << Dump(r);
+    EXPECT_EQ(r.err.find("179769313486"), std::string::npos) << Dump(r);
+  }
+}
+
 // `lakesync daemon` runs the lakesync-daemon installed beside lakesync; without it the command
 // says so instead of failing obscurely.
 TEST(CliTest, DaemonWithoutTheDaemonExecutableSaysWhatIsMissing) {
