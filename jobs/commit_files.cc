@@ -129,6 +129,21 @@ Result<int64_t> TableHead(storage::Storage& storage, std::string_view table_pref
   return std::max(lo, tail.MaxVersion());
 }
 
+bool MayHoldTableFiles(std::string_view rel) {
+  size_t begin = 0;
+  while (begin <= rel.size()) {
+    const size_t slash = std::min(rel.find('/', begin), rel.size());
+    const std::string_view part = rel.substr(begin, slash - begin);
+    if (!part.empty() && part[0] == '.') return false;
+    if (!part.empty() && part[0] == '_' && part.find('=') == std::string_view::npos &&
+        part != "_change_data") {
+      return false;
+    }
+    begin = slash + 1;
+  }
+  return true;
+}
+
 std::string TableKey(std::string_view table_prefix, std::string_view relative) {
   while (!table_prefix.empty() && table_prefix.back() == '/') table_prefix.remove_suffix(1);
   if (table_prefix.empty()) return std::string(relative);

@@ -77,13 +77,20 @@ inline constexpr int kMaxProbedVersions = 64;
 // lists the whole log).
 Result<int64_t> TableHead(storage::Storage& storage, std::string_view table_prefix);
 
+// Whether a path found by listing a table (relative to it, outside _delta_log) may hold one of
+// its files, by the rule Spark and Delta's VACUUM follow: no component starting with '.'
+// (Hadoop's .crc files, editors' temporaries) and none starting with '_' unless it is a
+// partition directory (holds '=') or _change_data (_temporary, _spark_metadata, _SUCCESS do
+// not; a writer's in-progress output lives there).
+bool MayHoldTableFiles(std::string_view relative);
+
 // The storage key of `relative` inside the table at `table_prefix` ("" = storage root).
 std::string TableKey(std::string_view table_prefix, std::string_view relative);
 
 // Seconds from the commit time of `commit` (DELTA_NOTES §3) to `now`, never negative. Only this
 // commit is read, so the table's ICT enablement is unknown: a commit carrying an
-// inCommitTimestamp is timed by it (ICT commits always carry one), others by commitInfo or the
-// file's `modification_time`.
+// inCommitTimestamp is timed by it (ICT commits always carry one), others by the file's
+// `modification_time` (Delta's rule).
 Result<double> CommitAgeSeconds(const delta::Commit& commit, TimePoint modification_time,
                                 TimePoint now);
 

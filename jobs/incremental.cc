@@ -304,29 +304,9 @@ bool RightSize(const FileRef& ref, uint64_t size) {
   return size >= static_cast<uint64_t>(ref.min_size);
 }
 
-// Whether a path found by listing a table (relative to it, outside _delta_log) may hold one of
-// its files, by the rule Spark and Delta's VACUUM follow: no component starting with '.'
-// (Hadoop's .crc files, editors' temporaries) and none starting with '_' unless it is a
-// partition directory (holds '=') or _change_data (_temporary, _spark_metadata, _SUCCESS do
-// not; a writer's in-progress output lives there).
 // How recent a file changed or gone since the seed listing must be to count as a writer's
 // file in progress (see TargetRun::InFlight).
 constexpr std::chrono::hours kInFlightWindow{1};
-
-bool MayHoldTableFiles(std::string_view rel) {
-  size_t begin = 0;
-  while (begin <= rel.size()) {
-    const size_t slash = std::min(rel.find('/', begin), rel.size());
-    const std::string_view part = rel.substr(begin, slash - begin);
-    if (!part.empty() && part[0] == '.') return false;
-    if (!part.empty() && part[0] == '_' && part.find('=') == std::string_view::npos &&
-        part != "_change_data") {
-      return false;
-    }
-    begin = slash + 1;
-  }
-  return true;
-}
 
 Status SizeError(const FileTask& task, uint64_t got) {
   const FileRef& ref = *task.ref;

@@ -117,6 +117,7 @@ struct VerifyReport {
   int64_t commits_checked = 0;
   int64_t files_checked = 0;
   std::vector<std::string> problems;  // empty when R1–R3 hold
+  std::vector<std::string> notes;     // what could not be checked, and why
 };
 Result<VerifyReport> VerifyReplica(const TableLocation& source, const TableLocation& target,
                                    bool checksum);

@@ -147,5 +147,74 @@ TEST_F(ReplicaCheckTest, ChecksumCatchesSameSizeDifferentBytes) {
   EXPECT_NE(with->problems[0].find(live), std::string::npos);
 }
 
+// A replica whose first sync started from the source's newest checkpoint (the source's log no
+// longer holds version 0): its log starts at that checkpoint, and the files live there are known
+// only from the Parquet. verify checks the checkpoint against the source's, that the log has one
+// to start from, `_last_checkpoint`, and every table file the source held when the checkpoint
+// was written (before: such a replica with a data file deleted, a truncated checkpoint or no
+// checkpoint at all was "ok").
+TEST(ReplicaCheckpointTest, AReplicaStartedFromACheckpointIsChecked) {
+  if (!fs::exists(FixturesDir())) GTEST_SKIP() << "FIXTURES MISSING: " << FixturesDir();
+  storage::testing::TempDir tmp;
+  const fs::path src = tmp.path() + "/src", tgt = tmp.path() + "/tgt";
+  CopyTree(fs::path(FixturesDir()) / "simple_table_with_checkpoint", src);
+  for (int64_t v = 0; v <= 9; ++v) fs::remove(src / "_delta_log" / CommitName(v));
+  // As a writer leaves them: the data files before the checkpoint that names them.
+  const auto now = fs::file_time_type::clock::now();
+  for (auto& e : fs::directory_iterator(src)) {
+    if (e.is_regular_file()) fs::last_write_time(e.path(), now - std::chrono::hours(2));
+  }
+  fs::last_write_time(src / "_delta_log" / "00000000000000000010.checkpoint.parquet",
+                      now - std::chrono::hours(1));
+  auto source_storage = OpenLocal(src.string());
+  auto target_storage = OpenLocal(tgt.string());
+  TableLocation source{"src", source_storage.get(), ""}, target{"tgt", target_storage.get(), ""};
+  RunObserver observer;
+  auto out = RunIncremental(source, {target}, IncrementalOptions{}, observer);
+  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_TRUE(out->ok()) << out->targets[0].status;
+
+  auto clean = VerifyReplica(source, target, /*checksum=*/true);
+  ASSERT_TRUE(clean.ok()) << clean.status();
+  EXPECT_EQ(clean->problems, std::vector<std::string>{});
+  // The 11 part files listed (ls of the fixture), and commit 10's one add again (grep).
+  EXPECT_EQ(clean->files_checked, 12);
+  ASSERT_EQ(clean->notes.size(), 1u);
+  EXPECT_NE(clean->notes[0].find("the log starts at checkpoint"), std::string::npos);
+
+  // A data file live at the checkpoint (part-00000-136c36f5…, added in version 2, never
+  // removed: grep of the fixture's log) deleted from the replica.
+  const std::string live = "part-00000-136c36f5-639d-4e95-bb0f-15cde3fb14eb-c000.snappy.parquet";
+  fs::rename(tgt / live, tmp.path() + "/aside");
+  auto lost = VerifyReplica(source, target, /*checksum=*/false);
+  ASSERT_TRUE(lost.ok()) << lost.status();
+  ASSERT_EQ(lost->problems.size(), 1u);
+  EXPECT_EQ(lost->problems[0], "R2: file " + live +
+                                   " (in the source since before checkpoint 10) is missing from "
+                                   "the target");
+  fs::rename(tmp.path() + "/aside", tgt / live);
+
+  // The checkpoint truncated, then gone (and _last_checkpoint naming it).
+  const fs::path cp = tgt / "_delta_log" / "00000000000000000010.checkpoint.parquet";
+  const std::string bytes = ReadFileBytes(cp);
+  WriteFileBytes(cp, bytes.substr(0, 100));
+  auto truncated = VerifyReplica(source, target, /*checksum=*/false);
+  ASSERT_TRUE(truncated.ok()) << truncated.status();
+  ASSERT_EQ(truncated->problems.size(), 1u);
+  EXPECT_NE(truncated->problems[0].find("R1: checkpoint 00000000000000000010.checkpoint.parquet "
+                                        "has 100 bytes in the target but "),
+            std::string::npos)
+      << truncated->problems[0];
+  fs::remove(cp);
+  auto gone = VerifyReplica(source, target, /*checksum=*/false);
+  ASSERT_TRUE(gone.ok()) << gone.status();
+  EXPECT_EQ(gone->problems,
+            (std::vector<std::string>{
+                "R1: the target's log starts at version 10 and holds no checkpoint at version 9 "
+                "or later to start from: no reader can load the table",
+                "R1: the target's _last_checkpoint names version 10, a checkpoint the target does "
+                "not hold"}));
+}
+
 }  // namespace
 }  // namespace lakesync::jobs

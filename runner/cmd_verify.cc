@@ -29,11 +29,14 @@ void WriteReportJson(JsonWriter& w, const jobs::VerifyReport& report) {
       .Key("problems")
       .BeginArray();
   for (const auto& p : report.problems) w.String(p);
+  w.EndArray().Key("notes").BeginArray();
+  for (const auto& n : report.notes) w.String(n);
   w.EndArray().EndObject();
 }
 
 void WriteProblems(std::ostream& out, const jobs::VerifyReport& report) {
   for (const auto& p : report.problems) out << "  " << p << "\n";
+  for (const auto& n : report.notes) out << "  note: " << n << "\n";
 }
 
 // Every complete snapshot of the job's target (jobs::VerifySnapshots).

@@ -211,9 +211,11 @@ ProcessResult RunProcessKilledAfter(const std::vector<std::string>& argv,
     if (!deadline && start_clock_when()) deadline = std::chrono::steady_clock::now() + kill_after;
     if (deadline && std::chrono::steady_clock::now() >= *deadline) {
       kill(child.pid, SIGKILL);
-      if (killed != nullptr) *killed = true;
       while (waitpid(child.pid, &status, 0) < 0 && errno == EINTR) {
       }
+      // Killed only if the signal ended it: a process that exited between the last poll and
+      // the kill (a zombie takes the signal without effect) finished on its own.
+      if (killed != nullptr) *killed = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
       break;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
