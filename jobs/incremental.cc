@@ -83,6 +83,10 @@ struct TargetPlan {
   int64_t to = -1;   // last commit to publish (to < from: nothing to publish)
   // Latest-checkpoint first sync: the checkpoint to seed from.
   std::optional<int64_t> seed_checkpoint;
+  // Where the run would end without max_versions_per_run (> to when that limit cut it): a run
+  // the limit would end at a version it cannot publish (a file live there is gone from the
+  // source: vacuumed after a later commit removed it) goes on towards it (TargetRun::Run).
+  int64_t uncapped_to = -1;
 };
 
 // Parses "version" out of `_last_checkpoint` (a hint: anything odd reads as absent). A tiny
@@ -118,6 +122,10 @@ struct FileTask {
   TimePoint listed_mtime;  // seed files: the modification time the listing gave
   Status status;
 };
+
+// Reads the source commits from..to into src.commits (defined below, with RunIncremental).
+Status ReadSourceCommits(SourceView& src, int64_t from, int64_t to,
+                         const IncrementalOptions& options);
 
 // One target's run. Not thread-safe itself; it fans the copies out to worker threads.
 class TargetRun {
@@ -600,47 +608,93 @@ Status TargetRun::Run(const TargetPlan& plan) {
   out_.end_version = head;
   if (head >= 0) LAKESYNC_RETURN_IF_ERROR(CheckHeadMatches(head));
 
-  // The commits to publish, in order; every one must be in the source's log.
+  // The commits to publish, in order; every one must be in the source's log. Built again when
+  // the range grows (see the pre-flight below).
   std::vector<int64_t> versions;
   std::vector<const CommitFiles*>& files = range_files_;
-  for (int64_t v = plan.from; v <= plan.to; ++v) {
-    auto it = src_.commits.find(v);
-    if (it == src_.commits.end()) {
-      if (head >= 0) {
-        return Status::NotFound(fmt::format(
-            "commit {} is no longer in the source's log (removed by log cleanup): the target, "
-            "at version {}, fell behind the source's log retention and cannot be advanced by "
-            "replaying commits; replicate into a fresh target with start: latest_checkpoint, "
-            "or raise delta.logRetentionDuration on the source",
-            v, head));
-      }
-      return Status::NotFound(fmt::format(
-          "commit {} is missing from the source's log, so the table cannot be replicated from "
-          "version {}; use start: latest_checkpoint to start from the newest checkpoint",
-          v, plan.from));
-    }
-    versions.push_back(v);
-    files.push_back(&it->second.files);
-  }
-
-  // Files: one task per distinct file, attributed to the first commit that references it.
   std::vector<FileTask> tasks;
-  std::vector<size_t> first_task_of(versions.size() + 1, 0);
+  std::vector<size_t> first_task_of;
   std::unordered_set<std::string_view> seen;  // views of paths in src_.commits
   int64_t planned_bytes = 0;
-  for (size_t i = 0; i < versions.size(); ++i) {
-    first_task_of[i] = tasks.size();
-    for (const auto& ref : files[i]->files) {
-      if (ref.absolute) continue;  // allowed by the options; never copied
-      if (!seen.insert(ref.path).second) continue;
-      FileTask task;
-      task.ref = &ref;
-      task.version = versions[i];
-      planned_bytes += std::max<int64_t>(ref.size, 0);
-      tasks.push_back(std::move(task));
+  int64_t to = plan.to;
+  size_t publish_count = 0;
+  for (;;) {
+    versions.clear();
+    files.clear();
+    tasks.clear();
+    seen.clear();
+    planned_bytes = 0;
+    for (int64_t v = plan.from; v <= to; ++v) {
+      auto it = src_.commits.find(v);
+      if (it == src_.commits.end()) {
+        if (head >= 0) {
+          return Status::NotFound(fmt::format(
+              "commit {} is no longer in the source's log (removed by log cleanup): the target, "
+              "at version {}, fell behind the source's log retention and cannot be advanced by "
+              "replaying commits; replicate into a fresh target with start: latest_checkpoint, "
+              "or raise delta.logRetentionDuration on the source",
+              v, head));
+        }
+        return Status::NotFound(fmt::format(
+            "commit {} is missing from the source's log, so the table cannot be replicated from "
+            "version {}; use start: latest_checkpoint to start from the newest checkpoint",
+            v, plan.from));
+      }
+      versions.push_back(v);
+      files.push_back(&it->second.files);
     }
+
+    // Files: one task per distinct file, attributed to the first commit that references it.
+    first_task_of.assign(versions.size() + 1, 0);
+    for (size_t i = 0; i < versions.size(); ++i) {
+      first_task_of[i] = tasks.size();
+      for (const auto& ref : files[i]->files) {
+        if (ref.absolute) continue;  // allowed by the options; never copied
+        if (!seen.insert(ref.path).second) continue;
+        FileTask task;
+        task.ref = &ref;
+        task.version = versions[i];
+        planned_bytes += std::max<int64_t>(ref.size, 0);
+        tasks.push_back(std::move(task));
+      }
+    }
+    first_task_of[versions.size()] = tasks.size();
+
+    // Pre-flight (R2, R7): the run may only end at a version whose live files all exist in the
+    // source, and commits cannot be unpublished. So find the files missing from the source
+    // before publishing anything: a missing file live at the end version fails the target, and
+    // publication stops at the newest earlier version at which no missing file is live
+    // (history-only files that were vacuumed are fine once a later commit removed them).
+    plan_end_ = to;
+    live_.reset();
+    preflight_error_ = Status::OK();
+    LAKESYNC_ASSIGN_OR_RETURN(publish_count, PublishableCount(versions, files, tasks));
+    // max_versions_per_run cut the range at a version where a file the source no longer holds
+    // is live (vacuumed after a later commit removed it): every later run would stop at the
+    // same place. Go on, by the same number of versions at a time, until a version at or past
+    // the cut can be published, or to the end the run would have had without the limit.
+    const int64_t reached = publish_count == 0 ? out_.start_version : versions[publish_count - 1];
+    int64_t limit = plan.uncapped_to;
+    if (src_.refused_version) limit = std::min(limit, *src_.refused_version - 1);
+    if (preflight_error_.ok() || !preflight_error_.IsNotFound() || reached >= plan.to ||
+        to >= limit) {
+      break;
+    }
+    const int64_t next = std::min(limit, to + std::max<int64_t>(1, plan.to - plan.from + 1));
+    LAKESYNC_RETURN_IF_ERROR(ReadSourceCommits(src_, to + 1, next, options_));
+    if (src_.refused_version) limit = std::min(limit, *src_.refused_version - 1);
+    spdlog::info(
+        "target {}: max_versions_per_run ends this run at version {}, where a file the source no "
+        "longer holds is live; going on to version {}",
+        target_.name, to, std::min(next, limit));
+    to = std::min(next, limit);
   }
-  first_task_of[versions.size()] = tasks.size();
+  // Past the limit's cut, a version the next run cannot reach is left to that run.
+  if (to > plan.to && !preflight_error_.ok() && publish_count > 0 &&
+      versions[publish_count - 1] >= plan.to) {
+    preflight_error_ = Status::OK();
+    plan_end_ = versions[publish_count - 1];
+  }
 
   // Latest-checkpoint first sync: the files live at the checkpoint are not known without
   // reading it (Parquet); every data file found by listing the source is copied before the
@@ -653,7 +707,7 @@ Status TargetRun::Run(const TargetPlan& plan) {
   std::vector<TimePoint> seed_mtimes;
   int64_t unattributed = 0;
   if (plan.seed_checkpoint) {
-    LAKESYNC_RETURN_IF_ERROR(CheckSeedProtocol(*plan.seed_checkpoint, plan.to));
+    LAKESYNC_RETURN_IF_ERROR(CheckSeedProtocol(*plan.seed_checkpoint, to));
     seed_newer_than_ = SeedCutoff(*plan.seed_checkpoint);
     listed_at_ = std::chrono::system_clock::now();
     storage::ListOptions opts;
@@ -684,15 +738,9 @@ Status TargetRun::Run(const TargetPlan& plan) {
     out_.unattributed = unattributed;
   }
 
-  // Pre-flight (R2, R7): the run may only end at a version whose live files all exist in the
-  // source, and commits cannot be unpublished. So find the files missing from the source
-  // before publishing anything: a missing file live at the end version fails the target, and
-  // publication stops at the newest earlier version at which no missing file is live
-  // (history-only files that were vacuumed are fine once a later commit removed them).
-  LAKESYNC_ASSIGN_OR_RETURN(size_t publish_count, PublishableCount(versions, files, tasks));
   const Status preflight = preflight_error_;
 
-  observer_.OnTargetPlanned(target_.name, head, std::max(head, plan.to),
+  observer_.OnTargetPlanned(target_.name, head, std::max(head, to),
                             static_cast<int64_t>(tasks.size() + seed.size()), planned_bytes);
 
   auto finish = [&](Status s) {
@@ -935,7 +983,7 @@ Result<TargetPlan> PlanTarget(const SourceView& src, int64_t head, int64_t end_v
           src.commit_entries.count(newest->version) > 0 ? newest->version : newest->version + 1;
     }
   }
-  plan.to = end_version;
+  plan.to = plan.uncapped_to = end_version;
   if (options.max_versions_per_run && *options.max_versions_per_run >= 0) {
     plan.to = std::min(plan.to, plan.from + *options.max_versions_per_run - 1);
   }

@@ -189,29 +189,32 @@ TEST_F(IncrementalTest, HistoryFilesSkippedLiveFileFails) {
   EXPECT_FALSE(fs::exists(target_dir_ + "/_delta_log/00000000000000000002.checkpoint.parquet"));
 }
 
+// Lines of hand-written tables: an add of a `size`-byte file, its remove, and version 0's
+// protocol and metadata (no columns, unpartitioned).
+std::string HandAdd(const std::string& path, int size) {
+  return R"({"add":{"path":")" + path + R"(","partitionValues":{},"size":)" + std::to_string(size) +
+         R"(,"modificationTime":1,"dataChange":true}})" + "\n";
+}
+std::string HandRemove(const std::string& path) {
+  return R"({"remove":{"path":")" + path + R"(","deletionTimestamp":2,"dataChange":true}})" + "\n";
+}
+const std::string kHandHeader =
+    std::string(R"({"protocol":{"minReaderVersion":1,"minWriterVersion":2}})") + "\n" +
+    R"({"metaData":{"id":"t","format":{"provider":"parquet","options":{}},)"
+    R"("schemaString":"{\"type\":\"struct\",\"fields\":[]}",)"
+    R"("partitionColumns":[],"configuration":{}}})" +
+    "\n";
+
 // A hand-written table: f1 (added at 1, removed at 2) and f3 (added at 3, live at the end) are
 // missing. 3 is unreachable; 1 has a missing live file; 2 does not (f1 was removed, f0 exists),
 // so the run publishes 0..2 and stops, naming f3.
 TEST_F(IncrementalTest, StopsAtTheNewestVersionWhoseLiveFilesExist) {
   const std::string src = tmp_.path() + "/handmade";
-  auto add = [](const std::string& path, int size) {
-    return R"({"add":{"path":")" + path + R"(","partitionValues":{},"size":)" +
-           std::to_string(size) + R"(,"modificationTime":1,"dataChange":true}})" + "\n";
-  };
-  auto remove = [](const std::string& path) {
-    return R"({"remove":{"path":")" + path + R"(","deletionTimestamp":2,"dataChange":true}})" +
-           "\n";
-  };
-  WriteFileBytes(src + "/_delta_log/" + CommitName(0),
-                 std::string(R"({"protocol":{"minReaderVersion":1,"minWriterVersion":2}})") + "\n" +
-                     R"({"metaData":{"id":"t","format":{"provider":"parquet","options":{}},)"
-                     R"("schemaString":"{\"type\":\"struct\",\"fields\":[]}",)"
-                     R"("partitionColumns":[],"configuration":{}}})" +
-                     "\n" + add("f0.parquet", 3));
+  WriteFileBytes(src + "/_delta_log/" + CommitName(0), kHandHeader + HandAdd("f0.parquet", 3));
   WriteFileBytes(src + "/f0.parquet", "abc");
-  WriteFileBytes(src + "/_delta_log/" + CommitName(1), add("f1.parquet", 5));
-  WriteFileBytes(src + "/_delta_log/" + CommitName(2), remove("f1.parquet"));
-  WriteFileBytes(src + "/_delta_log/" + CommitName(3), add("f3.parquet", 7));
+  WriteFileBytes(src + "/_delta_log/" + CommitName(1), HandAdd("f1.parquet", 5));
+  WriteFileBytes(src + "/_delta_log/" + CommitName(2), HandRemove("f1.parquet"));
+  WriteFileBytes(src + "/_delta_log/" + CommitName(3), HandAdd("f3.parquet", 7));
   auto out = Run(src);
   const auto& t = out.targets[0];
   EXPECT_EQ(t.status.code(), StatusCode::kNotFound) << t.status;
@@ -223,6 +226,46 @@ TEST_F(IncrementalTest, StopsAtTheNewestVersionWhoseLiveFilesExist) {
   EXPECT_EQ(t.skipped_vacuumed, 1);  // f1: history by version 2
   EXPECT_EQ(CommitVersions(target_dir_), (std::set<int64_t>{0, 1, 2}));
   EXPECT_EQ(ReadFileBytes(target_dir_ + "/f0.parquet"), "abc");
+}
+
+// max_versions_per_run would end a run where a file the source removed later and vacuumed is
+// still live: F is added at 1, removed at 6 and gone from the source; versions 2..5 and 7..9
+// add files that exist. Cut at 2 (3 versions a run), every run would stop at 0 forever. The
+// run goes on by 3 versions at a time until it can publish a version at or past its cut: at 8
+// F is no longer live, so 0..8 are published; the next run, cut at 9, publishes 9.
+TEST_F(IncrementalTest, MaxVersionsPerRunGoesOnPastAVacuumedFileInsteadOfStoppingForever) {
+  const std::string src = tmp_.path() + "/vacuumed";
+  WriteFileBytes(src + "/_delta_log/" + CommitName(0), kHandHeader);
+  WriteFileBytes(src + "/_delta_log/" + CommitName(1), HandAdd("F.parquet", 5));
+  for (int v = 2; v <= 9; ++v) {
+    if (v == 6) {
+      WriteFileBytes(src + "/_delta_log/" + CommitName(6), HandRemove("F.parquet"));
+      continue;
+    }
+    const std::string g = "g" + std::to_string(v) + ".parquet";
+    WriteFileBytes(src + "/" + g, "abc");
+    WriteFileBytes(src + "/_delta_log/" + CommitName(v), HandAdd(g, 3));
+  }
+  IncrementalOptions three;
+  three.max_versions_per_run = 3;
+  auto first = Run(src, three);
+  ASSERT_TRUE(first.targets[0].status.ok()) << first.targets[0].status;
+  EXPECT_EQ(first.targets[0].end_version, 8);
+  EXPECT_EQ(first.targets[0].skipped_vacuumed, 1);  // F: history by version 6
+  auto second = Run(src, three);
+  ASSERT_TRUE(second.targets[0].status.ok()) << second.targets[0].status;
+  EXPECT_EQ(second.targets[0].end_version, 9);
+  EXPECT_EQ(CommitVersions(target_dir_), (std::set<int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  EXPECT_FALSE(fs::exists(target_dir_ + "/F.parquet"));
+
+  // A file missing and live at the source's head still fails the run at the newest version
+  // that can be published, however far the run went looking.
+  WriteFileBytes(src + "/_delta_log/" + CommitName(10), HandAdd("H.parquet", 5));
+  WriteFileBytes(src + "/_delta_log/" + CommitName(11), HandAdd("g11.parquet", 3));
+  WriteFileBytes(src + "/g11.parquet", "abc");
+  auto third = Run(src, three);
+  EXPECT_EQ(third.targets[0].status.code(), StatusCode::kNotFound) << third.targets[0].status;
+  EXPECT_EQ(third.targets[0].end_version, 9);
 }
 
 TEST_F(IncrementalTest, IdempotentRerunCopiesNothing) {
