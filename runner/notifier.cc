@@ -15,9 +15,14 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <exception>
+#include <functional>
+#include <mutex>
 #include <sstream>
+#include <thread>
 
+#include "common/duration.h"
 #include "common/json_writer.h"
 #include "common/redact.h"
 
@@ -95,21 +100,58 @@ Status PostWebhook(const std::string& url, const std::string& json_body, Duratio
       return Status::InvalidArgument(fmt::format("webhook {} is not an http(s) URL", shown));
     }
     session->setTimeout(ToTimespan(timeout));
+    // `timeout` bounds the whole request, not each read: an endpoint that trickles its answer
+    // a byte at a time would otherwise hold the one delivery thread (every later notification,
+    // and shutdown) for ever. A watchdog closes the socket at the deadline; the blocked read
+    // then fails.
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false, aborted = false;
+    std::thread watchdog([&] {
+      std::unique_lock lock(mu);
+      if (!cv.wait_for(lock, timeout, [&] { return done; })) {
+        aborted = true;
+        session->abort();
+      }
+    });
+    auto stop_watchdog = [&] {
+      {
+        std::lock_guard lock(mu);
+        done = true;
+      }
+      cv.notify_all();
+      if (watchdog.joinable()) watchdog.join();
+    };
+    struct Joiner {
+      std::function<void()> f;
+      ~Joiner() { f(); }
+    } joiner{stop_watchdog};
     std::string path = uri.getPathAndQuery();
     if (path.empty()) path = "/";
     Poco::Net::HTTPRequest request(Poco::Net::HTTPRequest::HTTP_POST, path,
                                    Poco::Net::HTTPMessage::HTTP_1_1);
     request.setContentType("application/json");
     request.setContentLength(static_cast<std::streamsize>(json_body.size()));
-    session->sendRequest(request) << json_body;
-    Poco::Net::HTTPResponse response;
-    std::istream& in = session->receiveResponse(response);
-    std::string answer(std::istreambuf_iterator<char>(in), {});
-    int code = static_cast<int>(response.getStatus());
-    if (code >= 200 && code < 300) return Status::OK();
-    if (answer.size() > 200) answer.resize(200);
-    return Status::Unavailable(
-        fmt::format("webhook {} answered {} {}", shown, code, RedactSecret(answer, url)));
+    try {
+      session->sendRequest(request) << json_body;
+      Poco::Net::HTTPResponse response;
+      std::istream& in = session->receiveResponse(response);
+      int code = static_cast<int>(response.getStatus());
+      // A 2xx is all that matters: its body is not read.
+      if (code >= 200 && code < 300) return Status::OK();
+      std::string answer(200, '\0');
+      in.read(answer.data(), static_cast<std::streamsize>(answer.size()));
+      answer.resize(static_cast<size_t>(std::max<std::streamsize>(in.gcount(), 0)));
+      return Status::Unavailable(
+          fmt::format("webhook {} answered {} {}", shown, code, RedactSecret(answer, url)));
+    } catch (const Poco::Exception& e) {
+      stop_watchdog();
+      if (aborted) {
+        return Status::Unavailable(fmt::format("webhook {}: no complete answer within {}", shown,
+                                               FormatDuration(timeout)));
+      }
+      throw;
+    }
   } catch (const Poco::Exception& e) {
     return Status::Unavailable(
         fmt::format("webhook {}: {}", shown, RedactSecret(e.displayText(), url)));

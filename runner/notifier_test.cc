@@ -4,7 +4,13 @@
 #include "runner/notifier.h"
 
 #include <gtest/gtest.h>
+
+#include <Poco/Net/ServerSocket.h>
+#include <Poco/Net/StreamSocket.h>
+
 #include <simdjson.h>
+#include <atomic>
+#include <thread>
 
 #include <chrono>
 
@@ -194,6 +200,58 @@ TEST(NotifierTest, WebhookErrorsNeverShowTheSecretPath) {
   EXPECT_NE(s.message().find("500"), std::string::npos) << s.message();
   EXPECT_TRUE(PostWebhook(hook.url(), "{}", 2s).ok());
   EXPECT_EQ(PostWebhook("ftp://example.com/x", "{}", 1s).code(), StatusCode::kInvalidArgument);
+}
+
+// An endpoint that answers a byte every 200 ms and never finishes: with a 1 s timeout the post
+// ends within about 1 s (before, each read had the timeout, so it waited for ever: the one
+// delivery thread, every later notification and shutdown with it). A 2xx whose body trickles
+// is a success as soon as its status line and headers are in.
+TEST(NotifierTest, ATricklingWebhookIsCutOffAtTheTimeout) {
+  for (bool headers_first : {false, true}) {
+    SCOPED_TRACE(headers_first ? "2xx headers, then a trickling body" : "trickling headers");
+    Poco::Net::ServerSocket server(Poco::Net::SocketAddress("127.0.0.1", 0));
+    std::atomic<bool> stop{false};
+    std::thread serve([&] {
+      Poco::Net::StreamSocket client = server.acceptConnection();
+      char buf[4096];
+      client.setReceiveTimeout(Poco::Timespan(2, 0));
+      try {
+        client.receiveBytes(buf, sizeof buf);  // the request (small: one read)
+      } catch (const Poco::Exception&) {
+      }
+      std::string answer = headers_first ? "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n"
+                                         : "HTTP/1.1 200 OK\r\nX-Slow: " + std::string(1000, 'x');
+      size_t sent = 0;
+      if (headers_first) {
+        client.sendBytes(answer.data(), static_cast<int>(answer.size()));
+        answer = std::string(1000, 'y');
+      }
+      while (!stop && sent < answer.size()) {
+        try {
+          client.sendBytes(answer.data() + sent, 1);
+        } catch (const Poco::Exception&) {
+          break;
+        }
+        ++sent;
+        std::this_thread::sleep_for(200ms);
+      }
+    });
+    const std::string url =
+        "http://127.0.0.1:" + std::to_string(server.address().port()) + "/hooks/SECRETsecret";
+    const auto start = std::chrono::steady_clock::now();
+    Status s = PostWebhook(url, "{}", 1s);
+    const auto took = std::chrono::steady_clock::now() - start;
+    stop = true;
+    serve.join();
+    EXPECT_LT(took, 3s);
+    if (headers_first) {
+      EXPECT_TRUE(s.ok()) << s;
+    } else {
+      EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s;
+      EXPECT_NE(s.message().find("no complete answer within 1s"), std::string::npos) << s;
+      EXPECT_EQ(s.message().find("SECRETsecret"), std::string::npos) << s;
+    }
+  }
 }
 
 }  // namespace
