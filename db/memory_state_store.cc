@@ -90,6 +90,16 @@ Result<std::optional<RunRecord>> MemoryStateStore::LastRun(std::string_view job)
   return std::optional<RunRecord>(std::move(runs.front()));
 }
 
+Result<std::optional<TimePoint>> MemoryStateStore::LastSuccessAt(std::string_view job) {
+  std::lock_guard lock(mu_);
+  std::optional<TimePoint> out;
+  for (const auto& [id, run] : runs_) {
+    if (run.start.job != job || run.status != RunStatus::kSucceeded || !run.finished_at) continue;
+    if (!out || *run.finished_at > *out) out = run.finished_at;
+  }
+  return out;
+}
+
 Result<std::vector<RunRecord>> MemoryStateStore::ListRuns(std::string_view job, int limit) {
   if (limit < 1) {
     return Status::InvalidArgument(

@@ -23,6 +23,7 @@ class MemoryStateStore final : public StateStore {
   Status HeartbeatRun(int64_t run_id, TimePoint now) override;
   Status FinishRun(int64_t run_id, const RunFinish& finish) override;
   Result<std::optional<RunRecord>> LastRun(std::string_view job) override;
+  Result<std::optional<TimePoint>> LastSuccessAt(std::string_view job) override;
   Result<std::vector<RunRecord>> ListRuns(std::string_view job, int limit) override;
   Status SetTargetVersion(const TargetVersion& version) override;
   Result<std::vector<TargetVersion>> TargetVersions(std::string_view job) override;

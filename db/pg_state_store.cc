@@ -508,6 +508,16 @@ Result<std::optional<RunRecord>> PgStateStore::LastRun(std::string_view job) {
   return std::optional<RunRecord>(std::move(runs.front()));
 }
 
+Result<std::optional<TimePoint>> PgStateStore::LastSuccessAt(std::string_view job) {
+  static constexpr const char* kSql =
+      "SELECT max(" LAKESYNC_MS("finished_at") ") FROM runs WHERE job = $1 AND status = "
+      "'succeeded'";
+  std::lock_guard lock(mu_);
+  LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
+  LAKESYNC_ASSIGN_OR_RETURN(pg::Rows rows, conn->Query(kSql, job));
+  return rows.OptionalTime(0, 0);
+}
+
 Result<std::vector<RunRecord>> PgStateStore::ListRuns(std::string_view job, int limit) {
   if (limit < 1) {
     return Status::InvalidArgument(

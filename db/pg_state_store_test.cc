@@ -163,6 +163,9 @@ class OwningPgStore final : public StateStore {
   Result<std::optional<RunRecord>> LastRun(std::string_view job) override {
     return store_->LastRun(job);
   }
+  Result<std::optional<TimePoint>> LastSuccessAt(std::string_view job) override {
+    return store_->LastSuccessAt(job);
+  }
   Result<std::vector<RunRecord>> ListRuns(std::string_view job, int limit) override {
     return store_->ListRuns(job, limit);
   }

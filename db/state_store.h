@@ -143,6 +143,10 @@ class StateStore {
   // The newest run of `job` (latest started_at, then highest id), or nullopt if it never ran.
   [[nodiscard]] virtual Result<std::optional<RunRecord>> LastRun(std::string_view job) = 0;
 
+  // When the newest successful run of `job` finished (however many runs failed since), or
+  // nullopt if none ever succeeded.
+  [[nodiscard]] virtual Result<std::optional<TimePoint>> LastSuccessAt(std::string_view job) = 0;
+
   // Up to `limit` runs of `job`, newest first (same order as LastRun).
   [[nodiscard]] virtual Result<std::vector<RunRecord>> ListRuns(std::string_view job,
                                                                 int limit) = 0;

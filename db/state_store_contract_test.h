@@ -236,6 +236,36 @@ TYPED_TEST_P(StateStoreContractTest, ListRunsIsNewestFirstPerJobAndHonoursLimit)
   EXPECT_TRUE(empty->empty());
 }
 
+// The newest success, however many runs failed after it (a daemon restarted during an outage
+// seeds lakesync_last_success_timestamp_seconds from it).
+TYPED_TEST_P(StateStoreContractTest, LastSuccessAtLooksPastAnyNumberOfFailures) {
+  StateStore& store = *this->store_;
+  const TimePoint t = this->T0();
+  auto finish = [&](const std::string& job, int seconds, RunStatus status) {
+    Result<int64_t> id = store.StartRun(this->Start(job, t + std::chrono::seconds(seconds)));
+    ASSERT_TRUE(id.ok()) << id.status();
+    RunFinish f;
+    f.status = status;
+    f.finished_at = t + std::chrono::seconds(seconds) + std::chrono::milliseconds(500);
+    if (status != RunStatus::kSucceeded) f.error = "boom";
+    ASSERT_TRUE(store.FinishRun(*id, f).ok());
+  };
+  finish("j", 1, RunStatus::kSucceeded);
+  finish("j", 2, RunStatus::kSucceeded);
+  for (int i = 3; i < 40; ++i) finish("j", i, RunStatus::kFailed);
+  finish("only_failures", 1, RunStatus::kFailed);
+  Result<std::optional<TimePoint>> last = store.LastSuccessAt("j");
+  ASSERT_TRUE(last.ok()) << last.status();
+  ASSERT_TRUE(last->has_value());
+  EXPECT_EQ(ToUnixMillis(**last), 1795399200123 + 2'500);  // T0 + 2.5 s, to the millisecond
+  Result<std::optional<TimePoint>> none = store.LastSuccessAt("only_failures");
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_FALSE(none->has_value());
+  Result<std::optional<TimePoint>> never = store.LastSuccessAt("never_ran");
+  ASSERT_TRUE(never.ok()) << never.status();
+  EXPECT_FALSE(never->has_value());
+}
+
 TYPED_TEST_P(StateStoreContractTest, SetTargetVersionUpsertsPerJobAndTarget) {
   StateStore& store = *this->store_;
   TargetVersion a1{"job", "westus:/a", 3, 3, this->T0(), std::nullopt};
@@ -395,6 +425,7 @@ REGISTER_TYPED_TEST_SUITE_P(StateStoreContractTest, JobLockAndAbandonedRuns,
                             FinishTwiceIsConflictAndKeepsTheFirstOutcome,
                             FinishRunWithVersionsRecordsBothAndKeepsTheFirstOutcome,
                             UnknownRunIsNotFound, ListRunsIsNewestFirstPerJobAndHonoursLimit,
+                            LastSuccessAtLooksPastAnyNumberOfFailures,
                             SetTargetVersionUpsertsPerJobAndTarget, ValuesAreNeverSqlText,
                             RejectsArgumentsThatBreakTheContract,
                             SnapshotRecordsUpsertListAndDelete);

@@ -575,6 +575,22 @@ TimePoint CronExpr::NextAfter(TimePoint after) const {
     return best;
   };
 
+  // For a wall time inside a DST gap: the instant the clocks jump (the gap's end), when the
+  // job fires instead — a nightly job at 02:30 is not skipped on the night 02:00 becomes 03:00.
+  // Several skipped times (every 15 minutes) all fire there, once.
+  auto gap_end_for = [&](int64_t local) -> std::optional<int64_t> {
+    if (!zone_) return std::nullopt;
+    const int64_t before = offset_at(local - 90000), after_gap = offset_at(local + 90000);
+    if (after_gap <= before) return std::nullopt;
+    int64_t lo = local - after_gap, hi = local - before;  // before and after the jump
+    if (offset_at(lo) != before || offset_at(hi) != after_gap) return std::nullopt;
+    while (lo + 1 < hi) {
+      const int64_t mid = lo + (hi - lo) / 2;
+      (offset_at(mid) == after_gap ? hi : lo) = mid;
+    }
+    return hi;
+  };
+
   // Search wall-clock times from the minute after `after` (on the zone's clock). A candidate
   // whose first occurrence is not after `after` (inside a repeated hour) is skipped, so a
   // repeated wall time fires once.
@@ -621,7 +637,9 @@ TimePoint CronExpr::NextAfter(TimePoint after) const {
       continue;
     }
     int64_t local = DaysFromCivil(y, mo, d) * 86400 + h * 3600 + mi * 60;
-    if (auto u = first_utc_for(local); u && *u > after_s) {
+    std::optional<int64_t> u = first_utc_for(local);
+    if (!u) u = gap_end_for(local);
+    if (u && *u > after_s) {
       if (*u > kMaxSeconds) return TimePoint::max();
       return TimePoint(std::chrono::seconds(*u));
     }
@@ -631,6 +649,22 @@ TimePoint CronExpr::NextAfter(TimePoint after) const {
     }
   }
   return TimePoint::max();
+}
+
+Duration CronExpr::LongestGapAfter(TimePoint after) const {
+  if (empty()) return Duration::zero();
+  const TimePoint short_horizon = after + std::chrono::hours(24 * 8);
+  const TimePoint long_horizon = after + std::chrono::hours(24 * 400);
+  Duration longest = Duration::zero();
+  TimePoint prev = NextAfter(after);
+  for (int fires = 1; fires < 20000 && prev < long_horizon; ++fires) {
+    if (prev >= short_horizon && fires >= 3) break;
+    const TimePoint next = NextAfter(prev);
+    if (next == TimePoint::max()) break;
+    longest = std::max(longest, std::chrono::duration_cast<Duration>(next - prev));
+    prev = next;
+  }
+  return longest;
 }
 
 }  // namespace lakesync::runner

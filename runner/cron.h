@@ -13,8 +13,9 @@
 //
 // Time zones: times are evaluated on the wall clock of the named zone, read from the system
 // time zone database (TZDIR or /usr/share/zoneinfo) when the expression is parsed. A wall time
-// that does not exist (skipped by a DST change) does not fire; a wall time that occurs twice
-// (clocks turned back) fires once, at its first occurrence.
+// that does not exist (skipped by a DST change) fires when the clocks jump past it (once, however
+// many skipped times match); a wall time that occurs twice (clocks turned back) fires once, at
+// its first occurrence.
 //
 // Thread-safety: CronExpr is an immutable value; NextAfter may be called from any thread.
 
@@ -23,6 +24,7 @@
 #include <string_view>
 
 #include "common/clock.h"
+#include "common/duration.h"
 #include "common/status.h"
 
 namespace lakesync::runner {
@@ -47,6 +49,11 @@ class CronExpr {
   // The first fire time strictly after `after` (fire times are whole minutes). A pure function
   // of the expression and the argument. Returns TimePoint::max() only for an empty expression.
   TimePoint NextAfter(TimePoint after) const;
+
+  // The longest wait between two consecutive fires from `after` on, over at least 8 days (a
+  // week's pattern: `0 2 * * 1-5` waits 3 days over a weekend) and until three fires were
+  // seen, within 400 days and 20,000 fires. Duration::zero() for an empty expression.
+  Duration LongestGapAfter(TimePoint after) const;
 
   // The expression as written (trimmed) and the zone name ("UTC" by default).
   const std::string& text() const { return text_; }

@@ -32,6 +32,25 @@ TEST(CronTest, EveryFifteenMinutesIsStrictlyAfter) {
   EXPECT_EQ(Next("*/15 * * * *", "2026-01-01T00:59:00Z"), "2026-01-01T01:00:00Z");
 }
 
+// The longest wait between fires (lakesync_schedule_interval_seconds), worked out by hand:
+// 02:00 and 03:00 daily wait 23 h after 03:00; weekdays at 02:00 wait Friday → Monday, 72 h
+// (2026-01-04, the start, is a Sunday); the 1st of each month waits 31 days after a 31-day
+// month; the next two fires alone (the old metric) gave 1 h, 24 h and 31 days.
+TEST(CronTest, LongestGapCoversTheWholePattern) {
+  auto gap = [](const char* expr) {
+    auto cron = CronExpr::Parse(expr);
+    EXPECT_TRUE(cron.ok()) << cron.status();
+    return std::chrono::duration_cast<std::chrono::minutes>(
+               cron->LongestGapAfter(T("2026-01-04T00:00:00Z")))
+        .count();
+  };
+  EXPECT_EQ(gap("0 2,3 * * *"), 23 * 60);
+  EXPECT_EQ(gap("0 2 * * 1-5"), 72 * 60);
+  EXPECT_EQ(gap("*/15 * * * *"), 15);
+  EXPECT_EQ(gap("0 0 1 * *"), 31 * 24 * 60);
+  EXPECT_EQ(CronExpr().LongestGapAfter(T("2026-01-04T00:00:00Z")), Duration::zero());
+}
+
 TEST(CronTest, RangeWithStepAndLists) {
   // 10-50/20 = minutes 10, 30, 50.
   EXPECT_EQ(Next("10-50/20 * * * *", "2026-01-01T10:10:00Z"), "2026-01-01T10:30:00Z");
@@ -115,10 +134,19 @@ TEST(CronTest, NamedZoneWithoutDst) {
   EXPECT_EQ(Next("0 2 * * *", "2026-07-10T00:00:00Z", "Europe/Berlin"), "2026-07-11T00:00:00Z");
 }
 
-TEST(CronTest, NonexistentWallTimeIsSkipped) {
+TEST(CronTest, NonexistentWallTimeFiresWhenTheClocksJump) {
   // New York springs forward on 2026-03-08 from 02:00 EST to 03:00 EDT: 02:30 does not exist
-  // that day. The next 02:30 is 2026-03-09 02:30 EDT = 06:30 UTC.
-  EXPECT_EQ(Next("30 2 * * *", "2026-03-07T08:00:00Z", "America/New_York"), "2026-03-09T06:30:00Z");
+  // that day. It fires at the jump, 03:00 EDT = 07:00 UTC (before, that day was skipped: a
+  // nightly job missed a night). The next 02:30 is 2026-03-09 02:30 EDT = 06:30 UTC.
+  EXPECT_EQ(Next("30 2 * * *", "2026-03-07T08:00:00Z", "America/New_York"), "2026-03-08T07:00:00Z");
+  EXPECT_EQ(Next("30 2 * * *", "2026-03-08T07:00:00Z", "America/New_York"), "2026-03-09T06:30:00Z");
+  // Berlin, 2027-03-28 (the last Sunday of March): 02:00 CET becomes 03:00 CEST at 01:00 UTC.
+  EXPECT_EQ(Next("30 2 * * *", "2027-03-27T02:00:00Z", "Europe/Berlin"), "2027-03-28T01:00:00Z");
+  // Every 15 minutes: 02:00..02:45 are skipped; one fire at the jump, then 03:15 EDT.
+  EXPECT_EQ(Next("*/15 * * * *", "2026-03-08T06:45:00Z", "America/New_York"),
+            "2026-03-08T07:00:00Z");
+  EXPECT_EQ(Next("*/15 * * * *", "2026-03-08T07:00:00Z", "America/New_York"),
+            "2026-03-08T07:15:00Z");
   // Every half hour: after 01:30 EST (06:30 UTC) comes 03:00 EDT (07:00 UTC).
   EXPECT_EQ(Next("*/30 * * * *", "2026-03-08T06:30:00Z", "America/New_York"),
             "2026-03-08T07:00:00Z");

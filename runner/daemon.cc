@@ -60,11 +60,11 @@ std::optional<double> ScheduleIntervalSeconds(const Schedule& s, TimePoint now) 
     case Schedule::kContinuous:
       return std::chrono::duration<double>(s.poll).count();
     case Schedule::kCron: {
-      TimePoint a = s.cron.NextAfter(now);
-      if (a == TimePoint::max()) return std::nullopt;
-      TimePoint b = s.cron.NextAfter(a);
-      if (b == TimePoint::max()) return std::nullopt;
-      return std::chrono::duration<double>(b - a).count();
+      // The longest wait between fires, not the next one: `0 2,3 * * *` waits 23 h after 03:00,
+      // `0 2 * * 1-5` 3 days over a weekend; LakesyncNoRecentSuccess must not fire in them.
+      const Duration gap = s.cron.LongestGapAfter(now);
+      if (gap <= Duration::zero()) return std::nullopt;
+      return std::chrono::duration<double>(gap).count();
     }
   }
   return std::nullopt;
@@ -880,15 +880,11 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(Config config, DaemonOptions opti
         j.lag_alert ? std::optional<double>(std::chrono::duration<double>(*j.lag_alert).count())
                     : std::nullopt,
         ScheduleIntervalSeconds(j.schedule, now));
-    // The last success survives restarts: seed it from the record.
-    auto runs = impl->store->ListRuns(j.name, 20);
-    if (runs.ok()) {
-      for (const db::RunRecord& r : *runs) {
-        if (r.status == db::RunStatus::kSucceeded && r.finished_at) {
-          impl->metrics->SetLastSuccess(j.name, kind, UnixSeconds(*r.finished_at));
-          break;
-        }
-      }
+    // The last success survives restarts: seed it from the record, however many runs failed
+    // since (an outage must not reset LakesyncNoRecentSuccess at each restart).
+    auto last_success = impl->store->LastSuccessAt(j.name);
+    if (last_success.ok() && *last_success) {
+      impl->metrics->SetLastSuccess(j.name, kind, UnixSeconds(**last_success));
     }
   }
   impl->config = std::make_shared<const Config>(std::move(config));
