@@ -1,7 +1,10 @@
 #include "db/pg.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
+#include <chrono>
+#include <memory>
 
 #include <fmt/format.h>
 #include <libpq-fe.h>
@@ -372,6 +375,48 @@ Status Connection::InTransaction(const std::function<Status()>& body, std::strin
     ExecScript("ROLLBACK").IgnoreError();
   }
   return status;
+}
+
+bool AnswersWithin(std::string_view conninfo, Duration timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  // Waits until the socket is ready for `events` or the deadline passes.
+  auto wait = [&](PGconn* c, short events) {
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0 || PQsocket(c) < 0) return false;
+      pollfd p{PQsocket(c), events, 0};
+      const int r = ::poll(&p, 1, static_cast<int>(left.count()));
+      if (r > 0) return true;
+      if (r == 0 || errno != EINTR) return false;
+    }
+  };
+  const std::string conninfo_str(conninfo);
+  const char* keywords[] = {"dbname", "fallback_application_name", nullptr};
+  const char* values[] = {conninfo_str.c_str(), "lakesync-readyz", nullptr};
+  std::unique_ptr<PGconn, decltype(&PQfinish)> conn(
+      PQconnectStartParams(keywords, values, /*expand_dbname=*/1), &PQfinish);
+  if (conn == nullptr || PQstatus(conn.get()) == CONNECTION_BAD) return false;
+  for (PostgresPollingStatusType st = PGRES_POLLING_WRITING; st != PGRES_POLLING_OK;) {
+    if (st == PGRES_POLLING_FAILED) return false;
+    if (!wait(conn.get(), st == PGRES_POLLING_READING ? POLLIN : POLLOUT)) return false;
+    st = PQconnectPoll(conn.get());
+  }
+  if (PQsetnonblocking(conn.get(), 1) != 0 || !PQsendQuery(conn.get(), "SELECT 1")) return false;
+  for (int flushed = PQflush(conn.get()); flushed != 0; flushed = PQflush(conn.get())) {
+    if (flushed < 0 || !wait(conn.get(), POLLOUT)) return false;
+  }
+  bool ok = false;
+  for (;;) {
+    while (PQisBusy(conn.get())) {
+      if (!wait(conn.get(), POLLIN) || !PQconsumeInput(conn.get())) return false;
+    }
+    PGresult* result = PQgetResult(conn.get());
+    if (result == nullptr) break;
+    ok = ok || PQresultStatus(result) == PGRES_TUPLES_OK;
+    PQclear(result);
+  }
+  return ok;
 }
 
 }  // namespace lakesync::db::pg

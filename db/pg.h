@@ -153,4 +153,10 @@ class Connection {
 // Maps a SQLSTATE and a (redacted) message to a Status, as Exec documents. Exposed for tests.
 Status StatusFromSqlState(std::string_view sqlstate, std::string message);
 
+// Whether the PostgreSQL at `conninfo` answers `SELECT 1` within `timeout`, on a connection of
+// its own that is closed again: a readiness probe must neither wait behind another thread's
+// query on a shared connection nor hang on a server that stopped answering (libpq's blocking
+// calls have no timeout once connected). Only the host name lookup may take longer.
+bool AnswersWithin(std::string_view conninfo, Duration timeout);
+
 }  // namespace lakesync::db::pg

@@ -7,6 +7,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdlib>
+
 #include "db/pg.h"
 #include "db/pg_state_store.h"
 
@@ -49,6 +52,25 @@ TEST(PgConnectTest, RefusedConnectionIsUnavailableWithoutThePassword) {
   EXPECT_NE(s.message().find("LAKESYNC_DATABASE_URL"), std::string::npos) << s;
   EXPECT_NE(s.message().find("refused"), std::string::npos) << s;
   EXPECT_EQ(s.message().find('\n'), std::string::npos) << s;
+}
+
+// The readiness probe's ping: false at once for a closed port (a silent server: see
+// PgConnectTimeoutTest).
+TEST(PgConnectTest, AnswersWithinIsFalseForAClosedPort) {
+  auto started = std::chrono::steady_clock::now();
+  EXPECT_FALSE(
+      pg::AnswersWithin("postgresql://u:pw@127.0.0.1:" + std::to_string(ClosedPort()) + "/db",
+                        std::chrono::seconds(5)));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(2));
+}
+
+TEST(PgConnectTest, AnswersWithinIsTrueForARunningServer) {
+  const char* url = std::getenv("LAKESYNC_TEST_DATABASE_URL");
+  if (url == nullptr || url[0] == '\0') {
+    GTEST_SKIP() << "\n*** SKIPPED: LAKESYNC_TEST_DATABASE_URL is not set (make test starts a "
+                    "throwaway PostgreSQL) ***";
+  }
+  EXPECT_TRUE(pg::AnswersWithin(url, std::chrono::seconds(5)));
 }
 
 TEST(PgConnectTest, KeywordFormWithQuotedPasswordIsRedacted) {

@@ -870,22 +870,44 @@ TEST_F(PgStateStoreTest, WrongPasswordIsRejectedWithoutEchoingIt) {
   EXPECT_NE(store.status().message().find("***"), std::string::npos) << store.status();
 }
 
-// No server needed, but it waits for the connect timeout, so it lives with the slow tests.
-TEST(PgConnectTimeoutTest, SilentServerIsUnavailableWithinTheTimeout) {
-  // A socket that listens but never answers: the kernel completes the TCP handshake, then
-  // libpq waits for the server's reply until connect_timeout.
+// A loopback socket that listens but never answers (the kernel completes the TCP handshake,
+// then nobody replies: a frozen PostgreSQL). Returns its descriptor; `port` gets its port.
+int SilentListener(int* port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_GE(fd, 0);
+  EXPECT_GE(fd, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(listen(fd, 8), 0);
+  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  EXPECT_EQ(listen(fd, 8), 0);
   socklen_t len = sizeof addr;
-  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  EXPECT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  *port = ntohs(addr.sin_port);
+  return fd;
+}
+
+// The readiness probe's ping gives up on a silent server at its timeout (libpq's blocking calls
+// would wait for ever once connected; before, /readyz hung on a frozen PostgreSQL and four such
+// requests took every HTTP thread, /healthz and /metrics included).
+TEST(PgConnectTimeoutTest, AnswersWithinGivesUpOnASilentServer) {
+  int port = 0;
+  int fd = SilentListener(&port);
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_FALSE(pg::AnswersWithin("postgresql://u:pw@127.0.0.1:" + std::to_string(port) + "/db",
+                                 std::chrono::milliseconds(700)));
+  const auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_GE(took, std::chrono::milliseconds(650));
+  EXPECT_LT(took, std::chrono::seconds(2));
+  close(fd);
+}
+
+// No server needed, but it waits for the connect timeout, so it lives with the slow tests.
+TEST(PgConnectTimeoutTest, SilentServerIsUnavailableWithinTheTimeout) {
+  // libpq waits for the silent server's reply until connect_timeout.
+  int port = 0;
+  int fd = SilentListener(&port);
   std::string url =
-      "postgresql://lakesync:TimeoutS3cret@127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) +
-      "/lakesync";
+      "postgresql://lakesync:TimeoutS3cret@127.0.0.1:" + std::to_string(port) + "/lakesync";
 
   auto begin = std::chrono::steady_clock::now();
   Result<std::unique_ptr<PgStateStore>> store = PgStateStore::Connect(url, std::chrono::seconds(2));
