@@ -199,6 +199,10 @@ struct Daemon::Impl {
   // Whether the job's finished run before `run_id` (0: before now), cancelled ones aside,
   // failed, as the state store records it (whichever runner ran it); nullopt when unknown.
   std::optional<bool> PreviousRunFailed(const std::string& job, int64_t run_id);
+  // A run another runner left `running` and that was just closed as abandoned (failed): it is
+  // notified and counted like a failed run, so a daemon killed mid-run does not go unreported.
+  // `run_id` 0: the job's newest abandoned run. Jobs no longer configured are left alone.
+  void ReportAbandoned(const Config& cfg, const std::string& job, int64_t run_id);
   void Launch(const RunOrder& order);
   void HandleFinished(FinishedRun f);
   void DoReload();
@@ -491,6 +495,7 @@ void Daemon::Impl::Work(std::shared_ptr<ActiveRun> run) {
     spdlog::warn("{}: marked {} run(s) left `running` by a runner that died as failed", job->name,
                  *abandoned);
     RemoveAbandonedCopies(*job);
+    ReportAbandoned(*run->config, job->name, 0);
   }
 
   const std::string kind(JobKindName(job->kind));
@@ -618,6 +623,44 @@ void Daemon::Impl::SweepSilentRuns(const Config& cfg) {
   } else if (!swept->empty()) {
     spdlog::warn("marked {} run(s) left `running` by a daemon that stopped as failed: {}",
                  swept->size(), fmt::join(*swept, ", "));
+    for (const std::string& job_and_id : *swept) {  // "job/id"
+      const size_t slash = job_and_id.rfind('/');
+      if (slash == std::string::npos) continue;
+      ReportAbandoned(cfg, job_and_id.substr(0, slash),
+                      std::strtoll(job_and_id.c_str() + slash + 1, nullptr, 10));
+    }
+  }
+}
+
+void Daemon::Impl::ReportAbandoned(const Config& cfg, const std::string& job, int64_t run_id) {
+  const JobConfig* configured = cfg.FindJob(job);
+  if (configured == nullptr) return;
+  Result<std::vector<db::RunRecord>> runs = store->ListRuns(job, 20);
+  if (!runs.ok()) return;
+  for (const db::RunRecord& r : *runs) {  // newest first
+    if (run_id > 0 ? r.id != run_id
+                   : r.status != db::RunStatus::kFailed || r.error.rfind("abandoned:", 0) != 0) {
+      continue;
+    }
+    const std::string kind(JobKindName(configured->kind));
+    RunNotice notice;
+    notice.job = job;
+    notice.kind = kind;
+    notice.status = db::RunStatus::kFailed;
+    notice.run_id = r.id;
+    notice.attempt = r.start.attempt;
+    notice.trigger = r.start.trigger;
+    notice.error = r.error;
+    notice.runner_id = r.start.runner_id;
+    if (r.finished_at) {
+      notice.duration_seconds =
+          std::chrono::duration<double>(*r.finished_at - r.start.started_at).count();
+    }
+    notice.previous_failed = PreviousRunFailed(job, r.id);
+    metrics->RunFinished(job, kind, db::RunStatusName(db::RunStatus::kFailed),
+                         notice.duration_seconds, 0, 0, 0, 0, std::nullopt);
+    notifier->RunFinished(notice);
+    return;
   }
 }
 

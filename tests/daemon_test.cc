@@ -452,9 +452,10 @@ TEST_F(DaemonTest, AScheduledRunTheStoreMissedRunsOnceItIsBack) {
 // recent heartbeat is alive. Judged from the runs table.
 TEST_F(DaemonTest, SilentRunsOfJobsNobodyRunsAreClosedByTheSweep) {
   ASSERT_EQ(Generate("q", 2, 1, 256), 1);
+  WebhookReceiver hook;
   const std::string config = WriteConfig(
       "sweep.yaml", "  lease_ttl: 1s\n  heartbeat_interval: 300ms\n  lag_probe_interval: 1s\n",
-      {{"quiet", "", "q", ""}});
+      {{"quiet", "", "q", ""}}, "notifications:\n  - webhook: " + hook.url() + "\n");
   ASSERT_EQ(Cli({"db", "migrate", "-c", config}).exit_code, 0);
   auto insert = [&](const std::string& job, const std::string& heartbeat_age) {
     return Q(
@@ -486,6 +487,15 @@ TEST_F(DaemonTest, SilentRunsOfJobsNobodyRunsAreClosedByTheSweep) {
   EXPECT_EQ(Q("SELECT status FROM runs WHERE id = " + leased), "running") << d->Log();
   EXPECT_EQ(Q("SELECT status FROM runs WHERE id = " + alive), "running") << d->Log();
   EXPECT_THAT(d->Log(), HasSubstr("marked 2 run(s) left `running` by a daemon that stopped"));
+  // The configured job's abandoned run is notified as a failure (before: silently closed); the
+  // unconfigured one's is not.
+  ASSERT_TRUE(hook.WaitFor(1, 10s)) << d->Log();
+  std::this_thread::sleep_for(500ms);
+  ASSERT_EQ(hook.received().size(), 1u);
+  EXPECT_THAT(hook.received()[0], HasSubstr("\"job\":\"quiet\""));
+  EXPECT_THAT(hook.received()[0], HasSubstr("\"event\":\"failure\""));
+  EXPECT_THAT(hook.received()[0], HasSubstr("\"run_id\":" + quiet));
+  EXPECT_THAT(hook.received()[0], HasSubstr("abandoned"));
   d->Signal(SIGTERM);
   EXPECT_EQ(d->Wait(20s), std::optional<int>(0)) << d->Log();
 }
