@@ -10,6 +10,7 @@
 #include <array>
 #include <charconv>
 #include <cmath>
+#include <set>
 #include <vector>
 
 namespace lakesync::metrics {
@@ -267,6 +268,12 @@ Metrics::~Metrics() = default;
 Metrics::JobSeries& Metrics::JobLocked(const std::string& job, const std::string& kind) {
   auto it = jobs_.find(job);
   if (it != jobs_.end() && it->second->kind == kind) return *it->second;
+  if (configured_ && it == jobs_.end()) {
+    // Not configured (any more): written to, never exported.
+    discarded_ = std::make_unique<JobSeries>();
+    discarded_->kind = kind;
+    return *discarded_;
+  }
   // New, or its kind changed: every series starts afresh.
   auto series = std::make_unique<JobSeries>();
   series->kind = kind;
@@ -372,7 +379,23 @@ void Metrics::ConfigureJobs(const std::vector<std::pair<std::string, std::string
     auto w = wanted.find(it->first);
     it = (w == wanted.end() || w->second != it->second->kind) ? jobs_.erase(it) : std::next(it);
   }
+  configured_ = false;  // so that JobLocked creates the listed ones
   for (const auto& [job, kind] : wanted) JobLocked(job, kind);
+  configured_ = true;
+}
+
+void Metrics::ConfigureJobsAndTargets(const std::vector<ConfiguredJob>& jobs) {
+  std::vector<std::pair<std::string, std::string>> job_and_kind;
+  for (const auto& j : jobs) job_and_kind.emplace_back(j.job, j.kind);
+  ConfigureJobs(job_and_kind);
+  std::lock_guard lock(mu_);
+  for (const auto& j : jobs) {
+    auto it = jobs_.find(j.job);
+    if (it == jobs_.end()) continue;
+    std::set<std::string> keep;
+    for (const auto& t : j.targets) keep.insert(TargetLabel(t));
+    std::erase_if(it->second->targets, [&](const auto& entry) { return !keep.count(entry.first); });
+  }
 }
 
 std::string Metrics::Serialize() const {

@@ -97,8 +97,17 @@ class Metrics {
                     std::optional<double> schedule_interval_seconds);
 
   // The configured jobs, in any order: series of jobs not listed (or listed with another kind)
-  // are dropped; listed jobs get their series created.
+  // are dropped; listed jobs get their series created. From the first call on, a job not listed
+  // gets no series (a removed job's run that finishes afterwards does not bring them back).
   void ConfigureJobs(const std::vector<std::pair<std::string, std::string>>& job_and_kind);
+  // The same, and per job its targets (as written; regions for consolidation): the per-target
+  // series of a target no longer listed are dropped (its lag and probe gauges would stay frozen,
+  // and an alert on them fire for ever).
+  struct ConfiguredJob {
+    std::string job, kind;
+    std::vector<std::string> targets;
+  };
+  void ConfigureJobsAndTargets(const std::vector<ConfiguredJob>& jobs);
 
   // Every series, in the Prometheus text exposition format (version 0.0.4; serve it with
   // Content-Type "text/plain; version=0.0.4; charset=utf-8").
@@ -114,7 +123,9 @@ class Metrics {
   const std::string version_;
   mutable std::mutex mu_;
   std::map<std::string, std::unique_ptr<JobSeries>, std::less<>> jobs_;  // by job name
-  mutable size_t last_size_ = 0;  // of the previous exposition, to reserve the next
+  bool configured_ = false;               // ConfigureJobs was called: only listed jobs have series
+  std::unique_ptr<JobSeries> discarded_;  // what calls about unlisted jobs write to
+  mutable size_t last_size_ = 0;          // of the previous exposition, to reserve the next
 };
 
 }  // namespace lakesync::metrics

@@ -230,6 +230,30 @@ TEST_F(MetricsTest, LastSuccessNeverMovesBackwardsAndIsAbsentUntilKnown) {
       1'700'000'000.5);
 }
 
+// A reload that removes a job or a target: their series go and stay gone. Before, a removed
+// job's run finishing afterwards re-created its series for good, and a removed target's lag and
+// probe gauges stayed (frozen) until a restart, so an alert on them fired for ever.
+TEST_F(MetricsTest, RemovedJobsAndTargetsStayGone) {
+  m_.ConfigureJobsAndTargets(
+      {{"orders", "incremental", {"/a", "/b"}}, {"old", "incremental", {"/o"}}});
+  m_.SetLag("orders", "incremental", "/a", 5, 5, 0, 0, true);
+  m_.SetLag("orders", "incremental", "/b", 5, 4, 1, 9, false);
+  m_.RunStarted("old", "incremental");
+  m_.ConfigureJobsAndTargets({{"orders", "incremental", {"/a"}}});
+  m_.RunFinished("old", "incremental", "succeeded", 1, 0, 0, 0, 0, 1500);  // its last run ends
+  m_.SetLag("old", "incremental", "/o", 1, 1, 0, 0, true);
+  Exposition e = Parse(m_.Serialize());
+  EXPECT_TRUE(e.Find("lakesync_runs_total", {{"job", "old"}}).empty());
+  EXPECT_TRUE(e.Find("lakesync_lag_seconds", {{"job", "old"}}).empty());
+  EXPECT_TRUE(e.Find("lakesync_lag_probe_ok", {{"target", "/b"}}).empty());
+  EXPECT_EQ(e.Value("lakesync_lag_probe_ok", {{"job", "orders"}, {"target", "/a"}}), 1);
+  // Brought back by a reload that lists it again, counters from 0.
+  m_.ConfigureJobsAndTargets({{"orders", "incremental", {"/a"}}, {"old", "incremental", {}}});
+  EXPECT_EQ(
+      Parse(m_.Serialize()).Value("lakesync_runs_total", {{"job", "old"}, {"result", "succeeded"}}),
+      0);
+}
+
 TEST_F(MetricsTest, UnknownResultIsCountedAsFailedSoTheLabelStaysBounded) {
   m_.RunFinished("orders", "incremental", "exploded: disk on fire", 1, 0, 0, 0, 0, std::nullopt);
   Exposition e = Parse(m_.Serialize());

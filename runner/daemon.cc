@@ -52,6 +52,15 @@ std::vector<std::pair<std::string, std::string>> JobKinds(const Config& config) 
   return out;
 }
 
+// The jobs and their targets, for the metrics (series of removed targets are dropped).
+std::vector<metrics::Metrics::ConfiguredJob> MetricJobs(const Config& config) {
+  std::vector<metrics::Metrics::ConfiguredJob> out;
+  for (const auto& j : config.jobs) {
+    out.push_back({j.name, std::string(JobKindName(j.kind)), j.TargetNames()});
+  }
+  return out;
+}
+
 std::optional<double> ScheduleIntervalSeconds(const Schedule& s, TimePoint now) {
   switch (s.kind) {
     case Schedule::kManual:
@@ -761,7 +770,7 @@ void Daemon::Impl::DoReload() {
   }
   SeedScheduler(next);  // added jobs (and kept ones that never started here)
   notifier->Reconfigure(next.notifications);
-  metrics->ConfigureJobs(JobKinds(next));
+  metrics->ConfigureJobsAndTargets(MetricJobs(next));
   const TimePoint now = SystemClock::Instance().Now();
   for (const auto& j : next.jobs) {
     metrics->SetJobConfig(
@@ -915,7 +924,7 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(Config config, DaemonOptions opti
 
   impl->notifier = std::make_unique<Notifier>(config.notifications);
   impl->metrics = std::make_unique<metrics::Metrics>(impl->runner_id, impl->options.version);
-  impl->metrics->ConfigureJobs(JobKinds(config));
+  impl->metrics->ConfigureJobsAndTargets(MetricJobs(config));
   const TimePoint now = SystemClock::Instance().Now();
   for (const auto& j : config.jobs) {
     const std::string kind(JobKindName(j.kind));
