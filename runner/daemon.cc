@@ -163,6 +163,7 @@ struct Daemon::Impl {
   std::shared_ptr<const Config> config;  // replaced on reload
   std::unique_ptr<Scheduler> scheduler;
   std::map<std::string, std::shared_ptr<ActiveRun>> active;  // by job
+  std::set<std::string> deferred_jobs;  // due, waiting for another job on the same table (logged)
   std::vector<FinishedRun> finished;
   std::map<std::string, std::vector<int64_t>> pending_requests;  // claimed, not started
   std::map<std::string, TimePoint> manual_retry_at;
@@ -212,6 +213,9 @@ struct Daemon::Impl {
   // notified and counted like a failed run, so a daemon killed mid-run does not go unreported.
   // `run_id` 0: the job's newest abandoned run. Jobs no longer configured are left alone.
   void ReportAbandoned(const Config& cfg, const std::string& job, int64_t run_id);
+  // The name of a running job (other than `job`) that writes a table `job` writes (or one
+  // inside it, or containing it), as the configuration check does within one file; "" if none.
+  std::string RunningOnTheSameTables(const std::string& job) const;
   void Launch(const RunOrder& order);
   void HandleFinished(FinishedRun f);
   void DoReload();
@@ -641,6 +645,22 @@ void Daemon::Impl::SweepSilentRuns(const Config& cfg) {
   }
 }
 
+std::string Daemon::Impl::RunningOnTheSameTables(const std::string& job) const {
+  const JobConfig* mine = config->FindJob(job);
+  if (mine == nullptr) return "";
+  for (const auto& [name, run] : active) {
+    if (name == job) continue;
+    const JobConfig* theirs = run->config->FindJob(name);
+    if (theirs == nullptr) continue;
+    for (const Uri& a : mine->TargetUris()) {
+      for (const Uri& b : theirs->TargetUris()) {
+        if (a.Contains(b) || b.Contains(a)) return name;
+      }
+    }
+  }
+  return "";
+}
+
 void Daemon::Impl::ReportAbandoned(const Config& cfg, const std::string& job, int64_t run_id) {
   const JobConfig* configured = cfg.FindJob(job);
   if (configured == nullptr) return;
@@ -855,7 +875,19 @@ Status Daemon::Impl::Loop() {
         ++it;
       }
     }
+    bool deferred = false;
     for (const RunOrder& order : scheduler->Due()) {
+      // Leases are per job name: a job renamed (or added) while another job's run writes the
+      // same table would start a second writer of it. It waits until that run ends.
+      if (std::string other = RunningOnTheSameTables(order.job); !other.empty()) {
+        if (deferred_jobs.insert(order.job).second) {
+          spdlog::info("{}: waits for the running job {}, which writes the same table", order.job,
+                       other);
+        }
+        deferred = true;
+        continue;
+      }
+      deferred_jobs.erase(order.job);
       if (Status s = scheduler->Started(order); !s.ok()) {
         spdlog::error("{}: scheduler: {}", order.job, s.message());
         continue;
@@ -867,7 +899,9 @@ Status Daemon::Impl::Loop() {
     }
     if (auto next = scheduler->NextWakeup()) wake = wake ? std::min(*wake, *next) : *next;
     const TimePoint limit = SystemClock::Instance().Now() + std::chrono::seconds(1);
-    const TimePoint until = wake ? std::min(*wake, limit) : limit;
+    TimePoint until = wake ? std::min(*wake, limit) : limit;
+    // A deferred order stays due: wait for a run to finish (or a second), not in a busy loop.
+    if (deferred) until = limit;
     cv.wait_until(lock, until, [&] {
       return stopping || reload_requested || manual_requested || !finished.empty();
     });

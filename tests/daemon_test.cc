@@ -175,14 +175,14 @@ class DaemonTest : public ::testing::Test {
   // whose 250 commits (head 249) of 8 files make one run take a while (one copy at a time);
   // returned as soon as the run has published its first commit. Null (with a failure) when it
   // did not within a minute.
-  std::unique_ptr<DaemonProcess> StartLongRun(const std::string& job) {
+  std::unique_ptr<DaemonProcess> StartLongRun(const std::string& job, int slots = 1) {
     if (!fs::exists(Src("big"))) {
       EXPECT_EQ(Generate("big", 250, 8, 256), 249);
     }
     const std::string config =
         WriteConfig(job + ".yaml",
-                    "  max_concurrent_runs: 1\n  copy_parallelism: 1\n  lease_ttl: 2s\n"
-                    "  heartbeat_interval: 500ms\n",
+                    "  max_concurrent_runs: " + std::to_string(slots) +
+                        "\n  copy_parallelism: 1\n  lease_ttl: 2s\n  heartbeat_interval: 500ms\n",
                     {{job, "{ every: 1h }", "big", ""}});
     auto d = StartDaemon(config, job + ".log");
     const std::string target = Dst(job);
@@ -367,6 +367,39 @@ TEST_F(DaemonTest, FrozenHolderPublishesNothingAfterItsLeaseWasTakenOver) {
   // The replica is still valid (a prefix of the source).
   ProcessResult check = RunProcess({Python(), kChecker, "check", Src("big"), target});
   EXPECT_EQ(check.exit_code, 0) << Dump(check);
+  d->Signal(SIGTERM);
+  EXPECT_EQ(d->Wait(20s), std::optional<int>(0)) << d->Log();
+}
+
+// Leases are per job name: a job renamed while its run goes on (the new name is due at once)
+// would write the same table beside it. The new name waits for the old name's run to end
+// (before: both ran at once).
+TEST_F(DaemonTest, ARenamedJobWaitsForTheOldNamesRunOnTheSameTable) {
+  auto d = StartLongRun("before", /*slots=*/4);  // only the shared table keeps "after" waiting
+  ASSERT_NE(d, nullptr);
+  const std::string config = dir_.path() + "/before.yaml";
+  std::ifstream in(config);
+  std::string yaml((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string old_name = "  - name: before\n";
+  ASSERT_NE(yaml.find(old_name), std::string::npos) << yaml;
+  yaml.replace(yaml.find(old_name), old_name.size(), "  - name: after\n");
+  dir_.WriteFile("before.yaml", yaml);  // the same target (dst:/before), another name
+  d->Signal(SIGHUP);
+  ASSERT_TRUE(
+      d->WaitForLog("after: waits for the running job before, which writes the same "
+                    "table",
+                    15s))
+      << d->Log();
+  for (auto until = SteadyClock::now() + 120s;
+       Q("SELECT count(*) FROM runs WHERE job = 'after' AND status <> 'running'") != "1" &&
+       SteadyClock::now() < until;) {
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(Q("SELECT status FROM runs WHERE job = 'after'"), "succeeded") << d->Log();
+  EXPECT_EQ(Q("SELECT bool_and(a.started_at >= b.finished_at) FROM runs a, runs b "
+              "WHERE a.job = 'after' AND b.job = 'before'"),
+            "t")
+      << Q("SELECT job, status, started_at, finished_at FROM runs") << d->Log();
   d->Signal(SIGTERM);
   EXPECT_EQ(d->Wait(20s), std::optional<int>(0)) << d->Log();
 }
