@@ -24,6 +24,28 @@ Result<int64_t> HeadOrEmpty(const TableLocation& t) {
   return TableHead(*t.storage, TablePrefix(t));
 }
 
+// Two present copies of one file: a problem when their sizes differ, or (with `checksum`) their
+// xxh3. `rule` and `what` name the file in the problem.
+Status CompareContents(const TableLocation& source, const TableLocation& target,
+                       const std::string& from, const std::string& to, uint64_t source_size,
+                       uint64_t target_size, bool checksum, const std::string& rule,
+                       const std::string& what, std::vector<std::string>& problems) {
+  if (target_size != source_size) {
+    problems.push_back(fmt::format("{}: {} has {} bytes in the target but {} in the source", rule,
+                                   what, target_size, source_size));
+    return Status::OK();
+  }
+  if (checksum) {
+    LAKESYNC_ASSIGN_OR_RETURN(uint64_t a, storage::Xxh3OfFile(*source.storage, from));
+    LAKESYNC_ASSIGN_OR_RETURN(uint64_t b, storage::Xxh3OfFile(*target.storage, to));
+    if (a != b) {
+      problems.push_back(fmt::format("{}: {} differs from the source (xxh3 {} vs {})", rule, what,
+                                     storage::FormatXxh3(b), storage::FormatXxh3(a)));
+    }
+  }
+  return Status::OK();
+}
+
 // Compares one log or table file of the target with the source's: present, same size, and
 // with `checksum` the same xxh3. `rule` and `what` name it in problems. Returns whether the
 // source still has it (a source's log cleanup removes old checkpoints: nothing to compare).
@@ -42,19 +64,8 @@ Result<bool> CompareWithSource(const TableLocation& source, const TableLocation&
     problems.push_back(fmt::format("{}: {} is missing from the target", rule, what));
     return true;
   }
-  if (in_target->size != in_source->size) {
-    problems.push_back(fmt::format("{}: {} has {} bytes in the target but {} in the source", rule,
-                                   what, in_target->size, in_source->size));
-    return true;
-  }
-  if (checksum) {
-    LAKESYNC_ASSIGN_OR_RETURN(uint64_t a, storage::Xxh3OfFile(*source.storage, from));
-    LAKESYNC_ASSIGN_OR_RETURN(uint64_t b, storage::Xxh3OfFile(*target.storage, to));
-    if (a != b) {
-      problems.push_back(fmt::format("{}: {} differs from the source (xxh3 {} vs {})", rule, what,
-                                     storage::FormatXxh3(b), storage::FormatXxh3(a)));
-    }
-  }
+  LAKESYNC_RETURN_IF_ERROR(CompareContents(source, target, from, to, in_source->size,
+                                           in_target->size, checksum, rule, what, problems));
   return true;
 }
 
@@ -297,24 +308,16 @@ Result<VerifyReport> VerifyReplica(const TableLocation& source, const TableLocat
         problems.push_back(fmt::format("{}: {} is missing from the target", rule, what));
         continue;
       }
-      if (in_target->size != in_source->size) {
-        problems.push_back(fmt::format("{}: {} has {} bytes in the target but {} in the source",
-                                       rule, what, in_target->size, in_source->size));
-        continue;
-      }
-      if (ref.size >= 0 && in_target->size != static_cast<uint64_t>(ref.size)) {
+      // Same size as the source's, but not the size the log gives: reported instead of the
+      // contents (a size difference between the copies is reported by CompareContents).
+      if (in_target->size == in_source->size && ref.size >= 0 &&
+          in_target->size != static_cast<uint64_t>(ref.size)) {
         problems.push_back(fmt::format("{}: {} has {} bytes in the target but the log says {}",
                                        rule, what, in_target->size, ref.size));
         continue;
       }
-      if (checksum) {
-        LAKESYNC_ASSIGN_OR_RETURN(uint64_t a, storage::Xxh3OfFile(*source.storage, from));
-        LAKESYNC_ASSIGN_OR_RETURN(uint64_t b, storage::Xxh3OfFile(*target.storage, to));
-        if (a != b) {
-          problems.push_back(fmt::format("{}: {} differs from the source (xxh3 {} vs {})", rule,
-                                         what, storage::FormatXxh3(b), storage::FormatXxh3(a)));
-        }
-      }
+      LAKESYNC_RETURN_IF_ERROR(CompareContents(source, target, from, to, in_source->size,
+                                               in_target->size, checksum, rule, what, problems));
     }
   }
   return report;
