@@ -98,23 +98,51 @@ bool Coordination::Ping() {
 
 Result<std::optional<int64_t>> Coordination::AcquireLease(std::string_view job,
                                                           std::string_view holder, Duration ttl) {
+  LAKESYNC_ASSIGN_OR_RETURN(
+      LeaseGrant grant,
+      AcquireLease(job, holder, ttl, SystemClock::Instance().Now(), /*served_after=*/std::nullopt));
+  return grant.token;
+}
+
+Result<LeaseGrant> Coordination::AcquireLease(std::string_view job, std::string_view holder,
+                                              Duration ttl, TimePoint now,
+                                              std::optional<TimePoint> served_after) {
   std::lock_guard lock(*mu_);
   LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
-  // A concurrent acquirer of a new job waits for the inserter's row lock, then re-checks the
-  // WHERE against the inserted (live) row and updates nothing.
+  // One statement. A concurrent acquirer of a new job waits for the inserter's row lock, then
+  // re-checks the WHERE against the inserted (live) row and updates nothing; the WHERE is
+  // checked against the newest row, so the tick condition cannot race a concurrent acquirer.
+  // `prev` (the row before, from the statement's snapshot) only says why nothing was taken.
   LAKESYNC_ASSIGN_OR_RETURN(
       pg::Rows rows,
-      conn->Query("INSERT INTO leases AS l (job, holder, token, acquired_at, heartbeat_at, "
-                  "expires_at) VALUES ($1, $2, 1, clock_timestamp(), clock_timestamp(), "
-                  "clock_timestamp() + $3::bigint * interval '1 millisecond') "
-                  "ON CONFLICT (job) DO UPDATE SET holder = EXCLUDED.holder, token = l.token + 1, "
-                  "acquired_at = EXCLUDED.acquired_at, heartbeat_at = EXCLUDED.heartbeat_at, "
-                  "expires_at = EXCLUDED.expires_at WHERE l.expires_at <= clock_timestamp() "
-                  "RETURNING token",
-                  job, holder, Millis(ttl)));
-  if (rows.size() == 0) return std::optional<int64_t>();
-  LAKESYNC_ASSIGN_OR_RETURN(int64_t token, rows.Int64(0, 0));
-  return std::optional<int64_t>(token);
+      conn->Query(
+          "WITH prev AS (SELECT holder, runner_clock_at FROM leases WHERE job = $1), "
+          "got AS (INSERT INTO leases AS l (job, holder, token, acquired_at, heartbeat_at, "
+          "expires_at, runner_clock_at) VALUES ($1, $2, 1, clock_timestamp(), clock_timestamp(), "
+          "clock_timestamp() + $3::bigint * interval '1 millisecond', "
+          "to_timestamp($4::double precision / 1000)) "
+          "ON CONFLICT (job) DO UPDATE SET holder = EXCLUDED.holder, token = l.token + 1, "
+          "acquired_at = EXCLUDED.acquired_at, heartbeat_at = EXCLUDED.heartbeat_at, "
+          "expires_at = EXCLUDED.expires_at, runner_clock_at = EXCLUDED.runner_clock_at "
+          "WHERE l.expires_at <= clock_timestamp() AND ($5::bigint IS NULL OR "
+          "l.holder = EXCLUDED.holder OR l.runner_clock_at IS NULL OR "
+          "l.runner_clock_at <= to_timestamp($5::double precision / 1000)) "
+          "RETURNING token) "
+          "SELECT (SELECT token FROM got), prev.holder, "
+          "(extract(epoch from prev.runner_clock_at) * 1000)::bigint "
+          "FROM (VALUES (1)) AS one (x) LEFT JOIN prev ON true",
+          job, holder, Millis(ttl), now, served_after));
+  LeaseGrant grant;
+  LAKESYNC_ASSIGN_OR_RETURN(grant.token, rows.OptionalInt64(0, 0));
+  if (grant.token || !served_after || rows.IsNull(0, 1) || rows.Text(0, 1) == holder) {
+    return grant;
+  }
+  LAKESYNC_ASSIGN_OR_RETURN(std::optional<TimePoint> taken, rows.OptionalTime(0, 2));
+  if (taken && *taken > *served_after) {
+    grant.served_by = std::string(rows.Text(0, 1));
+    grant.served_at = taken;
+  }
+  return grant;
 }
 
 Status Coordination::RenewLease(std::string_view job, std::string_view holder, int64_t token,

@@ -10,6 +10,12 @@
 //   `token` (it never goes back: releasing keeps the row and only expires it), so the token is
 //   a fencing token: a holder that was frozen past its TTL finds a different token and must
 //   publish nothing.
+// - Each acquisition also records the acquirer's own clock (runner_clock_at). A scheduled run
+//   asks for the lease with `served_after`: it is refused when another holder took the lease
+//   after that time by its own clock, since that holder's run served the same schedule tick
+//   (several daemons each keep every job's schedule; without this a run that ends before the
+//   next daemon asks would run once per daemon). This one comparison uses the runners' clocks:
+//   a schedule's ticks are times on the clocks of the daemons that fire them.
 // - RenewLease and CheckLease succeed only while (holder, token) still match AND the lease has
 //   not expired. A lease that expired is lost even when nobody took it over: a holder that was
 //   frozen past its TTL must stop, since another runner may be about to take the job.
@@ -62,6 +68,15 @@ struct LeaseInfo {
   bool live = false;  // expires_at is after the database's clock now
 };
 
+// How AcquireLease (with a tick) answered.
+struct LeaseGrant {
+  std::optional<int64_t> token;  // the new fencing token; nullopt: not taken
+  // Not taken because another holder took the lease after `served_after` (by its clock): who,
+  // and when. Unset when the lease was not taken for another reason (another live lease).
+  std::optional<std::string> served_by;
+  std::optional<TimePoint> served_at;
+};
+
 // A request as `lakesync trigger --wait` follows it.
 struct RunRequest {
   int64_t id = 0;
@@ -99,6 +114,14 @@ class Coordination {
   // holder never re-enters its own lease).
   [[nodiscard]] Result<std::optional<int64_t>> AcquireLease(std::string_view job,
                                                             std::string_view holder, Duration ttl);
+  // The same, recording `now` (the acquirer's clock) as the lease's runner_clock_at. With
+  // `served_after` (a scheduled run: see Scheduler::ServedAfter), the lease is also refused when
+  // another holder took it at a runner_clock_at after `served_after`; `served_by` then says who.
+  // The last holder being `holder` itself never refuses it (its own runs are its scheduler's to
+  // count), nor does a lease taken before schema version 2 (no runner_clock_at).
+  [[nodiscard]] Result<LeaseGrant> AcquireLease(std::string_view job, std::string_view holder,
+                                                Duration ttl, TimePoint now,
+                                                std::optional<TimePoint> served_after);
   // Extends a held lease to now + ttl. Cancelled ("lease lost") when (holder, token) no longer
   // hold a live lease.
   [[nodiscard]] Status RenewLease(std::string_view job, std::string_view holder, int64_t token,

@@ -44,6 +44,66 @@ class CoordinationTest : public ::testing::Test {
   std::unique_ptr<lakesync::testing::ScratchDatabase> db_;
 };
 
+// A scheduled run asks for the lease on condition that no other runner took it after its tick
+// (by the taker's clock): the tick was served. Times are runner clock readings chosen here, far
+// from the database's clock, so only they can decide.
+TEST_F(CoordinationTest, AScheduledRunIsRefusedTheLeaseWhenAnotherRunnerServedItsTick) {
+  auto a = Open();
+  auto b = Open();
+  ASSERT_TRUE(a && b);
+  const TimePoint fire = FromUnixMillis(1'900'000'000'000);  // 2030
+  // No lease ever: granted.
+  auto ga = a->AcquireLease("nightly", "runner-a", 30s, fire + 5ms, fire - 1ms);
+  ASSERT_TRUE(ga.ok()) << ga.status().ToString();
+  ASSERT_EQ(ga->token, std::optional<int64_t>(1));
+  // Live: refused, and a holder that took it after the tick served it.
+  auto gb = b->AcquireLease("nightly", "runner-b", 30s, fire + 7ms, fire - 1ms);
+  ASSERT_TRUE(gb.ok()) << gb.status().ToString();
+  EXPECT_FALSE(gb->token);
+  EXPECT_EQ(gb->served_by, std::optional<std::string>("runner-a"));
+  EXPECT_EQ(gb->served_at, std::optional<TimePoint>(fire + 5ms));
+  ASSERT_TRUE(a->ReleaseLease("nightly", "runner-a", 1).ok());
+
+  // Free, but runner-a took it after the tick: refused, saying who served it.
+  gb = b->AcquireLease("nightly", "runner-b", 30s, fire + 9ms, fire - 1ms);
+  ASSERT_TRUE(gb.ok());
+  EXPECT_FALSE(gb->token);
+  EXPECT_EQ(gb->served_by, std::optional<std::string>("runner-a"));
+  // A take exactly at `served_after` does not serve it (strictly after).
+  gb = b->AcquireLease("nightly", "runner-b", 30s, fire + 9ms, fire + 5ms);
+  ASSERT_TRUE(gb.ok());
+  EXPECT_EQ(gb->token, std::optional<int64_t>(2));
+  EXPECT_FALSE(gb->served_by);
+  ASSERT_TRUE(b->ReleaseLease("nightly", "runner-b", 2).ok());
+
+  // The last holder's own scheduled run is its scheduler's to count: granted.
+  gb = b->AcquireLease("nightly", "runner-b", 30s, fire + 10ms, fire - 1ms);
+  ASSERT_TRUE(gb.ok());
+  EXPECT_EQ(gb->token, std::optional<int64_t>(3));
+  ASSERT_TRUE(b->ReleaseLease("nightly", "runner-b", 3).ok());
+  // Runs that are not scheduled (manual, retries) ask without a tick: granted.
+  ga = a->AcquireLease("nightly", "runner-a", 30s, fire + 11ms, std::nullopt);
+  ASSERT_TRUE(ga.ok());
+  EXPECT_EQ(ga->token, std::optional<int64_t>(4));
+  ASSERT_TRUE(a->ReleaseLease("nightly", "runner-a", 4).ok());
+  // The next tick (a day later) is not served by a take before it.
+  gb = b->AcquireLease("nightly", "runner-b", 30s, fire + 24h, fire + 24h - 1ms);
+  ASSERT_TRUE(gb.ok());
+  EXPECT_EQ(gb->token, std::optional<int64_t>(5));
+  ASSERT_TRUE(b->ReleaseLease("nightly", "runner-b", 5).ok());
+
+  // A lease taken without a runner clock (a lakesync before schema version 2) serves nothing.
+  ASSERT_EQ(db_->Query("UPDATE leases SET holder = 'old-runner', runner_clock_at = NULL "
+                       "WHERE job = 'nightly'"),
+            "");
+  ga = a->AcquireLease("nightly", "runner-a", 30s, fire + 24h + 1ms, fire + 24h - 1ms);
+  ASSERT_TRUE(ga.ok());
+  EXPECT_EQ(ga->token, std::optional<int64_t>(6));
+  EXPECT_EQ(db_->Query("SELECT (extract(epoch from runner_clock_at) * 1000)::bigint FROM leases "
+                       "WHERE job = 'nightly'"),
+            std::to_string(ToUnixMillis(fire + 24h + 1ms)));
+}
+
 TEST_F(CoordinationTest, LeaseIsExclusiveAndTokensGrowAcrossAcquisitions) {
   auto a = Open();
   auto b = Open();

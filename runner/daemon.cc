@@ -87,6 +87,9 @@ std::optional<double> ScheduleIntervalSeconds(const Schedule& s, TimePoint now) 
 struct Daemon::Impl {
   struct ActiveRun {
     RunOrder order;
+    // A scheduled run: another daemon's run of the job started after this time served its tick
+    // (Scheduler::ServedAfter); the lease is asked for on that condition.
+    std::optional<TimePoint> served_after;
     std::shared_ptr<const Config> config;
     // On the steady clock: a step of the wall clock (NTP, a suspended VM) neither cuts a run
     // short nor lets it run on.
@@ -216,7 +219,7 @@ struct Daemon::Impl {
   // The name of a running job (other than `job`) that writes a table `job` writes (or one
   // inside it, or containing it), as the configuration check does within one file; "" if none.
   std::string RunningOnTheSameTables(const std::string& job) const;
-  void Launch(const RunOrder& order);
+  void Launch(const RunOrder& order, std::optional<TimePoint> served_after);
   void HandleFinished(FinishedRun f);
   void DoReload();
   Status Loop();
@@ -455,16 +458,23 @@ void Daemon::Impl::Work(std::shared_ptr<ActiveRun> run) {
   }
 
   const auto asked = SteadyClock::now();
-  auto token = coord->AcquireLease(job->name, runner_id, cfg.runner.lease_ttl);
-  if (!token.ok() || !token->has_value()) {
+  auto grant = coord->AcquireLease(job->name, runner_id, cfg.runner.lease_ttl,
+                                   SystemClock::Instance().Now(), run->served_after);
+  if (!grant.ok() || !grant->token) {
     done.not_started = true;
-    if (!token.ok()) {
+    if (!grant.ok()) {
       // The store is unreachable: the run is owed, and the scheduler brings it back.
       spdlog::warn(
           "{}: cannot take the job's lease, so the run did not start (it is tried again "
           "shortly): {}",
-          job->name, token.status().message());
+          job->name, grant.status().message());
       done.outcome.result = Outcome::kNotStarted;
+    } else if (grant->served_by) {
+      spdlog::debug(
+          "{}: runner {} started a run at {}, which served this schedule tick; not "
+          "running it here",
+          job->name, *grant->served_by, FormatTimestamp(*grant->served_at));
+      done.outcome.result = Outcome::kCancelled;
     } else {
       spdlog::debug("{}: another runner holds the job's lease; not running it here", job->name);
       done.outcome.result = Outcome::kCancelled;
@@ -472,7 +482,7 @@ void Daemon::Impl::Work(std::shared_ptr<ActiveRun> run) {
     post();
     return;
   }
-  db::LeaseKeeper lease(*coord, job->name, runner_id, **token, cfg.runner.lease_ttl,
+  db::LeaseKeeper lease(*coord, job->name, runner_id, *grant->token, cfg.runner.lease_ttl,
                         cfg.runner.heartbeat_interval, asked);
   // `lakesync run` holds the job's session lock while it runs; it checks for a live lease
   // after locking, and we check its lock after leasing, so the two never run together.
@@ -699,9 +709,10 @@ bool Daemon::Impl::TakenOver(const JobConfig& job, int64_t token) {
   return (*lease)->token != token || (*lease)->holder != runner_id;
 }
 
-void Daemon::Impl::Launch(const RunOrder& order) {
+void Daemon::Impl::Launch(const RunOrder& order, std::optional<TimePoint> served_after) {
   auto run = std::make_shared<ActiveRun>();
   run->order = order;
+  run->served_after = served_after;
   run->config = config;
   const JobConfig* job = config->FindJob(order.job);
   if (job != nullptr && job->timeout) {
@@ -888,11 +899,12 @@ Status Daemon::Impl::Loop() {
         continue;
       }
       deferred_jobs.erase(order.job);
+      const std::optional<TimePoint> served_after = scheduler->ServedAfter(order);
       if (Status s = scheduler->Started(order); !s.ok()) {
         spdlog::error("{}: scheduler: {}", order.job, s.message());
         continue;
       }
-      Launch(order);
+      Launch(order, served_after);
     }
     for (const std::string& job : scheduler->TimedOut()) {
       spdlog::warn("{}: the run passed its timeout; it stops at its next safe point", job);

@@ -199,6 +199,26 @@ std::vector<RunOrder> Scheduler::Due() const {
   return due;
 }
 
+std::optional<TimePoint> Scheduler::ServedAfter(const RunOrder& order) const {
+  const Entry* entry = Find(order.job);
+  if (order.trigger != Trigger::kSchedule || entry == nullptr || !entry->configured) {
+    return std::nullopt;
+  }
+  const Schedule& schedule = entry->job.schedule;
+  switch (schedule.kind) {
+    case Schedule::kEvery:
+      return clock_.Now() - schedule.every;
+    case Schedule::kContinuous:
+      return clock_.Now() - schedule.poll;
+    case Schedule::kCron:
+      // Times are whole milliseconds: a start at the fire itself serves it.
+      return entry->owed_fire.value_or(order.due) - std::chrono::milliseconds(1);
+    case Schedule::kManual:
+      break;
+  }
+  return std::nullopt;
+}
+
 Status Scheduler::SeedLastStart(std::string_view job, TimePoint last_start) {
   Entry* entry = Find(job);
   if (entry == nullptr || !entry->configured) return UnknownJob(job);
@@ -211,6 +231,7 @@ Status Scheduler::SeedLastStart(std::string_view job, TimePoint last_start) {
              NextTick(entry->job.schedule, *entry->last_start) <= now) {
     // A fire passed since the last start while no daemon ran the job (a deploy across it, a
     // crash): missed, so due now, once.
+    entry->owed_fire = NextTick(entry->job.schedule, *entry->last_start);
     entry->next_due = now;
   }
   return Status::OK();
@@ -230,6 +251,10 @@ Status Scheduler::Started(const RunOrder& order) {
   entry->last_start = now;
   entry->attempt = std::max(order.attempt, 1);
   entry->trigger = order.trigger;
+  entry->serving_fire.reset();
+  if (order.trigger == Trigger::kSchedule && entry->job.schedule.kind == Schedule::kCron) {
+    entry->serving_fire = entry->owed_fire.value_or(order.due);
+  }
   entry->timeout_reported = false;
   entry->deadline.reset();
   if (entry->job.timeout) entry->deadline = now + *entry->job.timeout;
@@ -264,10 +289,12 @@ Status Scheduler::Finished(std::string_view job, Outcome outcome) {
       entry->retry_attempt = entry->attempt;
     } else if (entry->trigger == Trigger::kSchedule) {
       entry->next_due = std::min(entry->next_due, again);
+      entry->owed_fire = entry->serving_fire;
     }
     return Status::OK();
   }
   entry->not_started_streak = 0;
+  entry->owed_fire.reset();
   entry->last_finished = now;
   entry->last_result = outcome.result;
   if (!entry->configured) {
@@ -345,6 +372,7 @@ Status Scheduler::Reconfigure(std::vector<JobSchedule> jobs) {
       entry.configured = true;
       if (!SameSchedule(old->job.schedule, job.schedule)) {
         entry.next_due = InitialDue(job.schedule, old->last_start);
+        entry.owed_fire.reset();
       }
     } else {
       entry.next_due = InitialDue(job.schedule, std::nullopt);

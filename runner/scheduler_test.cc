@@ -88,6 +88,15 @@ class SchedulerTest : public ::testing::Test {
     EXPECT_TRUE(scheduler_->Finished(job, outcome).ok()) << job;
   }
   std::string Next(const char* job) { return Fmt(scheduler_->NextRun(job)); }
+  // ServedAfter of the one due order (asked before Started, as the daemon does), which it then
+  // starts; "no single order" when not exactly one is due.
+  std::string ServedAfterThenStart() {
+    std::vector<RunOrder> orders = scheduler_->Due();
+    if (orders.size() != 1) return "no single order: " + Str(orders);
+    std::string served = Fmt(scheduler_->ServedAfter(orders[0]));
+    EXPECT_TRUE(scheduler_->Started(orders[0]).ok());
+    return served;
+  }
 
   ManualClock clock_{T("2026-01-01T10:00:00Z")};
   std::unique_ptr<Scheduler> scheduler_;
@@ -484,6 +493,55 @@ TEST_F(SchedulerTest, ARunThatDidNotStartIsOwedAndComesBackAfterABackoff) {
   EXPECT_EQ(StartDue(), "c:schedule:1");
   Finish("c", not_started);
   EXPECT_EQ(Next("c"), "2026-01-02T11:00:01Z");
+}
+
+// ---- several daemons: when another daemon's run served an order's tick ----
+
+TEST_F(SchedulerTest, ServedAfterIsTheIntervalForEveryAndContinuousJobs) {
+  Make({Job("e", Every(minutes(5))), Job("c", Continuous(seconds(30)))});
+  std::vector<RunOrder> due = scheduler_->Due();
+  ASSERT_EQ(Str(due), "e:schedule:1 c:schedule:1");
+  // Another daemon's start within the last interval (start to start) or poll serves the tick.
+  EXPECT_EQ(Fmt(scheduler_->ServedAfter(due[0])), "2026-01-01T09:55:00Z");
+  EXPECT_EQ(Fmt(scheduler_->ServedAfter(due[1])), "2026-01-01T09:59:30Z");
+  // Manual runs, retries and unknown jobs run whatever others did.
+  EXPECT_EQ(Fmt(scheduler_->ServedAfter({"e", Trigger::kManual, 1, T("2026-01-01T10:00:00Z")})),
+            "none");
+  EXPECT_EQ(Fmt(scheduler_->ServedAfter({"e", Trigger::kRetry, 2, T("2026-01-01T10:00:00Z")})),
+            "none");
+  EXPECT_EQ(Fmt(scheduler_->ServedAfter({"x", Trigger::kSchedule, 1, T("2026-01-01T10:00:00Z")})),
+            "none");
+  // Later, from the clock then.
+  At("2026-01-01T10:07:00Z");
+  EXPECT_EQ(Fmt(scheduler_->ServedAfter(due[0])), "2026-01-01T10:02:00Z");
+}
+
+TEST_F(SchedulerTest, ServedAfterIsJustBeforeTheCronFireTheOrderIsFor) {
+  Make({Job("n", Cron("0 11 * * *"))});
+  At("2026-01-01T11:00:00.250Z");
+  EXPECT_EQ(ServedAfterThenStart(), "2026-01-01T10:59:59.999Z");
+  // It could not start (the store was down): the order that comes back is for the same fire.
+  Finish("n", {Outcome::kNotStarted, true});
+  At("2026-01-01T11:00:01.250Z");
+  EXPECT_EQ(ServedAfterThenStart(), "2026-01-01T10:59:59.999Z");
+  Finish("n", {Outcome::kNotStarted, true});
+  At("2026-01-01T11:00:03.250Z");
+  EXPECT_EQ(ServedAfterThenStart(), "2026-01-01T10:59:59.999Z");
+  // Another daemon had run it (cancelled here): the next order is for tomorrow's fire.
+  Finish("n", {Outcome::kCancelled, true});
+  At("2026-01-02T11:00:00Z");
+  EXPECT_EQ(ServedAfterThenStart(), "2026-01-02T10:59:59.999Z");
+  Finish("n", kOk);
+}
+
+TEST_F(SchedulerTest, ServedAfterForACronFireMissedAcrossARestartIsThatFire) {
+  Make({Job("n", Cron("0 2 * * *"))});
+  ASSERT_TRUE(scheduler_->SeedLastStart("n", T("2025-12-31T02:00:00Z")).ok());
+  // Today's 02:00 was missed: due now (10:00), for the 02:00 fire.
+  EXPECT_EQ(ServedAfterThenStart(), "2026-01-01T01:59:59.999Z");
+  Finish("n", kOk);
+  At("2026-01-02T02:00:00Z");
+  EXPECT_EQ(ServedAfterThenStart(), "2026-01-02T01:59:59.999Z");
 }
 
 // ---- timeout ----
