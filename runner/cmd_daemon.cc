@@ -6,6 +6,7 @@
 #include <ostream>
 #include <thread>
 
+#include "common/duration.h"
 #include "runner/command_util.h"
 #include "runner/commands.h"
 #include "runner/daemon.h"
@@ -33,6 +34,7 @@ int CmdDaemon(const GlobalOptions& g, std::ostream& out, std::ostream& err) {
   }
   Daemon* d = daemon->get();
   std::thread waiter([d, signals] {
+    bool watched = false;
     for (;;) {
       int sig = 0;
       if (sigwait(&signals, &sig) != 0) continue;
@@ -40,11 +42,25 @@ int CmdDaemon(const GlobalOptions& g, std::ostream& out, std::ostream& err) {
       if (sig == SIGHUP) {
         spdlog::info("SIGHUP: reloading the configuration");
         d->Reload();
-      } else {
-        spdlog::info("{}: stopping (a second signal cancels runs in progress now)",
-                     sig == SIGTERM ? "SIGTERM" : "SIGINT");
-        d->Stop();
+        continue;
       }
+      spdlog::info("{}: stopping (a second signal cancels runs in progress now)",
+                   sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      d->Stop();
+      if (watched) continue;
+      watched = true;
+      // The stop's last resort: whatever holds it up (a query to a state store that froze while
+      // the daemon's main loop held its lock), the process ends, as a SIGKILL would end it.
+      const Duration limit = d->MaxStopTime() + std::chrono::seconds(10);
+      std::thread([limit] {
+        std::this_thread::sleep_for(limit);
+        spdlog::error(
+            "stopping: still running {} after the signal; exiting now (runs left "
+            "`running` are marked abandoned by the job's next lease holder)",
+            FormatDuration(limit));
+        spdlog::default_logger()->flush();
+        std::_Exit(kExitJobFailed);
+      }).detach();
     }
   });
   Status s = d->Run();

@@ -41,6 +41,10 @@ constexpr Duration kManualLeaseRetryMax = std::chrono::seconds(2);
 constexpr Duration kRequestPoll = std::chrono::seconds(1);
 // How long the drain waits for runs cancelled after the grace period to reach a safe point.
 constexpr Duration kCancelDrain = std::chrono::seconds(30);
+// How long a stop waits for the helper threads (request listener, lag probe, keep-alive) once
+// the runs are done. Each checks for the stop at least every second; only one stuck in a query
+// to a state store that does not answer takes longer.
+constexpr Duration kHelperStop = std::chrono::seconds(5);
 
 double UnixSeconds(TimePoint t) {
   return std::chrono::duration<double>(t.time_since_epoch()).count();
@@ -188,6 +192,33 @@ struct Daemon::Impl {
   std::thread listener_thread;
   std::thread lag_thread;
   std::thread keepalive_thread;
+  int helpers_running = 0;  // of the three above; guarded by mu
+
+  // Starts `body` as a helper thread counted in helpers_running.
+  std::thread StartHelper(void (Impl::*body)()) {
+    {
+      std::lock_guard lock(mu);
+      ++helpers_running;
+    }
+    return std::thread([this, body] {
+      (this->*body)();
+      std::lock_guard lock(mu);
+      --helpers_running;
+      cv.notify_all();
+    });
+  }
+  // Stops the helper threads: true when all of them ended within kHelperStop (then joined).
+  bool StopHelpers() {
+    threads_stop = true;
+    std::unique_lock lock(mu);
+    cv.notify_all();
+    if (!cv.wait_for(lock, kHelperStop, [&] { return helpers_running == 0; })) return false;
+    lock.unlock();
+    for (std::thread* t : {&listener_thread, &lag_thread, &keepalive_thread}) {
+      if (t->joinable()) t->join();
+    }
+    return true;
+  }
 
   void Listen();
   void KeepAlive();
@@ -939,6 +970,7 @@ Daemon::Daemon(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Daemon::~Daemon() {
   if (!impl_) return;
+  // REQUIRES (below): the helper threads ended (Run returned OK, or was never called).
   impl_->threads_stop = true;
   impl_->cv.notify_all();
   if (impl_->listener_thread.joinable()) impl_->listener_thread.join();
@@ -1017,15 +1049,18 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(Config config, DaemonOptions opti
 }
 
 Status Daemon::Run() {
-  impl_->listener_thread = std::thread([d = impl_.get()] { d->Listen(); });
-  impl_->lag_thread = std::thread([d = impl_.get()] { d->ProbeLag(); });
-  impl_->keepalive_thread = std::thread([d = impl_.get()] { d->KeepAlive(); });
+  impl_->listener_thread = impl_->StartHelper(&Impl::Listen);
+  impl_->lag_thread = impl_->StartHelper(&Impl::ProbeLag);
+  impl_->keepalive_thread = impl_->StartHelper(&Impl::KeepAlive);
   Status s = impl_->Loop();
-  impl_->threads_stop = true;
-  impl_->cv.notify_all();
-  if (impl_->listener_thread.joinable()) impl_->listener_thread.join();
-  if (impl_->lag_thread.joinable()) impl_->lag_thread.join();
-  if (impl_->keepalive_thread.joinable()) impl_->keepalive_thread.join();
+  if (!impl_->StopHelpers()) {
+    spdlog::error(
+        "stopping: the state store did not answer a query within {}; exiting without it (runs "
+        "left `running` are marked abandoned by the job's next lease holder, and leases and "
+        "request claims expire by themselves)",
+        FormatDuration(kHelperStop));
+    return s.ok() ? Status::Unavailable("the state store did not answer while stopping") : s;
+  }
   // Requests claimed while stopping (the listener's last claim) go back too.
   {
     std::lock_guard lock(impl_->mu);
@@ -1049,6 +1084,11 @@ void Daemon::Stop() {
   }
   impl_->stopping = true;
   impl_->cv.notify_all();
+}
+
+Duration Daemon::MaxStopTime() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->config->runner.shutdown_grace + kCancelDrain + kHelperStop;
 }
 
 void Daemon::Reload() {

@@ -54,12 +54,20 @@ class Daemon {
   Daemon& operator=(const Daemon&) = delete;
 
   // Runs until Stop() and the drain finish. OK after a clean stop; Cancelled when runs did not
-  // reach a safe point in time: they still run, so the caller must then exit the process
-  // without destroying the Daemon.
+  // reach a safe point in time, and Unavailable when a helper thread was stuck in a query to a
+  // state store that does not answer (frozen, or cut off without a reset): either way threads
+  // still use the Daemon, so the caller must then exit the process without destroying it.
   [[nodiscard]] Status Run();
 
   void Stop();
   void Reload();
+
+  // The longest a stop should take from Stop() to Run() returning, by the configuration in
+  // force: runner.shutdown_grace, then the cancelled runs' drain, then the helper threads' stop.
+  // Past it (the state store froze while the daemon was holding its lock), the caller exits the
+  // process anyway: what a stop leaves behind is what a SIGKILL would, which the state store's
+  // records and the leases are made to survive.
+  Duration MaxStopTime() const;
 
   // The HTTP port actually bound (runner.listen may say port 0).
   int http_port() const;

@@ -18,6 +18,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -379,6 +380,54 @@ TEST_F(DaemonTest, TwoDaemonsRunEachScheduleTickOnceAndRetryAFailureOnce) {
   EXPECT_LE(retries, broken_runs);
   EXPECT_EQ(Q("SELECT count(*) FROM runs WHERE job = 'broken' AND status <> 'failed'"), "0");
   EXPECT_EQ(Overlaps(), "");
+}
+
+// ---------------------------------------------------------------------------------------------
+// A state store that freezes (its backends stopped: queries hang, connections stay up) does not
+// hold up a SIGTERM for ever: the daemon leaves after its bounded stop, exit 1, saying why.
+// ---------------------------------------------------------------------------------------------
+
+TEST_F(DaemonTest, AFrozenStateStoreDoesNotHoldUpTheStop) {
+  ASSERT_EQ(Generate("f", 2, 2, 256), 1);
+  const std::string config =
+      WriteConfig("frozen.yaml", "  lag_probe_interval: 1s\n  shutdown_grace: 1s\n",
+                  {{"once", "{ every: 1h }", "f", ""}});
+  auto d = StartDaemon(config, "frozen.log");
+  for (auto until = SteadyClock::now() + 30s;
+       Q("SELECT count(*) FROM runs WHERE status = 'succeeded'") != "1" &&
+       SteadyClock::now() < until;) {
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_EQ(Q("SELECT count(*) FROM runs WHERE status = 'succeeded'"), "1") << d->Log();
+  // The daemon's backends (every session of this database but the query's own).
+  std::vector<pid_t> backends;
+  {
+    std::istringstream pids(
+        Q("SELECT string_agg(pid::text, ' ') FROM pg_stat_activity WHERE "
+          "datname = current_database() AND pid <> pg_backend_pid()"));
+    for (pid_t pid = 0; pids >> pid;) backends.push_back(pid);
+  }
+  ASSERT_FALSE(backends.empty());
+  struct Thaw {
+    std::vector<pid_t>& pids;
+    ~Thaw() {
+      for (pid_t pid : pids) kill(pid, SIGCONT);
+    }
+  } thaw{backends};
+  for (pid_t pid : backends) ASSERT_EQ(kill(pid, SIGSTOP), 0) << pid << ": " << strerror(errno);
+  // The lag probe's sweep (every second) is now stuck in a query.
+  std::this_thread::sleep_for(2500ms);
+  const auto signalled = SteadyClock::now();
+  d->Signal(SIGTERM);
+  const std::optional<int> code = d->Wait(60s);
+  const double took = std::chrono::duration<double>(SteadyClock::now() - signalled).count();
+  std::cout << "[ measured ] stopped " << took << " s after SIGTERM with the state store frozen\n";
+  if (!code) d->Signal(SIGKILL);
+  ASSERT_EQ(code, std::optional<int>(1)) << d->Log();
+  // The helpers' bound (5 s) after an idle drain, well before the last resort (1 s of grace +
+  // 30 s of drain + 5 s + 10 s).
+  EXPECT_LT(took, 15.0);
+  EXPECT_THAT(d->Log(), HasSubstr("the state store did not answer a query within 5s"));
 }
 
 // ---------------------------------------------------------------------------------------------
