@@ -98,15 +98,34 @@ bool Coordination::Ping() {
 
 Result<std::optional<int64_t>> Coordination::AcquireLease(std::string_view job,
                                                           std::string_view holder, Duration ttl) {
-  LAKESYNC_ASSIGN_OR_RETURN(
-      LeaseGrant grant,
-      AcquireLease(job, holder, ttl, SystemClock::Instance().Now(), /*served_after=*/std::nullopt));
+  LAKESYNC_ASSIGN_OR_RETURN(LeaseGrant grant,
+                            AcquireLease(job, holder, ttl, SystemClock::Instance().Now(),
+                                         /*tick=*/std::nullopt));
   return grant.token;
 }
 
 Result<LeaseGrant> Coordination::AcquireLease(std::string_view job, std::string_view holder,
                                               Duration ttl, TimePoint now,
-                                              std::optional<TimePoint> served_after) {
+                                              const std::optional<TickServed>& tick) {
+  // Whether the lease row `l` records a run that served the tick ($4 kind, $5 fire, $6 window;
+  // see TickServed): another holder's take that ended in a release, and that counts for the
+  // kind. NULL columns (a lease taken before schema version 2) make it false.
+  static constexpr std::string_view kServed =
+      "coalesce($4::int IS NOT NULL AND l.holder <> $2 AND l.released_at >= l.acquired_at AND "
+      "CASE $4::int "
+      "WHEN 0 THEN l.runner_clock_at >= to_timestamp($5::double precision / 1000) AND "
+      "l.acquired_at >= to_timestamp($5::double precision / 1000) - interval '1 minute' "
+      "WHEN 1 THEN l.acquired_at > clock_timestamp() - $6::bigint * interval '1 millisecond' "
+      "ELSE l.released_at > clock_timestamp() - $6::bigint * interval '1 millisecond' END, "
+      "false)";
+  std::optional<int> kind;
+  std::optional<TimePoint> fire;
+  std::optional<int64_t> window;
+  if (tick) {
+    kind = static_cast<int>(tick->kind);
+    fire = tick->fire;
+    window = tick->window.count();
+  }
   std::lock_guard lock(*mu_);
   LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
   // One statement. A concurrent acquirer of a new job waits for the inserter's row lock, then
@@ -116,32 +135,28 @@ Result<LeaseGrant> Coordination::AcquireLease(std::string_view job, std::string_
   LAKESYNC_ASSIGN_OR_RETURN(
       pg::Rows rows,
       conn->Query(
-          "WITH prev AS (SELECT holder, runner_clock_at FROM leases WHERE job = $1), "
-          "got AS (INSERT INTO leases AS l (job, holder, token, acquired_at, heartbeat_at, "
-          "expires_at, runner_clock_at) VALUES ($1, $2, 1, clock_timestamp(), clock_timestamp(), "
-          "clock_timestamp() + $3::bigint * interval '1 millisecond', "
-          "to_timestamp($4::double precision / 1000)) "
-          "ON CONFLICT (job) DO UPDATE SET holder = EXCLUDED.holder, token = l.token + 1, "
-          "acquired_at = EXCLUDED.acquired_at, heartbeat_at = EXCLUDED.heartbeat_at, "
-          "expires_at = EXCLUDED.expires_at, runner_clock_at = EXCLUDED.runner_clock_at "
-          "WHERE l.expires_at <= clock_timestamp() AND ($5::bigint IS NULL OR "
-          "l.holder = EXCLUDED.holder OR l.runner_clock_at IS NULL OR "
-          "l.runner_clock_at <= to_timestamp($5::double precision / 1000)) "
-          "RETURNING token) "
-          "SELECT (SELECT token FROM got), prev.holder, "
-          "(extract(epoch from prev.runner_clock_at) * 1000)::bigint "
-          "FROM (VALUES (1)) AS one (x) LEFT JOIN prev ON true",
-          job, holder, Millis(ttl), now, served_after));
+          fmt::format(
+              "WITH prev AS (SELECT l.holder, l.runner_clock_at, {0} AS served FROM leases l "
+              "WHERE l.job = $1), "
+              "got AS (INSERT INTO leases AS l (job, holder, token, acquired_at, heartbeat_at, "
+              "expires_at, runner_clock_at) VALUES ($1, $2, 1, clock_timestamp(), "
+              "clock_timestamp(), clock_timestamp() + $3::bigint * interval '1 millisecond', "
+              "to_timestamp($7::double precision / 1000)) "
+              "ON CONFLICT (job) DO UPDATE SET holder = EXCLUDED.holder, token = l.token + 1, "
+              "acquired_at = EXCLUDED.acquired_at, heartbeat_at = EXCLUDED.heartbeat_at, "
+              "expires_at = EXCLUDED.expires_at, runner_clock_at = EXCLUDED.runner_clock_at "
+              "WHERE l.expires_at <= clock_timestamp() AND NOT {0} "
+              "RETURNING token) "
+              "SELECT (SELECT token FROM got), prev.holder, "
+              "(extract(epoch from prev.runner_clock_at) * 1000)::bigint, prev.served::int "
+              "FROM (VALUES (1)) AS one (x) LEFT JOIN prev ON true",
+              kServed),
+          job, holder, Millis(ttl), kind, fire, window, now));
   LeaseGrant grant;
   LAKESYNC_ASSIGN_OR_RETURN(grant.token, rows.OptionalInt64(0, 0));
-  if (grant.token || !served_after || rows.IsNull(0, 1) || rows.Text(0, 1) == holder) {
-    return grant;
-  }
-  LAKESYNC_ASSIGN_OR_RETURN(std::optional<TimePoint> taken, rows.OptionalTime(0, 2));
-  if (taken && *taken > *served_after) {
-    grant.served_by = std::string(rows.Text(0, 1));
-    grant.served_at = taken;
-  }
+  if (grant.token || rows.IsNull(0, 3) || rows.Text(0, 3) != "1") return grant;
+  grant.served_by = std::string(rows.Text(0, 1));
+  LAKESYNC_ASSIGN_OR_RETURN(grant.served_at, rows.OptionalTime(0, 2));
   return grant;
 }
 
@@ -195,8 +210,8 @@ Status Coordination::ReleaseLease(std::string_view job, std::string_view holder,
   LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
   return conn
       ->Query(
-          "UPDATE leases SET expires_at = clock_timestamp() WHERE job = $1 AND holder = $2 "
-          "AND token = $3 AND expires_at > clock_timestamp()",
+          "UPDATE leases SET expires_at = clock_timestamp(), released_at = clock_timestamp() "
+          "WHERE job = $1 AND holder = $2 AND token = $3 AND expires_at > clock_timestamp()",
           job, holder, token)
       .status();
 }

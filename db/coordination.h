@@ -10,12 +10,12 @@
 //   `token` (it never goes back: releasing keeps the row and only expires it), so the token is
 //   a fencing token: a holder that was frozen past its TTL finds a different token and must
 //   publish nothing.
-// - Each acquisition also records the acquirer's own clock (runner_clock_at). A scheduled run
-//   asks for the lease with `served_after`: it is refused when another holder took the lease
-//   after that time by its own clock, since that holder's run served the same schedule tick
-//   (several daemons each keep every job's schedule; without this a run that ends before the
-//   next daemon asks would run once per daemon). This one comparison uses the runners' clocks:
-//   a schedule's ticks are times on the clocks of the daemons that fire them.
+// - Several daemons each keep every job's schedule, so each asks for the lease at each tick; a
+//   run that ends before the next daemon asks would run once per daemon (and a failing run be
+//   retried by each). A scheduled run therefore asks with a TickServed: the lease is refused
+//   when another holder's run served the tick already. Each take records the taker's own clock
+//   (runner_clock_at) and each release its time (released_at): only a take that ended in a
+//   release serves a tick (a holder that died mid-run served nothing).
 // - RenewLease and CheckLease succeed only while (holder, token) still match AND the lease has
 //   not expired. A lease that expired is lost even when nobody took it over: a holder that was
 //   frozen past its TTL must stop, since another runner may be about to take the job.
@@ -68,11 +68,33 @@ struct LeaseInfo {
   bool live = false;  // expires_at is after the database's clock now
 };
 
+// When another runner's run served the schedule tick a scheduled run is for (AcquireLease then
+// refuses the lease). Whatever the kind, only a take by another holder that ended in a release
+// counts: a holder that died mid-run served nothing, and a daemon's own runs are its
+// scheduler's to count.
+struct TickServed {
+  enum Kind {
+    // cron: a take at or after `fire` by the taker's clock (a fire is a time on the clocks of
+    // the daemons that fire it), and no earlier than a minute before it by the database's clock
+    // (a taker whose clock ran far ahead does not serve fires that are yet to come).
+    kTakenAtOrAfterFire = 0,
+    // every: a take within `window` (the interval, start to start) before the database's now.
+    kTakenWithin = 1,
+    // continuous: a release within `window` (the poll) before the database's now.
+    kReleasedWithin = 2,
+  };
+  Kind kind = kTakenAtOrAfterFire;
+  TimePoint fire;      // kTakenAtOrAfterFire
+  Duration window{0};  // kTakenWithin, kReleasedWithin
+
+  bool operator==(const TickServed&) const = default;
+};
+
 // How AcquireLease (with a tick) answered.
 struct LeaseGrant {
   std::optional<int64_t> token;  // the new fencing token; nullopt: not taken
-  // Not taken because another holder took the lease after `served_after` (by its clock): who,
-  // and when. Unset when the lease was not taken for another reason (another live lease).
+  // Not taken because another holder's run served the tick: who, and when it took the lease by
+  // its clock. Unset when the lease was not taken for another reason (another live lease).
   std::optional<std::string> served_by;
   std::optional<TimePoint> served_at;
 };
@@ -114,14 +136,12 @@ class Coordination {
   // holder never re-enters its own lease).
   [[nodiscard]] Result<std::optional<int64_t>> AcquireLease(std::string_view job,
                                                             std::string_view holder, Duration ttl);
-  // The same, recording `now` (the acquirer's clock) as the lease's runner_clock_at. With
-  // `served_after` (a scheduled run: see Scheduler::ServedAfter), the lease is also refused when
-  // another holder took it at a runner_clock_at after `served_after`; `served_by` then says who.
-  // The last holder being `holder` itself never refuses it (its own runs are its scheduler's to
-  // count), nor does a lease taken before schema version 2 (no runner_clock_at).
+  // The same, recording `now` (the acquirer's clock) as the lease's runner_clock_at. With `tick`
+  // (a scheduled run: Scheduler::TickServedBy), the lease is also refused when another holder's
+  // run served the tick (see TickServed); `served_by` then says who.
   [[nodiscard]] Result<LeaseGrant> AcquireLease(std::string_view job, std::string_view holder,
                                                 Duration ttl, TimePoint now,
-                                                std::optional<TimePoint> served_after);
+                                                const std::optional<TickServed>& tick);
   // Extends a held lease to now + ttl. Cancelled ("lease lost") when (holder, token) no longer
   // hold a live lease.
   [[nodiscard]] Status RenewLease(std::string_view job, std::string_view holder, int64_t token,
@@ -132,8 +152,8 @@ class Coordination {
   // compares it with the time the check took and treats a stale answer as a lost lease.
   [[nodiscard]] Status CheckLease(std::string_view job, std::string_view holder, int64_t token,
                                   Duration* remaining = nullptr);
-  // Expires the lease now when (holder, token) still hold it (the token stays). Releasing a
-  // lease that was lost is not an error.
+  // Expires the lease now when (holder, token) still hold it (the token stays), recording the
+  // release (released_at). Releasing a lease that was lost is not an error.
   [[nodiscard]] Status ReleaseLease(std::string_view job, std::string_view holder, int64_t token);
   // The job's lease row (live or not); nullopt when the job was never leased.
   [[nodiscard]] Result<std::optional<LeaseInfo>> GetLease(std::string_view job);

@@ -44,40 +44,43 @@ class CoordinationTest : public ::testing::Test {
   std::unique_ptr<lakesync::testing::ScratchDatabase> db_;
 };
 
-// A scheduled run asks for the lease on condition that no other runner took it after its tick
-// (by the taker's clock): the tick was served. Times are runner clock readings chosen here, far
-// from the database's clock, so only they can decide.
-TEST_F(CoordinationTest, AScheduledRunIsRefusedTheLeaseWhenAnotherRunnerServedItsTick) {
+// A scheduled run asks for the lease on condition that no other runner's run served its tick.
+// cron: fire times are runner clock readings chosen here; the database's clock decides only the
+// one-minute sanity bound, so the fire is put at the database's now.
+TEST_F(CoordinationTest, ACronRunIsRefusedTheLeaseWhenAnotherRunnersRunServedItsFire) {
   auto a = Open();
   auto b = Open();
   ASSERT_TRUE(a && b);
-  const TimePoint fire = FromUnixMillis(1'900'000'000'000);  // 2030
+  const TimePoint fire = FromUnixMillis(ToUnixMillis(SystemClock::Instance().Now()));
+  const TickServed tick{TickServed::kTakenAtOrAfterFire, fire, Duration(0)};
   // No lease ever: granted.
-  auto ga = a->AcquireLease("nightly", "runner-a", 30s, fire + 5ms, fire - 1ms);
+  auto ga = a->AcquireLease("nightly", "runner-a", 30s, fire + 5ms, tick);
   ASSERT_TRUE(ga.ok()) << ga.status().ToString();
   ASSERT_EQ(ga->token, std::optional<int64_t>(1));
-  // Live: refused, and a holder that took it after the tick served it.
-  auto gb = b->AcquireLease("nightly", "runner-b", 30s, fire + 7ms, fire - 1ms);
+  // Live: refused; not "served" (the run has not ended).
+  auto gb = b->AcquireLease("nightly", "runner-b", 30s, fire + 7ms, tick);
   ASSERT_TRUE(gb.ok()) << gb.status().ToString();
+  EXPECT_FALSE(gb->token);
+  EXPECT_FALSE(gb->served_by);
+  ASSERT_TRUE(a->ReleaseLease("nightly", "runner-a", 1).ok());
+
+  // Released, taken at or after the fire by the taker's clock: refused, saying who served it.
+  gb = b->AcquireLease("nightly", "runner-b", 30s, fire + 9ms, tick);
+  ASSERT_TRUE(gb.ok());
   EXPECT_FALSE(gb->token);
   EXPECT_EQ(gb->served_by, std::optional<std::string>("runner-a"));
   EXPECT_EQ(gb->served_at, std::optional<TimePoint>(fire + 5ms));
-  ASSERT_TRUE(a->ReleaseLease("nightly", "runner-a", 1).ok());
-
-  // Free, but runner-a took it after the tick: refused, saying who served it.
-  gb = b->AcquireLease("nightly", "runner-b", 30s, fire + 9ms, fire - 1ms);
-  ASSERT_TRUE(gb.ok());
-  EXPECT_FALSE(gb->token);
-  EXPECT_EQ(gb->served_by, std::optional<std::string>("runner-a"));
-  // A take exactly at `served_after` does not serve it (strictly after).
-  gb = b->AcquireLease("nightly", "runner-b", 30s, fire + 9ms, fire + 5ms);
-  ASSERT_TRUE(gb.ok());
-  EXPECT_EQ(gb->token, std::optional<int64_t>(2));
-  EXPECT_FALSE(gb->served_by);
+  // A take 1 ms before the fire does not serve it.
+  auto later =
+      b->AcquireLease("nightly", "runner-b", 30s, fire + 9ms,
+                      TickServed{TickServed::kTakenAtOrAfterFire, fire + 6ms, Duration(0)});
+  ASSERT_TRUE(later.ok());
+  EXPECT_EQ(later->token, std::optional<int64_t>(2));
+  EXPECT_FALSE(later->served_by);
   ASSERT_TRUE(b->ReleaseLease("nightly", "runner-b", 2).ok());
 
   // The last holder's own scheduled run is its scheduler's to count: granted.
-  gb = b->AcquireLease("nightly", "runner-b", 30s, fire + 10ms, fire - 1ms);
+  gb = b->AcquireLease("nightly", "runner-b", 30s, fire + 10ms, tick);
   ASSERT_TRUE(gb.ok());
   EXPECT_EQ(gb->token, std::optional<int64_t>(3));
   ASSERT_TRUE(b->ReleaseLease("nightly", "runner-b", 3).ok());
@@ -85,23 +88,68 @@ TEST_F(CoordinationTest, AScheduledRunIsRefusedTheLeaseWhenAnotherRunnerServedIt
   ga = a->AcquireLease("nightly", "runner-a", 30s, fire + 11ms, std::nullopt);
   ASSERT_TRUE(ga.ok());
   EXPECT_EQ(ga->token, std::optional<int64_t>(4));
-  ASSERT_TRUE(a->ReleaseLease("nightly", "runner-a", 4).ok());
-  // The next tick (a day later) is not served by a take before it.
-  gb = b->AcquireLease("nightly", "runner-b", 30s, fire + 24h, fire + 24h - 1ms);
+  // A holder that died mid-run (its lease expired, never released) served nothing.
+  ASSERT_EQ(db_->Query("UPDATE leases SET expires_at = clock_timestamp() WHERE job = 'nightly'"),
+            "");
+  gb = b->AcquireLease("nightly", "runner-b", 30s, fire + 12ms, tick);
   ASSERT_TRUE(gb.ok());
   EXPECT_EQ(gb->token, std::optional<int64_t>(5));
   ASSERT_TRUE(b->ReleaseLease("nightly", "runner-b", 5).ok());
+  // A taker whose clock ran a day ahead does not serve the fires of the coming day.
+  ASSERT_TRUE(a->AcquireLease("nightly", "runner-a", 30s, fire + 24h, std::nullopt)->token);
+  ASSERT_TRUE(a->ReleaseLease("nightly", "runner-a", 6).ok());
+  gb = b->AcquireLease("nightly", "runner-b", 30s, fire + 13ms,
+                       TickServed{TickServed::kTakenAtOrAfterFire, fire + 2h, Duration(0)});
+  ASSERT_TRUE(gb.ok());
+  EXPECT_EQ(gb->token, std::optional<int64_t>(7));
+  ASSERT_TRUE(b->ReleaseLease("nightly", "runner-b", 7).ok());
 
-  // A lease taken without a runner clock (a lakesync before schema version 2) serves nothing.
-  ASSERT_EQ(db_->Query("UPDATE leases SET holder = 'old-runner', runner_clock_at = NULL "
-                       "WHERE job = 'nightly'"),
+  // A take by a lakesync of schema version 1 (no runner clock, no release time: as an old
+  // binary still running after the migration leaves them) serves nothing.
+  ASSERT_EQ(db_->Query("UPDATE leases SET holder = 'old-runner', acquired_at = clock_timestamp(), "
+                       "expires_at = clock_timestamp() WHERE job = 'nightly'"),
             "");
-  ga = a->AcquireLease("nightly", "runner-a", 30s, fire + 24h + 1ms, fire + 24h - 1ms);
-  ASSERT_TRUE(ga.ok());
-  EXPECT_EQ(ga->token, std::optional<int64_t>(6));
+  gb = b->AcquireLease("nightly", "runner-b", 30s, fire + 14ms, tick);
+  ASSERT_TRUE(gb.ok());
+  EXPECT_EQ(gb->token, std::optional<int64_t>(8));
   EXPECT_EQ(db_->Query("SELECT (extract(epoch from runner_clock_at) * 1000)::bigint FROM leases "
                        "WHERE job = 'nightly'"),
-            std::to_string(ToUnixMillis(fire + 24h + 1ms)));
+            std::to_string(ToUnixMillis(fire + 14ms)));
+}
+
+// every: a take within the interval before the database's now; continuous: a release within the
+// poll. Both by the database's clock, so a runner's skewed clock plays no part.
+TEST_F(CoordinationTest, EveryAndContinuousRunsAreRefusedWithinTheIntervalOfAnotherRunnersRun) {
+  auto a = Open();
+  auto b = Open();
+  ASSERT_TRUE(a && b);
+  const TimePoint skewed = FromUnixMillis(1'900'000'000'000);  // 2030 on both runners' clocks
+  const TickServed every{TickServed::kTakenWithin, TimePoint(), Duration(2000)};
+  const TickServed poll{TickServed::kReleasedWithin, TimePoint(), Duration(2000)};
+  ASSERT_EQ(a->AcquireLease("j", "runner-a", 30s, skewed, every)->token, std::optional<int64_t>(1));
+  ASSERT_TRUE(a->ReleaseLease("j", "runner-a", 1).ok());
+  auto gb = b->AcquireLease("j", "runner-b", 30s, skewed, every);
+  ASSERT_TRUE(gb.ok());
+  EXPECT_FALSE(gb->token);
+  EXPECT_EQ(gb->served_by, std::optional<std::string>("runner-a"));
+  gb = b->AcquireLease("j", "runner-b", 30s, skewed, poll);
+  EXPECT_FALSE(gb->token);
+  EXPECT_EQ(gb->served_by, std::optional<std::string>("runner-a"));
+  // The take was 3 s ago but the release 1 s ago: `every` is due, `continuous` is not.
+  ASSERT_EQ(db_->Query("UPDATE leases SET acquired_at = clock_timestamp() - interval '3 s', "
+                       "expires_at = clock_timestamp() - interval '1 s', released_at = "
+                       "clock_timestamp() - interval '1 s' WHERE job = 'j'"),
+            "");
+  gb = b->AcquireLease("j", "runner-b", 30s, skewed, poll);
+  EXPECT_FALSE(gb->token);
+  gb = b->AcquireLease("j", "runner-b", 30s, skewed, every);
+  EXPECT_EQ(gb->token, std::optional<int64_t>(2));
+  ASSERT_TRUE(b->ReleaseLease("j", "runner-b", 2).ok());
+  ASSERT_EQ(db_->Query("UPDATE leases SET acquired_at = clock_timestamp() - interval '5 s', "
+                       "expires_at = clock_timestamp() - interval '3 s', released_at = "
+                       "clock_timestamp() - interval '3 s' WHERE job = 'j'"),
+            "");
+  EXPECT_EQ(a->AcquireLease("j", "runner-a", 30s, skewed, poll)->token, std::optional<int64_t>(3));
 }
 
 TEST_F(CoordinationTest, LeaseIsExclusiveAndTokensGrowAcrossAcquisitions) {

@@ -91,9 +91,9 @@ std::optional<double> ScheduleIntervalSeconds(const Schedule& s, TimePoint now) 
 struct Daemon::Impl {
   struct ActiveRun {
     RunOrder order;
-    // A scheduled run: another daemon's run of the job started after this time served its tick
-    // (Scheduler::ServedAfter); the lease is asked for on that condition.
-    std::optional<TimePoint> served_after;
+    // A scheduled run: when another daemon's run of the job served its tick
+    // (Scheduler::TickServedBy); the lease is asked for on that condition.
+    std::optional<db::TickServed> tick;
     std::shared_ptr<const Config> config;
     // On the steady clock: a step of the wall clock (NTP, a suspended VM) neither cuts a run
     // short nor lets it run on.
@@ -250,7 +250,7 @@ struct Daemon::Impl {
   // The name of a running job (other than `job`) that writes a table `job` writes (or one
   // inside it, or containing it), as the configuration check does within one file; "" if none.
   std::string RunningOnTheSameTables(const std::string& job) const;
-  void Launch(const RunOrder& order, std::optional<TimePoint> served_after);
+  void Launch(const RunOrder& order, std::optional<db::TickServed> tick);
   void HandleFinished(FinishedRun f);
   void DoReload();
   Status Loop();
@@ -490,7 +490,7 @@ void Daemon::Impl::Work(std::shared_ptr<ActiveRun> run) {
 
   const auto asked = SteadyClock::now();
   auto grant = coord->AcquireLease(job->name, runner_id, cfg.runner.lease_ttl,
-                                   SystemClock::Instance().Now(), run->served_after);
+                                   SystemClock::Instance().Now(), run->tick);
   if (!grant.ok() || !grant->token) {
     done.not_started = true;
     if (!grant.ok()) {
@@ -502,9 +502,10 @@ void Daemon::Impl::Work(std::shared_ptr<ActiveRun> run) {
       done.outcome.result = Outcome::kNotStarted;
     } else if (grant->served_by) {
       spdlog::debug(
-          "{}: runner {} started a run at {}, which served this schedule tick; not "
-          "running it here",
-          job->name, *grant->served_by, FormatTimestamp(*grant->served_at));
+          "{}: runner {} ran the job (it took the lease at {}), which served this schedule "
+          "tick; not running it here",
+          job->name, *grant->served_by,
+          grant->served_at ? FormatTimestamp(*grant->served_at) : std::string("?"));
       done.outcome.result = Outcome::kCancelled;
     } else {
       spdlog::debug("{}: another runner holds the job's lease; not running it here", job->name);
@@ -740,10 +741,10 @@ bool Daemon::Impl::TakenOver(const JobConfig& job, int64_t token) {
   return (*lease)->token != token || (*lease)->holder != runner_id;
 }
 
-void Daemon::Impl::Launch(const RunOrder& order, std::optional<TimePoint> served_after) {
+void Daemon::Impl::Launch(const RunOrder& order, std::optional<db::TickServed> tick) {
   auto run = std::make_shared<ActiveRun>();
   run->order = order;
-  run->served_after = served_after;
+  run->tick = std::move(tick);
   run->config = config;
   const JobConfig* job = config->FindJob(order.job);
   if (job != nullptr && job->timeout) {
@@ -930,12 +931,12 @@ Status Daemon::Impl::Loop() {
         continue;
       }
       deferred_jobs.erase(order.job);
-      const std::optional<TimePoint> served_after = scheduler->ServedAfter(order);
+      std::optional<db::TickServed> tick = scheduler->TickServedBy(order);
       if (Status s = scheduler->Started(order); !s.ok()) {
         spdlog::error("{}: scheduler: {}", order.job, s.message());
         continue;
       }
-      Launch(order, served_after);
+      Launch(order, std::move(tick));
     }
     for (const std::string& job : scheduler->TimedOut()) {
       spdlog::warn("{}: the run passed its timeout; it stops at its next safe point", job);

@@ -199,7 +199,7 @@ std::vector<RunOrder> Scheduler::Due() const {
   return due;
 }
 
-std::optional<TimePoint> Scheduler::ServedAfter(const RunOrder& order) const {
+std::optional<db::TickServed> Scheduler::TickServedBy(const RunOrder& order) const {
   const Entry* entry = Find(order.job);
   if (order.trigger != Trigger::kSchedule || entry == nullptr || !entry->configured) {
     return std::nullopt;
@@ -207,12 +207,12 @@ std::optional<TimePoint> Scheduler::ServedAfter(const RunOrder& order) const {
   const Schedule& schedule = entry->job.schedule;
   switch (schedule.kind) {
     case Schedule::kEvery:
-      return clock_.Now() - schedule.every;
+      return db::TickServed{db::TickServed::kTakenWithin, TimePoint(), schedule.every};
     case Schedule::kContinuous:
-      return clock_.Now() - schedule.poll;
+      return db::TickServed{db::TickServed::kReleasedWithin, TimePoint(), schedule.poll};
     case Schedule::kCron:
-      // Times are whole milliseconds: a start at the fire itself serves it.
-      return entry->owed_fire.value_or(order.due) - std::chrono::milliseconds(1);
+      return db::TickServed{db::TickServed::kTakenAtOrAfterFire,
+                            entry->owed_fire.value_or(order.due), Duration(0)};
     case Schedule::kManual:
       break;
   }

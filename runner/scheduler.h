@@ -68,6 +68,7 @@
 #include "common/clock.h"
 #include "common/duration.h"
 #include "common/status.h"
+#include "db/coordination.h"
 #include "db/state_store.h"
 #include "runner/config.h"
 
@@ -171,16 +172,16 @@ class Scheduler {
   // Started for each order it starts; an order it does not start is returned again next time.
   std::vector<RunOrder> Due() const;
 
-  // For a scheduled order from Due(), asked before Started: the time after which a run of the
-  // job that another daemon sharing the state store started has served the order's schedule
-  // tick, so this daemon must not run it again (it asks for the job's lease on that condition:
-  // db::Coordination::AcquireLease). `every: d`: now - d (the interval, start to start, counts
-  // the other daemons' starts too). `continuous: { poll: p }`: now - p. cron: just before the
-  // fire the order is for (a run started at or after the fire serves it), also when the order
-  // comes back after a run that could not start, or for a fire missed while no daemon ran.
-  // nullopt for manual runs and retries (they run whatever other daemons did) and for a job
-  // that is not configured.
-  std::optional<TimePoint> ServedAfter(const RunOrder& order) const;
+  // For a scheduled order from Due(), asked before Started: when a run of the job by another
+  // daemon sharing the state store has served the order's schedule tick, so that this daemon
+  // does not run it again (it asks for the job's lease on that condition:
+  // db::Coordination::AcquireLease). cron: a take at or after the fire the order is for, also
+  // when the order comes back after a run that could not start, or for a fire missed while no
+  // daemon ran the job. `every: d`: a take within the last d (the interval counts every
+  // daemon's starts). `continuous: { poll: p }`: a release within the last p. nullopt for
+  // manual runs and retries (they run whatever other daemons did) and for a job that is not
+  // configured.
+  std::optional<db::TickServed> TickServedBy(const RunOrder& order) const;
 
   // Records that `order` (from Due) started now: the job is running, its deadline set, the
   // request it satisfies (manual, retry) consumed, its schedule ticks up to now satisfied.
@@ -250,7 +251,7 @@ class Scheduler {
     Trigger trigger = Trigger::kSchedule;
     int not_started_streak = 0;  // consecutive kNotStarted runs
     // Cron: the fire the running scheduled run serves, and the fire a scheduled run that is due
-    // again after it could not start (or after a missed fire) is owed for (ServedAfter).
+    // again after it could not start (or after a missed fire) is owed for (TickServedBy).
     std::optional<TimePoint> serving_fire;
     std::optional<TimePoint> owed_fire;
     // What comes next.

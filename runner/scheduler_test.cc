@@ -88,14 +88,15 @@ class SchedulerTest : public ::testing::Test {
     EXPECT_TRUE(scheduler_->Finished(job, outcome).ok()) << job;
   }
   std::string Next(const char* job) { return Fmt(scheduler_->NextRun(job)); }
-  // ServedAfter of the one due order (asked before Started, as the daemon does), which it then
-  // starts; "no single order" when not exactly one is due.
-  std::string ServedAfterThenStart() {
+  // The cron fire TickServedBy names for the one due order (asked before Started, as the daemon
+  // does), which it then starts; "no single order" when not exactly one is due.
+  std::string FireThenStart() {
     std::vector<RunOrder> orders = scheduler_->Due();
     if (orders.size() != 1) return "no single order: " + Str(orders);
-    std::string served = Fmt(scheduler_->ServedAfter(orders[0]));
+    std::optional<db::TickServed> tick = scheduler_->TickServedBy(orders[0]);
     EXPECT_TRUE(scheduler_->Started(orders[0]).ok());
-    return served;
+    if (!tick || tick->kind != db::TickServed::kTakenAtOrAfterFire) return "not a fire";
+    return Fmt(tick->fire);
   }
 
   ManualClock clock_{T("2026-01-01T10:00:00Z")};
@@ -497,51 +498,51 @@ TEST_F(SchedulerTest, ARunThatDidNotStartIsOwedAndComesBackAfterABackoff) {
 
 // ---- several daemons: when another daemon's run served an order's tick ----
 
-TEST_F(SchedulerTest, ServedAfterIsTheIntervalForEveryAndContinuousJobs) {
+TEST_F(SchedulerTest, TickServedByIsTheIntervalForEveryAndContinuousJobs) {
   Make({Job("e", Every(minutes(5))), Job("c", Continuous(seconds(30)))});
   std::vector<RunOrder> due = scheduler_->Due();
   ASSERT_EQ(Str(due), "e:schedule:1 c:schedule:1");
-  // Another daemon's start within the last interval (start to start) or poll serves the tick.
-  EXPECT_EQ(Fmt(scheduler_->ServedAfter(due[0])), "2026-01-01T09:55:00Z");
-  EXPECT_EQ(Fmt(scheduler_->ServedAfter(due[1])), "2026-01-01T09:59:30Z");
+  // Another daemon's take within the last interval (start to start), or its release within the
+  // last poll, serves the tick.
+  EXPECT_EQ(scheduler_->TickServedBy(due[0]),
+            (db::TickServed{db::TickServed::kTakenWithin, TimePoint(), minutes(5)}));
+  EXPECT_EQ(scheduler_->TickServedBy(due[1]),
+            (db::TickServed{db::TickServed::kReleasedWithin, TimePoint(), seconds(30)}));
   // Manual runs, retries and unknown jobs run whatever others did.
-  EXPECT_EQ(Fmt(scheduler_->ServedAfter({"e", Trigger::kManual, 1, T("2026-01-01T10:00:00Z")})),
-            "none");
-  EXPECT_EQ(Fmt(scheduler_->ServedAfter({"e", Trigger::kRetry, 2, T("2026-01-01T10:00:00Z")})),
-            "none");
-  EXPECT_EQ(Fmt(scheduler_->ServedAfter({"x", Trigger::kSchedule, 1, T("2026-01-01T10:00:00Z")})),
-            "none");
-  // Later, from the clock then.
-  At("2026-01-01T10:07:00Z");
-  EXPECT_EQ(Fmt(scheduler_->ServedAfter(due[0])), "2026-01-01T10:02:00Z");
+  EXPECT_EQ(scheduler_->TickServedBy({"e", Trigger::kManual, 1, T("2026-01-01T10:00:00Z")}),
+            std::nullopt);
+  EXPECT_EQ(scheduler_->TickServedBy({"e", Trigger::kRetry, 2, T("2026-01-01T10:00:00Z")}),
+            std::nullopt);
+  EXPECT_EQ(scheduler_->TickServedBy({"x", Trigger::kSchedule, 1, T("2026-01-01T10:00:00Z")}),
+            std::nullopt);
 }
 
-TEST_F(SchedulerTest, ServedAfterIsJustBeforeTheCronFireTheOrderIsFor) {
+TEST_F(SchedulerTest, TickServedByIsTheCronFireTheOrderIsFor) {
   Make({Job("n", Cron("0 11 * * *"))});
   At("2026-01-01T11:00:00.250Z");
-  EXPECT_EQ(ServedAfterThenStart(), "2026-01-01T10:59:59.999Z");
+  EXPECT_EQ(FireThenStart(), "2026-01-01T11:00:00Z");
   // It could not start (the store was down): the order that comes back is for the same fire.
   Finish("n", {Outcome::kNotStarted, true});
   At("2026-01-01T11:00:01.250Z");
-  EXPECT_EQ(ServedAfterThenStart(), "2026-01-01T10:59:59.999Z");
+  EXPECT_EQ(FireThenStart(), "2026-01-01T11:00:00Z");
   Finish("n", {Outcome::kNotStarted, true});
   At("2026-01-01T11:00:03.250Z");
-  EXPECT_EQ(ServedAfterThenStart(), "2026-01-01T10:59:59.999Z");
+  EXPECT_EQ(FireThenStart(), "2026-01-01T11:00:00Z");
   // Another daemon had run it (cancelled here): the next order is for tomorrow's fire.
   Finish("n", {Outcome::kCancelled, true});
   At("2026-01-02T11:00:00Z");
-  EXPECT_EQ(ServedAfterThenStart(), "2026-01-02T10:59:59.999Z");
+  EXPECT_EQ(FireThenStart(), "2026-01-02T11:00:00Z");
   Finish("n", kOk);
 }
 
-TEST_F(SchedulerTest, ServedAfterForACronFireMissedAcrossARestartIsThatFire) {
+TEST_F(SchedulerTest, TickServedByForACronFireMissedAcrossARestartIsThatFire) {
   Make({Job("n", Cron("0 2 * * *"))});
   ASSERT_TRUE(scheduler_->SeedLastStart("n", T("2025-12-31T02:00:00Z")).ok());
   // Today's 02:00 was missed: due now (10:00), for the 02:00 fire.
-  EXPECT_EQ(ServedAfterThenStart(), "2026-01-01T01:59:59.999Z");
+  EXPECT_EQ(FireThenStart(), "2026-01-01T02:00:00Z");
   Finish("n", kOk);
   At("2026-01-02T02:00:00Z");
-  EXPECT_EQ(ServedAfterThenStart(), "2026-01-02T01:59:59.999Z");
+  EXPECT_EQ(FireThenStart(), "2026-01-02T02:00:00Z");
 }
 
 // ---- timeout ----

@@ -1,9 +1,18 @@
 -- lakesync state store, schema version 2.
 --
--- leases.runner_clock_at: when the holder took the lease, by the holder's own clock (NULL for
--- leases taken by lakesync before version 2). Several daemons sharing the database each keep a
--- job's schedule; a daemon about to start a scheduled run asks for the lease only on condition
--- that no other runner took it after the run's schedule tick (Coordination::AcquireLease). The
--- comparison uses the runners' clocks because a schedule's ticks are the runners' clock times
--- (a cron fire at 02:00 is 02:00 by the clock of the daemon that fires it).
+-- Several daemons sharing the database each keep every job's schedule. So that a schedule tick
+-- runs once, not once per daemon, a daemon about to start a scheduled run asks for the job's
+-- lease only on condition that no other runner's run served the tick already
+-- (Coordination::AcquireLease with a TickServed):
+--
+-- runner_clock_at: when the holder took the lease, by the holder's own clock. A cron fire is a
+--   time on the clocks of the daemons that fire it, so a take at or after the fire by the
+--   taker's clock serves it.
+-- released_at: when the holder released the lease (the database's clock). Only a take that
+--   ended in a release (released_at >= acquired_at) served anything: a holder that died
+--   mid-run served nothing, and another daemon still runs the tick.
+--
+-- Both are NULL for leases taken before version 2; a lakesync of version 1 still running after
+-- the migration updates neither, which the released_at >= acquired_at rule tells apart.
 ALTER TABLE leases ADD COLUMN runner_clock_at timestamptz;
+ALTER TABLE leases ADD COLUMN released_at timestamptz;
