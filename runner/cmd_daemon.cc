@@ -46,21 +46,23 @@ int CmdDaemon(const GlobalOptions& g, std::ostream& out, std::ostream& err) {
       }
       spdlog::info("{}: stopping (a second signal cancels runs in progress now)",
                    sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      if (!watched) {
+        watched = true;
+        // The stop's last resort, started before Stop (which may wait behind a query to a
+        // state store that froze while the daemon's main loop held its lock): whatever holds
+        // the stop up, the process ends, as a SIGKILL would end it.
+        const Duration limit = d->MaxStopTime() + std::chrono::seconds(10);
+        std::thread([limit] {
+          std::this_thread::sleep_for(limit);
+          spdlog::error(
+              "stopping: still running {} after the signal; exiting now (runs left "
+              "`running` are marked abandoned by the job's next lease holder)",
+              FormatDuration(limit));
+          spdlog::default_logger()->flush();
+          std::_Exit(kExitJobFailed);
+        }).detach();
+      }
       d->Stop();
-      if (watched) continue;
-      watched = true;
-      // The stop's last resort: whatever holds it up (a query to a state store that froze while
-      // the daemon's main loop held its lock), the process ends, as a SIGKILL would end it.
-      const Duration limit = d->MaxStopTime() + std::chrono::seconds(10);
-      std::thread([limit] {
-        std::this_thread::sleep_for(limit);
-        spdlog::error(
-            "stopping: still running {} after the signal; exiting now (runs left "
-            "`running` are marked abandoned by the job's next lease holder)",
-            FormatDuration(limit));
-        spdlog::default_logger()->flush();
-        std::_Exit(kExitJobFailed);
-      }).detach();
     }
   });
   Status s = d->Run();

@@ -168,6 +168,9 @@ struct Daemon::Impl {
   std::mutex mu;
   std::condition_variable cv;
   std::shared_ptr<const Config> config;  // replaced on reload
+  // config->runner.shutdown_grace, readable without mu (which a query to a frozen state store
+  // may hold).
+  std::atomic<int64_t> shutdown_grace_ms{0};
   std::unique_ptr<Scheduler> scheduler;
   std::map<std::string, std::shared_ptr<ActiveRun>> active;  // by job
   std::set<std::string> deferred_jobs;  // due, waiting for another job on the same table (logged)
@@ -854,6 +857,7 @@ void Daemon::Impl::DoReload() {
     }
   }
   config = std::make_shared<const Config>(std::move(next));
+  shutdown_grace_ms = config->runner.shutdown_grace.count();
   spdlog::info("reloaded {}: {} job(s)", path, config->jobs.size());
 }
 
@@ -1020,6 +1024,7 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(Config config, DaemonOptions opti
     }
   }
   impl->config = std::make_shared<const Config>(std::move(config));
+  impl->shutdown_grace_ms = impl->config->runner.shutdown_grace.count();
 
   Impl* d = impl.get();
   std::map<std::string, HttpHandler> routes;
@@ -1088,8 +1093,7 @@ void Daemon::Stop() {
 }
 
 Duration Daemon::MaxStopTime() const {
-  std::lock_guard lock(impl_->mu);
-  return impl_->config->runner.shutdown_grace + kCancelDrain + kHelperStop;
+  return Duration(impl_->shutdown_grace_ms.load()) + kCancelDrain + kHelperStop;
 }
 
 void Daemon::Reload() {

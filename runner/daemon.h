@@ -66,7 +66,8 @@ class Daemon {
   // force: runner.shutdown_grace, then the cancelled runs' drain, then the helper threads' stop.
   // Past it (the state store froze while the daemon was holding its lock), the caller exits the
   // process anyway: what a stop leaves behind is what a SIGKILL would, which the state store's
-  // records and the leases are made to survive.
+  // records and the leases are made to survive. Never blocks (Stop may, behind a query to a
+  // frozen state store that holds the daemon's lock).
   Duration MaxStopTime() const;
 
   // The HTTP port actually bound (runner.listen may say port 0).
