@@ -205,14 +205,16 @@ Status Coordination::CheckLease(std::string_view job, std::string_view holder, i
       job, rows.Text(0, 0), current, token));
 }
 
-Status Coordination::ReleaseLease(std::string_view job, std::string_view holder, int64_t token) {
+Status Coordination::ReleaseLease(std::string_view job, std::string_view holder, int64_t token,
+                                  bool ran) {
   std::lock_guard lock(*mu_);
   LAKESYNC_ASSIGN_OR_RETURN(pg::Connection * conn, ConnLocked());
   return conn
       ->Query(
-          "UPDATE leases SET expires_at = clock_timestamp(), released_at = clock_timestamp() "
-          "WHERE job = $1 AND holder = $2 AND token = $3 AND expires_at > clock_timestamp()",
-          job, holder, token)
+          "UPDATE leases SET expires_at = clock_timestamp(), released_at = CASE WHEN $4::bool "
+          "THEN clock_timestamp() ELSE released_at END WHERE job = $1 AND holder = $2 AND "
+          "token = $3 AND expires_at > clock_timestamp()",
+          job, holder, token, ran ? "true" : "false")
       .status();
 }
 

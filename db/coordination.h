@@ -14,8 +14,9 @@
 //   run that ends before the next daemon asks would run once per daemon (and a failing run be
 //   retried by each). A scheduled run therefore asks with a TickServed: the lease is refused
 //   when another holder's run served the tick already. Each take records the taker's own clock
-//   (runner_clock_at) and each release its time (released_at): only a take that ended in a
-//   release serves a tick (a holder that died mid-run served nothing).
+//   (runner_clock_at) and each release after a run its time (released_at): only a take that
+//   ended in such a release serves a tick (a holder that died mid-run, or that did not run the
+//   job, served nothing: a daemon whose order for that tick comes later still runs it).
 // - RenewLease and CheckLease succeed only while (holder, token) still match AND the lease has
 //   not expired. A lease that expired is lost even when nobody took it over: a holder that was
 //   frozen past its TTL must stop, since another runner may be about to take the job.
@@ -152,9 +153,12 @@ class Coordination {
   // compares it with the time the check took and treats a stale answer as a lost lease.
   [[nodiscard]] Status CheckLease(std::string_view job, std::string_view holder, int64_t token,
                                   Duration* remaining = nullptr);
-  // Expires the lease now when (holder, token) still hold it (the token stays), recording the
-  // release (released_at). Releasing a lease that was lost is not an error.
-  [[nodiscard]] Status ReleaseLease(std::string_view job, std::string_view holder, int64_t token);
+  // Expires the lease now when (holder, token) still hold it (the token stays). With `ran` (the
+  // job ran under the lease) the release is recorded (released_at), so the take serves schedule
+  // ticks (TickServed); a holder that took the lease but did not run the job says false.
+  // Releasing a lease that was lost is not an error.
+  [[nodiscard]] Status ReleaseLease(std::string_view job, std::string_view holder, int64_t token,
+                                    bool ran = true);
   // The job's lease row (live or not); nullopt when the job was never leased.
   [[nodiscard]] Result<std::optional<LeaseInfo>> GetLease(std::string_view job);
 

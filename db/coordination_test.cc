@@ -95,14 +95,23 @@ TEST_F(CoordinationTest, ACronRunIsRefusedTheLeaseWhenAnotherRunnersRunServedIts
   ASSERT_TRUE(gb.ok());
   EXPECT_EQ(gb->token, std::optional<int64_t>(5));
   ASSERT_TRUE(b->ReleaseLease("nightly", "runner-b", 5).ok());
+  // A holder that took the lease but did not run the job (a `lakesync run` held the job's lock)
+  // served nothing either.
+  ASSERT_TRUE(a->AcquireLease("nightly", "runner-a", 30s, fire + 15ms, std::nullopt)->token);
+  ASSERT_TRUE(a->ReleaseLease("nightly", "runner-a", 6, /*ran=*/false).ok());
+  gb = b->AcquireLease("nightly", "runner-b", 30s, fire + 16ms, tick);
+  ASSERT_TRUE(gb.ok());
+  EXPECT_EQ(gb->token, std::optional<int64_t>(7));
+  EXPECT_FALSE(gb->served_by);
+  ASSERT_TRUE(b->ReleaseLease("nightly", "runner-b", 7).ok());
   // A taker whose clock ran a day ahead does not serve the fires of the coming day.
   ASSERT_TRUE(a->AcquireLease("nightly", "runner-a", 30s, fire + 24h, std::nullopt)->token);
-  ASSERT_TRUE(a->ReleaseLease("nightly", "runner-a", 6).ok());
+  ASSERT_TRUE(a->ReleaseLease("nightly", "runner-a", 8).ok());
   gb = b->AcquireLease("nightly", "runner-b", 30s, fire + 13ms,
                        TickServed{TickServed::kTakenAtOrAfterFire, fire + 2h, Duration(0)});
   ASSERT_TRUE(gb.ok());
-  EXPECT_EQ(gb->token, std::optional<int64_t>(7));
-  ASSERT_TRUE(b->ReleaseLease("nightly", "runner-b", 7).ok());
+  EXPECT_EQ(gb->token, std::optional<int64_t>(9));
+  ASSERT_TRUE(b->ReleaseLease("nightly", "runner-b", 9).ok());
 
   // A take by a lakesync of schema version 1 (no runner clock, no release time: as an old
   // binary still running after the migration leaves them) serves nothing.
@@ -111,7 +120,7 @@ TEST_F(CoordinationTest, ACronRunIsRefusedTheLeaseWhenAnotherRunnersRunServedIts
             "");
   gb = b->AcquireLease("nightly", "runner-b", 30s, fire + 14ms, tick);
   ASSERT_TRUE(gb.ok());
-  EXPECT_EQ(gb->token, std::optional<int64_t>(8));
+  EXPECT_EQ(gb->token, std::optional<int64_t>(10));
   EXPECT_EQ(db_->Query("SELECT (extract(epoch from runner_clock_at) * 1000)::bigint FROM leases "
                        "WHERE job = 'nightly'"),
             std::to_string(ToUnixMillis(fire + 14ms)));

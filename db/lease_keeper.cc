@@ -56,7 +56,7 @@ Status LeaseKeeper::Check() {
   return s;
 }
 
-void LeaseKeeper::Release() {
+void LeaseKeeper::Release(bool ran) {
   {
     std::lock_guard lock(mu_);
     if (released_) return;
@@ -65,7 +65,7 @@ void LeaseKeeper::Release() {
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
   if (!lost_) {
-    if (Status s = coord_.ReleaseLease(job_, holder_, token_); !s.ok()) {
+    if (Status s = coord_.ReleaseLease(job_, holder_, token_, ran); !s.ok()) {
       spdlog::warn("{}: releasing the lease: {} (it expires by itself within {})", job_,
                    s.message(), FormatDuration(ttl_));
     }

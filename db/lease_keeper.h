@@ -46,8 +46,9 @@ class LeaseKeeper {
   // the database cannot be asked.
   Status Check();
 
-  // Stops the heartbeat and expires the lease (when still held). Idempotent.
-  void Release();
+  // Stops the heartbeat and expires the lease (when still held). Idempotent. `ran`: whether
+  // the job ran under it (see Coordination::ReleaseLease); the destructor says true.
+  void Release(bool ran = true);
 
  private:
   std::string LostReason();

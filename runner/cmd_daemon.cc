@@ -1,9 +1,15 @@
+#include <fcntl.h>
+#include <fmt/format.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <ostream>
+#include <string>
 #include <thread>
 
 #include "common/duration.h"
@@ -48,18 +54,26 @@ int CmdDaemon(const GlobalOptions& g, std::ostream& out, std::ostream& err) {
                    sig == SIGTERM ? "SIGTERM" : "SIGINT");
       if (!watched) {
         watched = true;
-        // The stop's last resort, started before Stop (which may wait behind a query to a
-        // state store that froze while the daemon's main loop held its lock): whatever holds
-        // the stop up, the process ends, as a SIGKILL would end it.
-        const Duration limit = d->MaxStopTime() + std::chrono::seconds(10);
-        std::thread([limit] {
-          std::this_thread::sleep_for(limit);
-          spdlog::error(
-              "stopping: still running {} after the signal; exiting now (runs left "
-              "`running` are marked abandoned by the job's next lease holder)",
-              FormatDuration(limit));
-          spdlog::default_logger()->flush();
-          std::_Exit(kExitJobFailed);
+        // The stop's last resort, started before Stop: whatever holds the stop up, the process
+        // ends, as a SIGKILL would end it. The limit follows a reload's new shutdown_grace.
+        std::thread([d, signalled = std::chrono::steady_clock::now()] {
+          for (;;) {
+            const Duration limit = d->MaxStopTime() + std::chrono::seconds(10);
+            const auto until = signalled + limit;
+            if (std::chrono::steady_clock::now() >= until) {
+              // Not through spdlog (its sink may block on a stalled stderr pipe): one write
+              // that cannot block, then out.
+              const std::string line = fmt::format(
+                  "lakesync: daemon: still running {} after the signal; exiting now (runs left "
+                  "`running` are marked abandoned by the job's next lease holder)\n",
+                  FormatDuration(limit));
+              ::fcntl(STDERR_FILENO, F_SETFL, ::fcntl(STDERR_FILENO, F_GETFL) | O_NONBLOCK);
+              (void)!::write(STDERR_FILENO, line.data(), line.size());
+              std::_Exit(kExitJobFailed);
+            }
+            std::this_thread::sleep_until(
+                std::min(until, std::chrono::steady_clock::now() + std::chrono::seconds(1)));
+          }
         }).detach();
       }
       d->Stop();

@@ -187,40 +187,45 @@ struct Daemon::Impl {
   // Requests settled lately: a claim the listener took again just before they were marked done
   // is dropped, not run a second time (bounded: the oldest are forgotten).
   std::set<int64_t> settled_requests;
-  bool stopping = false;
-  bool reload_requested = false;
+  // Set by Stop and Reload without mu (which a query to a frozen state store may hold), so a
+  // signal is always taken; the loop wakes at least every second to see them.
+  std::atomic<bool> stopping{false};
+  std::atomic<bool> reload_requested{false};
   bool manual_requested = false;  // the listener added manual requests
   std::atomic<bool> cancel_runs_{false};
   std::atomic<bool> threads_stop{false};
   std::thread listener_thread;
   std::thread lag_thread;
   std::thread keepalive_thread;
-  int helpers_running = 0;  // of the three above; guarded by mu
+  std::set<std::string> helpers_running;  // names of the three above still running; mu
 
-  // Starts `body` as a helper thread counted in helpers_running.
-  std::thread StartHelper(void (Impl::*body)()) {
+  // Starts `body` as a helper thread named `name` in helpers_running.
+  std::thread StartHelper(const char* name, void (Impl::*body)()) {
     {
       std::lock_guard lock(mu);
-      ++helpers_running;
+      helpers_running.insert(name);
     }
-    return std::thread([this, body] {
+    return std::thread([this, name, body] {
       (this->*body)();
       std::lock_guard lock(mu);
-      --helpers_running;
+      helpers_running.erase(name);
       cv.notify_all();
     });
   }
-  // Stops the helper threads: true when all of them ended within kHelperStop (then joined).
-  bool StopHelpers() {
+  // Stops the helper threads: "" when all of them ended within kHelperStop (then joined), else
+  // the names of those still running.
+  std::string StopHelpers() {
     threads_stop = true;
     std::unique_lock lock(mu);
     cv.notify_all();
-    if (!cv.wait_for(lock, kHelperStop, [&] { return helpers_running == 0; })) return false;
+    if (!cv.wait_for(lock, kHelperStop, [&] { return helpers_running.empty(); })) {
+      return fmt::format("{}", fmt::join(helpers_running, ", "));
+    }
     lock.unlock();
     for (std::thread* t : {&listener_thread, &lag_thread, &keepalive_thread}) {
       if (t->joinable()) t->join();
     }
-    return true;
+    return "";
   }
 
   void Listen();
@@ -533,7 +538,7 @@ void Daemon::Impl::Work(std::shared_ptr<ActiveRun> run) {
                    locked.status().message());
       done.outcome.result = Outcome::kNotStarted;
     }
-    lease.Release();
+    lease.Release(/*ran=*/false);  // the tick is not served: another daemon may run it
     done.not_started = true;
     post();
     return;
@@ -871,8 +876,7 @@ Status Daemon::Impl::Loop() {
       finished.erase(finished.begin());
       HandleFinished(std::move(f));
     }
-    if (reload_requested) {
-      reload_requested = false;
+    if (reload_requested.exchange(false)) {
       if (!stopping) DoReload();
     }
     if (stopping) {
@@ -1055,17 +1059,19 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(Config config, DaemonOptions opti
 }
 
 Status Daemon::Run() {
-  impl_->listener_thread = impl_->StartHelper(&Impl::Listen);
-  impl_->lag_thread = impl_->StartHelper(&Impl::ProbeLag);
-  impl_->keepalive_thread = impl_->StartHelper(&Impl::KeepAlive);
+  impl_->listener_thread = impl_->StartHelper("request listener", &Impl::Listen);
+  impl_->lag_thread = impl_->StartHelper("lag probe", &Impl::ProbeLag);
+  impl_->keepalive_thread = impl_->StartHelper("keep-alive", &Impl::KeepAlive);
   Status s = impl_->Loop();
-  if (!impl_->StopHelpers()) {
+  if (std::string stuck = impl_->StopHelpers(); !stuck.empty()) {
     spdlog::error(
-        "stopping: the state store did not answer a query within {}; exiting without it (runs "
-        "left `running` are marked abandoned by the job's next lease holder, and leases and "
-        "request claims expire by themselves)",
-        FormatDuration(kHelperStop));
-    return s.ok() ? Status::Unavailable("the state store did not answer while stopping") : s;
+        "stopping: the {} did not stop within {} (stuck in a query to a state store that does "
+        "not answer, or reading a slow table); exiting without it (runs left `running` are "
+        "marked abandoned by the job's next lease holder, and leases and request claims expire "
+        "by themselves)",
+        stuck, FormatDuration(kHelperStop));
+    impl_->notifier->Shutdown(std::chrono::seconds(5));
+    return s.ok() ? Status::Unavailable("the " + stuck + " did not stop") : s;
   }
   // Requests claimed while stopping (the listener's last claim) go back too.
   {
@@ -1083,12 +1089,10 @@ Status Daemon::Run() {
 }
 
 void Daemon::Stop() {
-  std::lock_guard lock(impl_->mu);
-  if (impl_->stopping && !impl_->cancel_runs_) {
+  // No lock (see `stopping`): a signal is taken even while the loop waits on the state store.
+  if (impl_->stopping.exchange(true) && !impl_->cancel_runs_.exchange(true)) {
     spdlog::warn("stopping: asked again; cancelling the runs in progress at their next safe point");
-    impl_->cancel_runs_ = true;
   }
-  impl_->stopping = true;
   impl_->cv.notify_all();
 }
 
@@ -1097,8 +1101,7 @@ Duration Daemon::MaxStopTime() const {
 }
 
 void Daemon::Reload() {
-  std::lock_guard lock(impl_->mu);
-  impl_->reload_requested = true;
+  impl_->reload_requested = true;  // no lock: see `stopping`
   impl_->cv.notify_all();
 }
 

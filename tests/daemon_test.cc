@@ -206,6 +206,47 @@ class DaemonTest : public ::testing::Test {
 
   std::string Q(const std::string& sql) const { return db_->Query(sql); }
 
+  // Whether `n` runs succeeded within 30 s.
+  bool WaitForSucceededRuns(int n) const {
+    const std::string want = std::to_string(n);
+    for (auto until = SteadyClock::now() + 30s; SteadyClock::now() < until;) {
+      if (Q("SELECT count(*) FROM runs WHERE status = 'succeeded'") == want) return true;
+      std::this_thread::sleep_for(50ms);
+    }
+    return false;
+  }
+
+  // The state store frozen: every backend of the test database but the asking query's own is
+  // SIGSTOPped (queries on them hang; their connections stay up) until the value is destroyed.
+  struct Frozen {
+    bool ok = false;
+    std::string error;
+    std::vector<pid_t> pids;
+    Frozen() = default;
+    Frozen(Frozen&& o) noexcept : ok(o.ok), error(std::move(o.error)), pids(std::move(o.pids)) {
+      o.pids.clear();
+    }
+    ~Frozen() {
+      for (pid_t pid : pids) kill(pid, SIGCONT);
+    }
+  };
+  Frozen FreezeStateStore() const {
+    Frozen f;
+    std::istringstream pids(
+        Q("SELECT string_agg(pid::text, ' ') FROM pg_stat_activity WHERE "
+          "datname = current_database() AND pid <> pg_backend_pid()"));
+    for (pid_t pid = 0; pids >> pid;) {
+      if (kill(pid, SIGSTOP) != 0) {
+        f.error = "SIGSTOP of backend " + std::to_string(pid) + ": " + strerror(errno);
+        return f;
+      }
+      f.pids.push_back(pid);
+    }
+    f.ok = !f.pids.empty();
+    if (!f.ok) f.error = "no backend of the daemon's to freeze";
+    return f;
+  }
+
   // Runs of one job that overlap in time: pairs (a, b), a started first, b started before a
   // finished. Runs still `running` count as never finishing.
   std::string Overlaps() const {
@@ -393,28 +434,9 @@ TEST_F(DaemonTest, AFrozenStateStoreDoesNotHoldUpTheStop) {
       WriteConfig("frozen.yaml", "  lag_probe_interval: 1s\n  shutdown_grace: 1s\n",
                   {{"once", "{ every: 1h }", "f", ""}});
   auto d = StartDaemon(config, "frozen.log");
-  for (auto until = SteadyClock::now() + 30s;
-       Q("SELECT count(*) FROM runs WHERE status = 'succeeded'") != "1" &&
-       SteadyClock::now() < until;) {
-    std::this_thread::sleep_for(50ms);
-  }
-  ASSERT_EQ(Q("SELECT count(*) FROM runs WHERE status = 'succeeded'"), "1") << d->Log();
-  // The daemon's backends (every session of this database but the query's own).
-  std::vector<pid_t> backends;
-  {
-    std::istringstream pids(
-        Q("SELECT string_agg(pid::text, ' ') FROM pg_stat_activity WHERE "
-          "datname = current_database() AND pid <> pg_backend_pid()"));
-    for (pid_t pid = 0; pids >> pid;) backends.push_back(pid);
-  }
-  ASSERT_FALSE(backends.empty());
-  struct Thaw {
-    std::vector<pid_t>& pids;
-    ~Thaw() {
-      for (pid_t pid : pids) kill(pid, SIGCONT);
-    }
-  } thaw{backends};
-  for (pid_t pid : backends) ASSERT_EQ(kill(pid, SIGSTOP), 0) << pid << ": " << strerror(errno);
+  ASSERT_TRUE(WaitForSucceededRuns(1)) << d->Log();
+  Frozen frozen = FreezeStateStore();
+  ASSERT_TRUE(frozen.ok) << frozen.error;
   // The lag probe's sweep (every second) is now stuck in a query.
   std::this_thread::sleep_for(2500ms);
   const auto signalled = SteadyClock::now();
@@ -427,7 +449,36 @@ TEST_F(DaemonTest, AFrozenStateStoreDoesNotHoldUpTheStop) {
   // The helpers' bound (5 s) after an idle drain, well before the last resort (1 s of grace +
   // 30 s of drain + 5 s + 10 s).
   EXPECT_LT(took, 15.0);
-  EXPECT_THAT(d->Log(), HasSubstr("the state store did not answer a query within 5s"));
+  EXPECT_THAT(d->Log(), HasSubstr("did not stop within 5s (stuck in a query to a state store"));
+}
+
+// The last resort: a reload stuck in a query to a frozen state store holds the daemon's main
+// loop (and its lock); SIGTERM is still taken, and the process ends shutdown_grace + 45 s later.
+TEST_F(DaemonTest, ASigtermDuringAReloadStuckOnAFrozenStateStoreEndsTheDaemon) {
+  ASSERT_EQ(Generate("f", 2, 2, 256), 1);
+  const std::string config =
+      WriteConfig("stuck.yaml", "  lag_probe_interval: 1h\n  shutdown_grace: 0s\n",
+                  {{"once", "{ every: 1h }", "f", ""}});
+  auto d = StartDaemon(config, "stuck.log");
+  ASSERT_TRUE(WaitForSucceededRuns(1)) << d->Log();
+  Frozen frozen = FreezeStateStore();
+  ASSERT_TRUE(frozen.ok) << frozen.error;
+  d->Signal(SIGHUP);  // the reload records the job list: stuck, holding the main loop
+  std::this_thread::sleep_for(1s);
+  d->Signal(SIGHUP);  // a second one must not hold up the signal thread either
+  std::this_thread::sleep_for(500ms);
+  const auto signalled = SteadyClock::now();
+  d->Signal(SIGTERM);
+  const std::optional<int> code = d->Wait(70s);
+  const double took = std::chrono::duration<double>(SteadyClock::now() - signalled).count();
+  std::cout << "[ measured ] ended " << took
+            << " s after SIGTERM (reload stuck on a frozen store)\n";
+  if (!code) d->Signal(SIGKILL);
+  ASSERT_EQ(code, std::optional<int>(1)) << d->Log();
+  EXPECT_GE(took, 44.0);
+  EXPECT_LT(took, 50.0);
+  EXPECT_THAT(d->Log(), HasSubstr("SIGTERM: stopping"));
+  EXPECT_THAT(d->Log(), HasSubstr("still running 45s after the signal; exiting now"));
 }
 
 // ---------------------------------------------------------------------------------------------
