@@ -515,6 +515,15 @@ void Daemon::Impl::Work(std::shared_ptr<ActiveRun> run) {
           job->name, *grant->served_by,
           grant->served_at ? FormatTimestamp(*grant->served_at) : std::string("?"));
       done.outcome.result = Outcome::kCancelled;
+    } else if (run->tick) {
+      // A scheduled run while another runner holds the lease: owed (asked again 1 s, 2 s, ...
+      // at most 60 s apart) until that run ends. Released after its run, the other's take
+      // serves this tick (or not: then this daemon runs it, as a tick missed while the job
+      // ran); if its holder dies, the lease expires unreleased and this daemon runs the tick,
+      // taking the job over, instead of waiting for the next one.
+      spdlog::debug("{}: another runner holds the job's lease; asking again until its run ends",
+                    job->name);
+      done.outcome.result = Outcome::kNotStarted;
     } else {
       spdlog::debug("{}: another runner holds the job's lease; not running it here", job->name);
       done.outcome.result = Outcome::kCancelled;

@@ -42,7 +42,9 @@
 //   (the next run is attempt 1). kSucceeded and kCancelled end a streak too; a cancelled run
 //   (shutdown, operator, or a lease held by another runner) is never retried.
 // - Not started: a run that ends kNotStarted never began (the state store was unreachable when
-//   it was to take the job's lease). What it was started for is owed: a scheduled run or a
+//   it was to take the job's lease; or, the daemon decides, another daemon held the lease of a
+//   scheduled run, so the tick waits to see whether that daemon's run serves it or dies with
+//   it). What it was started for is owed: a scheduled run or a
 //   retry is due again, same trigger and attempt, after 1 s, 2 s, 4 s, ... at most 60 s while
 //   the streak of not-started runs lasts (a run that starts ends it). A schedule tick is never
 //   lost to an outage: the nightly cron run happens once PostgreSQL is back. It leaves the last
@@ -129,7 +131,8 @@ struct RunOrder {
 // How a run ended, as the caller reports it to Finished.
 struct Outcome {
   // kNotStarted: the run never began (the state store could not be reached to take the job's
-  // lease); the order it was started for is owed and comes back after a backoff (see the rules).
+  // lease, or, for a scheduled run, another daemon holds it); the order it was started for is
+  // owed and comes back after a backoff (see the rules).
   enum Result { kSucceeded, kFailed, kTimedOut, kCancelled, kNotStarted };
   Result result = kSucceeded;
   // Continuous jobs: whether the run ended at the source head it observed (nothing left to
