@@ -56,9 +56,11 @@ int CmdDaemon(const GlobalOptions& g, std::ostream& out, std::ostream& err) {
         watched = true;
         // The stop's last resort, started before Stop: whatever holds the stop up, the process
         // ends, as a SIGKILL would end it. The limit follows a reload's new shutdown_grace.
-        std::thread([d, signalled = std::chrono::steady_clock::now()] {
+        // It holds the grace, not the Daemon (destroyed after a clean stop while it sleeps).
+        std::thread([grace = d->shutdown_grace_ms(), signalled = std::chrono::steady_clock::now()] {
           for (;;) {
-            const Duration limit = d->MaxStopTime() + std::chrono::seconds(10);
+            const Duration limit =
+                Daemon::MaxStopTime(Duration(grace->load())) + std::chrono::seconds(10);
             const auto until = signalled + limit;
             if (std::chrono::steady_clock::now() >= until) {
               // Not through spdlog (its sink may block on a stalled stderr pipe): one write

@@ -46,6 +46,16 @@ constexpr Duration kCancelDrain = std::chrono::seconds(30);
 // to a state store that does not answer takes longer.
 constexpr Duration kHelperStop = std::chrono::seconds(5);
 
+// How soon a scheduled run whose lease another daemon held asks again: every lease_ttl (the
+// holder's death shows as an expiry within that), sooner for a schedule that is more frequent
+// (the job's interval or poll), at least every 200 ms.
+Duration HeldLeaseRecheck(const Config& cfg, const JobConfig& job) {
+  Duration wait = cfg.runner.lease_ttl;
+  if (job.schedule.kind == Schedule::kEvery) wait = std::min(wait, job.schedule.every);
+  if (job.schedule.kind == Schedule::kContinuous) wait = std::min(wait, job.schedule.poll);
+  return std::max<Duration>(wait, std::chrono::milliseconds(200));
+}
+
 double UnixSeconds(TimePoint t) {
   return std::chrono::duration<double>(t.time_since_epoch()).count();
 }
@@ -170,7 +180,8 @@ struct Daemon::Impl {
   std::shared_ptr<const Config> config;  // replaced on reload
   // config->runner.shutdown_grace, readable without mu (which a query to a frozen state store
   // may hold).
-  std::atomic<int64_t> shutdown_grace_ms{0};
+  std::shared_ptr<std::atomic<int64_t>> shutdown_grace_ms =
+      std::make_shared<std::atomic<int64_t>>(0);
   std::unique_ptr<Scheduler> scheduler;
   std::map<std::string, std::shared_ptr<ActiveRun>> active;  // by job
   std::set<std::string> deferred_jobs;  // due, waiting for another job on the same table (logged)
@@ -435,22 +446,28 @@ Status Daemon::Impl::Settle(const Unsettled& u) {
 void Daemon::Impl::SeedScheduler(const Config& cfg) {
   const TimePoint now = SystemClock::Instance().Now();
   for (const JobConfig& job : cfg.jobs) {
-    auto last = store->LastRun(job.name);
-    if (!last.ok()) {
-      spdlog::warn("{}: reading its last run: {}", job.name, last.status().message());
+    // The newest run that served its tick: not one still `running` (another daemon's, which
+    // this one must be ready to take over if its holder dies, or a dead daemon's), nor one that
+    // was cancelled (a daemon stopped in the middle of it).
+    auto runs = store->ListRuns(job.name, 20);
+    if (!runs.ok()) {
+      spdlog::warn("{}: reading its last runs: {}", job.name, runs.status().message());
       continue;
     }
-    if (!last->has_value()) continue;
-    if (Status s = scheduler->SeedLastStart(job.name, (*last)->start.started_at); !s.ok()) continue;
+    auto last = std::find_if(runs->begin(), runs->end(), [](const db::RunRecord& r) {
+      return r.status != db::RunStatus::kRunning && r.status != db::RunStatus::kCancelled;
+    });
+    if (last == runs->end()) continue;
+    if (Status s = scheduler->SeedLastStart(job.name, last->start.started_at); !s.ok()) continue;
     std::optional<TimePoint> next = scheduler->NextRun(job.name);
     if (job.schedule.kind == Schedule::kEvery && next && *next > now) {
       spdlog::info("{}: last run started at {}; next scheduled run at {}", job.name,
-                   FormatTimestamp((*last)->start.started_at), FormatTimestamp(*next));
+                   FormatTimestamp(last->start.started_at), FormatTimestamp(*next));
     } else if (job.schedule.kind == Schedule::kCron && next && *next <= now) {
       spdlog::info(
           "{}: last run started at {} and a scheduled fire has passed since; running "
           "the missed fire now",
-          job.name, FormatTimestamp((*last)->start.started_at));
+          job.name, FormatTimestamp(last->start.started_at));
     }
   }
 }
@@ -521,9 +538,12 @@ void Daemon::Impl::Work(std::shared_ptr<ActiveRun> run) {
       // serves this tick (or not: then this daemon runs it, as a tick missed while the job
       // ran); if its holder dies, the lease expires unreleased and this daemon runs the tick,
       // taking the job over, instead of waiting for the next one.
-      spdlog::debug("{}: another runner holds the job's lease; asking again until its run ends",
-                    job->name);
       done.outcome.result = Outcome::kNotStarted;
+      done.outcome.again = HeldLeaseRecheck(cfg, *job);
+      spdlog::debug(
+          "{}: another runner holds the job's lease; asking again in {} until its run "
+          "ends",
+          job->name, FormatDuration(*done.outcome.again));
     } else {
       spdlog::debug("{}: another runner holds the job's lease; not running it here", job->name);
       done.outcome.result = Outcome::kCancelled;
@@ -591,7 +611,10 @@ void Daemon::Impl::Work(std::shared_ptr<ActiveRun> run) {
   Observer observer(*this, *run, lease);
   const TimePoint started = SystemClock::Instance().Now();
   Result<ExecuteResult> result = ExecuteJob(cfg, *job, options, *store, observer);
-  lease.Release();
+  // A run cancelled (the daemon stopping, its lease lost) did not serve its tick: a daemon that
+  // is waiting for the lease runs it.
+  lease.Release(/*ran=*/!result.ok() ||
+                result->outcome.finish.status != db::RunStatus::kCancelled || run->timed_out);
   const TimePoint ended = SystemClock::Instance().Now();
   const double seconds = std::chrono::duration<double>(ended - started).count();
 
@@ -871,7 +894,7 @@ void Daemon::Impl::DoReload() {
     }
   }
   config = std::make_shared<const Config>(std::move(next));
-  shutdown_grace_ms = config->runner.shutdown_grace.count();
+  *shutdown_grace_ms = config->runner.shutdown_grace.count();
   spdlog::info("reloaded {}: {} job(s)", path, config->jobs.size());
 }
 
@@ -1037,7 +1060,7 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(Config config, DaemonOptions opti
     }
   }
   impl->config = std::make_shared<const Config>(std::move(config));
-  impl->shutdown_grace_ms = impl->config->runner.shutdown_grace.count();
+  *impl->shutdown_grace_ms = impl->config->runner.shutdown_grace.count();
 
   Impl* d = impl.get();
   std::map<std::string, HttpHandler> routes;
@@ -1105,8 +1128,12 @@ void Daemon::Stop() {
   impl_->cv.notify_all();
 }
 
-Duration Daemon::MaxStopTime() const {
-  return Duration(impl_->shutdown_grace_ms.load()) + kCancelDrain + kHelperStop;
+Duration Daemon::MaxStopTime(Duration shutdown_grace) {
+  return shutdown_grace + kCancelDrain + kHelperStop;
+}
+
+std::shared_ptr<const std::atomic<int64_t>> Daemon::shutdown_grace_ms() const {
+  return impl_->shutdown_grace_ms;
 }
 
 void Daemon::Reload() {

@@ -17,8 +17,10 @@
 // interval rather than at once. A manual request is linked to its run as soon as the run starts.
 //
 // Leases and fencing (db/coordination.h): a worker takes the job's lease before starting the
-// run; a job whose lease another runner holds is not run here (a scheduled or retry run is
-// dropped as cancelled — the holder is running it; a manual run waits for the lease). The run's
+// run; a job whose lease another runner holds is not run here (a retry is dropped as cancelled
+// — the holder is running the job; a manual run waits for the lease; a scheduled run is owed
+// and asked again every min(lease_ttl, interval) until the holder's run ends, then runs only
+// if that run did not serve its tick: docs/daemon.md). The run's
 // observer checks the lease in the database before every commit publish and before the final
 // record, so a runner that lost its lease (frozen past the TTL, cut off from the database)
 // publishes and records nothing. A worker that takes over a job marks its `running` runs
@@ -31,6 +33,8 @@
 //
 // Thread-safety: Stop and Reload may be called from any thread (a signal-handling thread).
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -62,13 +66,15 @@ class Daemon {
   void Stop();
   void Reload();
 
-  // The longest a stop should take from Stop() to Run() returning, by the configuration in
-  // force: runner.shutdown_grace, then the cancelled runs' drain, then the helper threads' stop.
-  // Past it (the state store froze while the daemon was holding its lock), the caller exits the
-  // process anyway: what a stop leaves behind is what a SIGKILL would, which the state store's
-  // records and the leases are made to survive. Never blocks (Stop may, behind a query to a
-  // frozen state store that holds the daemon's lock).
-  Duration MaxStopTime() const;
+  // The longest a stop should take from Stop() to Run() returning, given runner.shutdown_grace:
+  // the grace, then the cancelled runs' drain, then the helper threads' stop. Past it (the
+  // state store froze while the daemon was holding its lock), the caller exits the process
+  // anyway: what a stop leaves behind is what a SIGKILL would, which the state store's records
+  // and the leases are made to survive.
+  static Duration MaxStopTime(Duration shutdown_grace);
+  // The configuration's runner.shutdown_grace in milliseconds, kept up to date by reloads;
+  // readable without any lock, and after the Daemon is destroyed.
+  std::shared_ptr<const std::atomic<int64_t>> shutdown_grace_ms() const;
 
   // The HTTP port actually bound (runner.listen may say port 0).
   int http_port() const;

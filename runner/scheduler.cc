@@ -255,6 +255,8 @@ Status Scheduler::Started(const RunOrder& order) {
   if (order.trigger == Trigger::kSchedule && entry->job.schedule.kind == Schedule::kCron) {
     entry->serving_fire = entry->owed_fire.value_or(order.due);
   }
+  entry->next_due_before_start = entry->next_due;
+  entry->schedule_owed_before_start = entry->schedule_owed;
   entry->timeout_reported = false;
   entry->deadline.reset();
   if (entry->job.timeout) entry->deadline = now + *entry->job.timeout;
@@ -263,9 +265,10 @@ Status Scheduler::Started(const RunOrder& order) {
   entry->retry_at.reset();
   if (entry->job.schedule.kind == Schedule::kContinuous) {
     entry->next_due = TimePoint::max();  // planned from the outcome, in Finished
-  } else if (entry->next_due <= now) {
+  } else if (entry->next_due <= now || entry->schedule_owed) {
     entry->next_due = NextTick(entry->job.schedule, now);
   }
+  entry->schedule_owed = false;
   return Status::OK();
 }
 
@@ -280,15 +283,23 @@ Status Scheduler::Finished(std::string_view job, Outcome outcome) {
   entry->running = false;
   entry->deadline.reset();
   if (outcome.result == Outcome::kNotStarted && entry->configured) {
-    // Owed, not done: back after a backoff, as what it was (see the header).
-    const int streak = std::min(++entry->not_started_streak, 7);
-    const TimePoint again = now + std::min<Duration>(std::chrono::seconds(1LL << (streak - 1)),
-                                                     std::chrono::seconds(60));
+    // Owed, not done: back after a backoff, as what it was (see the header). It served nothing.
+    entry->next_due = entry->next_due_before_start;
+    entry->schedule_owed = entry->schedule_owed_before_start;
+    TimePoint again;
+    if (outcome.again) {
+      again = now + *outcome.again;
+    } else {
+      const int streak = std::min(++entry->not_started_streak, 7);
+      again = now + std::min<Duration>(std::chrono::seconds(1LL << (streak - 1)),
+                                       std::chrono::seconds(60));
+    }
     if (entry->trigger == Trigger::kRetry) {
       entry->retry_at = again;
       entry->retry_attempt = entry->attempt;
     } else if (entry->trigger == Trigger::kSchedule) {
-      entry->next_due = std::min(entry->next_due, again);
+      entry->next_due = std::min(again, NextTick(entry->job.schedule, now));
+      entry->schedule_owed = true;
       entry->owed_fire = entry->serving_fire;
     }
     return Status::OK();

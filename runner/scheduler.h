@@ -44,7 +44,9 @@
 // - Not started: a run that ends kNotStarted never began (the state store was unreachable when
 //   it was to take the job's lease; or, the daemon decides, another daemon held the lease of a
 //   scheduled run, so the tick waits to see whether that daemon's run serves it or dies with
-//   it). What it was started for is owed: a scheduled run or a
+//   it: then the daemon says when to ask again, Outcome::again). It served nothing: the ticks
+//   its start satisfied are due again, and any run that starts later (a manual one too)
+//   satisfies the owed one. What it was started for is owed: a scheduled run or a
 //   retry is due again, same trigger and attempt, after 1 s, 2 s, 4 s, ... at most 60 s while
 //   the streak of not-started runs lasts (a run that starts ends it). A schedule tick is never
 //   lost to an outage: the nightly cron run happens once PostgreSQL is back. It leaves the last
@@ -138,6 +140,9 @@ struct Outcome {
   // Continuous jobs: whether the run ended at the source head it observed (nothing left to
   // replicate). Ignored for other schedules and for runs that did not succeed.
   bool caught_up = true;
+  // kNotStarted only: when to ask again, instead of the outage backoff (1 s, 2 s ... 60 s,
+  // whose streak this does not count): another daemon held the lease of a scheduled run.
+  std::optional<Duration> again;
 };
 
 // A job's state for `lakesync status`.
@@ -257,6 +262,12 @@ class Scheduler {
     // again after it could not start (or after a missed fire) is owed for (TickServedBy).
     std::optional<TimePoint> serving_fire;
     std::optional<TimePoint> owed_fire;
+    // A scheduled run is owed (it did not start). Any run that starts serves it (Started).
+    bool schedule_owed = false;
+    // next_due and schedule_owed before the current run started: a run that did not start
+    // (kNotStarted) served nothing, so they come back.
+    TimePoint next_due_before_start = TimePoint::max();
+    bool schedule_owed_before_start = false;
     // What comes next.
     TimePoint next_due = TimePoint::max();  // the next schedule tick; max() = none
     std::optional<TimePoint> manual_requested;

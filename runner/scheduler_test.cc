@@ -545,6 +545,42 @@ TEST_F(SchedulerTest, TickServedByForACronFireMissedAcrossARestartIsThatFire) {
   EXPECT_EQ(FireThenStart(), "2026-01-02T02:00:00Z");
 }
 
+// Another daemon held the lease: the daemon says when to ask again (no outage backoff), and any
+// run that starts here meanwhile serves the owed tick; one that does not start serves nothing.
+TEST_F(SchedulerTest, AnOwedTickIsAskedAgainWhenToldAndServedByAnyRunThatStarts) {
+  Make({Job("h", Cron("0 * * * *"))});
+  const Outcome held{Outcome::kNotStarted, true, seconds(30)};
+  At("2026-01-01T11:00:00Z");
+  EXPECT_EQ(StartDue(), "h:schedule:1");
+  Finish("h", held);
+  EXPECT_EQ(Next("h"), "2026-01-01T11:00:30Z");
+  At("2026-01-01T11:00:30Z");
+  EXPECT_EQ(StartDue(), "h:schedule:1");
+  Finish("h", held);
+  EXPECT_EQ(Next("h"), "2026-01-01T11:01:00Z") << "30 s again, not a growing backoff";
+  // A manual run starts while the tick is owed, and runs past the next ask.
+  At("2026-01-01T11:00:40Z");
+  ASSERT_TRUE(scheduler_->RequestManual("h").ok());
+  EXPECT_EQ(StartDue(), "h:manual:1");
+  At("2026-01-01T11:05:00Z");
+  Finish("h", kOk);
+  EXPECT_EQ(Next("h"), "2026-01-01T12:00:00Z") << "the manual run served the owed 11:00 tick";
+
+  At("2026-01-01T12:00:00Z");
+  EXPECT_EQ(StartDue(), "h:schedule:1");
+  Finish("h", held);
+  // A manual run that could not start either (the lease is still held) serves nothing.
+  At("2026-01-01T12:00:05Z");
+  ASSERT_TRUE(scheduler_->RequestManual("h").ok());
+  EXPECT_EQ(StartDue(), "h:manual:1");
+  Finish("h", {Outcome::kNotStarted, true});
+  EXPECT_EQ(Next("h"), "2026-01-01T12:00:30Z");
+  At("2026-01-01T12:00:30Z");
+  std::vector<RunOrder> due = scheduler_->Due();
+  ASSERT_EQ(Str(due), "h:schedule:1");
+  EXPECT_EQ(scheduler_->TickServedBy(due[0])->fire, T("2026-01-01T12:00:00Z"));
+}
+
 // ---- timeout ----
 
 TEST_F(SchedulerTest, TimeoutIsReportedOnceAtExactlyTheDeadlineAndRetried) {

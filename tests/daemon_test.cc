@@ -256,6 +256,62 @@ class DaemonTest : public ::testing::Test {
         "b.started_at < coalesce(a.finished_at, 'infinity')");
   }
 
+  // Two daemons on one hourly job over a table whose run takes a while; the holder of the first
+  // run gets `sig` (SIGKILL: dies; SIGTERM with shutdown_grace 0: cancels its run and stops). The
+  // other daemon, which found the lease held, must run the tick once the holder is gone.
+  void ExpectTheOtherDaemonRunsTheTickAfter(int sig) {
+    ASSERT_EQ(Generate("big", 400, 8, 256), 399);
+    const std::string config =
+        WriteConfig("takeover.yaml",
+                    "  copy_parallelism: 1\n  lease_ttl: 2s\n  heartbeat_interval: 500ms\n"
+                    "  lag_probe_interval: 1h\n  shutdown_grace: 0s\n",
+                    {{"hourly", "{ every: 1h }", "big", ""}});
+    // Both daemons' first tick is at their start: one takes the lease, the other finds it held
+    // and asks again until that run ends.
+    std::vector<std::unique_ptr<DaemonProcess>> daemons;
+    daemons.push_back(StartDaemon(config, "takeover-a.log"));
+    daemons.push_back(StartDaemon(config, "takeover-b.log"));
+    std::string holder;
+    for (auto until = SteadyClock::now() + 60s; SteadyClock::now() < until;) {
+      holder = Q("SELECT runner_id FROM runs WHERE status = 'running'");
+      if (!holder.empty() && ContiguousHead(Dst("hourly")) >= 0) break;
+      std::this_thread::sleep_for(1ms);
+    }
+    ASSERT_FALSE(holder.empty()) << daemons[0]->Log() << daemons[1]->Log();
+    const int victim = daemons[0]->runner_id() == holder ? 0 : 1;
+    DaemonProcess& other = *daemons[1 - victim];
+    ASSERT_EQ(ContiguousHead(Src("big")), 399);
+    daemons[victim]->Signal(sig);
+    ASSERT_EQ(daemons[victim]->Wait(10s), std::optional<int>(sig == SIGKILL ? -1 : 0))
+        << daemons[victim]->Log();
+    const auto killed = SteadyClock::now();
+    ASSERT_LT(ContiguousHead(Dst("hourly")), 399)
+        << "the run ended before the signal; make the table bigger\n"
+        << daemons[victim]->Log();
+    const std::string by_other =
+        "SELECT count(*) FROM runs WHERE status = 'succeeded' AND runner_id = '" +
+        other.runner_id() + "'";
+    bool done = false;
+    while (!done && SteadyClock::now() < killed + 40s) {
+      done = Q(by_other) == "1";
+      if (!done) std::this_thread::sleep_for(50ms);
+    }
+    const double took = std::chrono::duration<double>(SteadyClock::now() - killed).count();
+    std::cout << "[ measured ] the tick of a holder that got " << strsignal(sig)
+              << " was run by the other daemon, done " << took << " s later (lease_ttl 2s)\n";
+    ASSERT_TRUE(done) << other.Log();
+    EXPECT_EQ(Q("SELECT trigger || ' ' || attempt FROM runs WHERE runner_id = '" +
+                other.runner_id() + "'"),
+              "schedule 1");
+    EXPECT_THAT(Q("SELECT status || ' ' || error FROM runs WHERE runner_id = '" + holder + "'"),
+                HasSubstr(sig == SIGKILL ? "failed abandoned" : "cancelled"));
+    ProcessResult check =
+        RunProcess({Python(), kChecker, "check", Src("big"), Dst("hourly"), "--version", "399"});
+    EXPECT_EQ(check.exit_code, 0) << Dump(check);
+    other.Signal(SIGTERM);
+    EXPECT_EQ(other.Wait(30s), std::optional<int>(0)) << other.Log();
+  }
+
   TempDir dir_;
   std::unique_ptr<ScratchDatabase> db_;
   std::map<std::string, std::string> env_;
@@ -429,53 +485,11 @@ TEST_F(DaemonTest, TwoDaemonsRunEachScheduleTickOnceAndRetryAFailureOnce) {
 // ---------------------------------------------------------------------------------------------
 
 TEST_F(DaemonTest, ATickWhoseHolderWasKilledMidRunIsRunByAnotherDaemon) {
-  ASSERT_EQ(Generate("big", 400, 8, 256), 399);
-  const std::string config =
-      WriteConfig("takeover.yaml",
-                  "  copy_parallelism: 1\n  lease_ttl: 2s\n  heartbeat_interval: 500ms\n"
-                  "  lag_probe_interval: 1h\n",
-                  {{"hourly", "{ every: 1h }", "big", ""}});
-  // Both daemons' first tick is at their start: one takes the lease, the other finds it held
-  // and asks again until that run ends.
-  std::vector<std::unique_ptr<DaemonProcess>> daemons;
-  daemons.push_back(StartDaemon(config, "takeover-a.log"));
-  daemons.push_back(StartDaemon(config, "takeover-b.log"));
-  std::string holder;
-  for (auto until = SteadyClock::now() + 60s; SteadyClock::now() < until;) {
-    holder = Q("SELECT runner_id FROM runs WHERE status = 'running'");
-    if (!holder.empty() && ContiguousHead(Dst("hourly")) >= 0) break;
-    std::this_thread::sleep_for(1ms);
-  }
-  ASSERT_FALSE(holder.empty()) << daemons[0]->Log() << daemons[1]->Log();
-  const int victim = daemons[0]->runner_id() == holder ? 0 : 1;
-  DaemonProcess& other = *daemons[1 - victim];
-  daemons[victim]->Signal(SIGKILL);
-  ASSERT_EQ(daemons[victim]->Wait(5s), std::optional<int>(-1));
-  const auto killed = SteadyClock::now();
-  ASSERT_EQ(Q("SELECT count(*) FROM runs WHERE status = 'running'"), "1")
-      << "the run ended before the kill; make the table bigger";
-  const std::string by_other =
-      "SELECT count(*) FROM runs WHERE status = 'succeeded' AND runner_id = '" + other.runner_id() +
-      "'";
-  bool done = false;
-  while (!done && SteadyClock::now() < killed + 40s) {
-    done = Q(by_other) == "1";
-    if (!done) std::this_thread::sleep_for(50ms);
-  }
-  const double took = std::chrono::duration<double>(SteadyClock::now() - killed).count();
-  std::cout << "[ measured ] the killed holder's tick was run by the other daemon, done " << took
-            << " s after the kill (lease_ttl 2s)\n";
-  ASSERT_TRUE(done) << other.Log();
-  EXPECT_EQ(
-      Q("SELECT trigger || ' ' || attempt FROM runs WHERE runner_id = '" + other.runner_id() + "'"),
-      "schedule 1");
-  EXPECT_THAT(Q("SELECT status || ' ' || error FROM runs WHERE runner_id = '" + holder + "'"),
-              HasSubstr("failed abandoned"));
-  ProcessResult check =
-      RunProcess({Python(), kChecker, "check", Src("big"), Dst("hourly"), "--version", "399"});
-  EXPECT_EQ(check.exit_code, 0) << Dump(check);
-  other.Signal(SIGTERM);
-  EXPECT_EQ(other.Wait(30s), std::optional<int>(0)) << other.Log();
+  ExpectTheOtherDaemonRunsTheTickAfter(SIGKILL);
+}
+
+TEST_F(DaemonTest, ATickWhoseHolderStoppedAndCancelledItsRunIsRunByAnotherDaemon) {
+  ExpectTheOtherDaemonRunsTheTickAfter(SIGTERM);
 }
 
 // ---------------------------------------------------------------------------------------------
