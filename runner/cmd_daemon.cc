@@ -50,8 +50,8 @@ int CmdDaemon(const GlobalOptions& g, std::ostream& out, std::ostream& err) {
         d->Reload();
         continue;
       }
-      spdlog::info("{}: stopping (a second signal cancels runs in progress now)",
-                   sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      // The watchdog and the stop come before the log line (a stalled stderr must not hold
+      // them up).
       if (!watched) {
         watched = true;
         // The stop's last resort, started before Stop: whatever holds the stop up, the process
@@ -79,6 +79,8 @@ int CmdDaemon(const GlobalOptions& g, std::ostream& out, std::ostream& err) {
         }).detach();
       }
       d->Stop();
+      spdlog::info("{}: stopping (a second signal cancels runs in progress now)",
+                   sig == SIGTERM ? "SIGTERM" : "SIGINT");
     }
   });
   Status s = d->Run();

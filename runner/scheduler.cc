@@ -257,6 +257,7 @@ Status Scheduler::Started(const RunOrder& order) {
   }
   entry->next_due_before_start = entry->next_due;
   entry->schedule_owed_before_start = entry->schedule_owed;
+  entry->last_start_before_start = entry->last_start;
   entry->timeout_reported = false;
   entry->deadline.reset();
   if (entry->job.timeout) entry->deadline = now + *entry->job.timeout;
@@ -286,6 +287,7 @@ Status Scheduler::Finished(std::string_view job, Outcome outcome) {
     // Owed, not done: back after a backoff, as what it was (see the header). It served nothing.
     entry->next_due = entry->next_due_before_start;
     entry->schedule_owed = entry->schedule_owed_before_start;
+    entry->last_start = entry->last_start_before_start;
     TimePoint again;
     if (outcome.again) {
       again = now + *outcome.again;
@@ -327,7 +329,17 @@ Status Scheduler::Finished(std::string_view job, Outcome outcome) {
     entry->next_due = more ? now : now + entry->job.schedule.poll;
   } else {
     // Ticks that passed during the run collapse into one run, now. TimePoint::max() (manual
-    // only) stays as it is.
+    // only) stays as it is. For cron, that run is for the last fire that passed (TickServedBy:
+    // another daemon's run that started at or after it serves it too).
+    if (entry->job.schedule.kind == Schedule::kCron && entry->next_due <= now) {
+      TimePoint fire = entry->next_due;
+      for (int i = 0; i < 100000; ++i) {
+        const TimePoint next = entry->job.schedule.cron.NextAfter(fire);
+        if (next > now) break;
+        fire = next;
+      }
+      entry->owed_fire = fire;
+    }
     entry->next_due = std::max(entry->next_due, now);
   }
   return Status::OK();
@@ -384,6 +396,9 @@ Status Scheduler::Reconfigure(std::vector<JobSchedule> jobs) {
       if (!SameSchedule(old->job.schedule, job.schedule)) {
         entry.next_due = InitialDue(job.schedule, old->last_start);
         entry.owed_fire.reset();
+        entry.serving_fire.reset();
+        entry.schedule_owed = false;
+        entry.schedule_owed_before_start = false;
       }
     } else {
       entry.next_due = InitialDue(job.schedule, std::nullopt);

@@ -136,6 +136,11 @@ struct Outcome {
   // lease, or, for a scheduled run, another daemon holds it); the order it was started for is
   // owed and comes back after a backoff (see the rules).
   enum Result { kSucceeded, kFailed, kTimedOut, kCancelled, kNotStarted };
+
+  Outcome(Result r = kSucceeded, bool caught_up_ = true,
+          std::optional<Duration> again_ = std::nullopt)
+      : result(r), caught_up(caught_up_), again(again_) {}
+
   Result result = kSucceeded;
   // Continuous jobs: whether the run ended at the source head it observed (nothing left to
   // replicate). Ignored for other schedules and for runs that did not succeed.
@@ -268,6 +273,7 @@ class Scheduler {
     // (kNotStarted) served nothing, so they come back.
     TimePoint next_due_before_start = TimePoint::max();
     bool schedule_owed_before_start = false;
+    std::optional<TimePoint> last_start_before_start;
     // What comes next.
     TimePoint next_due = TimePoint::max();  // the next schedule tick; max() = none
     std::optional<TimePoint> manual_requested;

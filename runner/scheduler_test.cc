@@ -535,6 +535,21 @@ TEST_F(SchedulerTest, TickServedByIsTheCronFireTheOrderIsFor) {
   Finish("n", kOk);
 }
 
+TEST_F(SchedulerTest, TickServedByForACronRunCollapsingFiresPassedWhileRunningIsTheLastOne) {
+  Make({Job("h", Cron("0 * * * *"))});
+  At("2026-01-01T11:00:00Z");
+  EXPECT_EQ(FireThenStart(), "2026-01-01T11:00:00Z");
+  At("2026-01-01T13:30:00Z");  // ran through the 12:00 and 13:00 fires
+  Finish("h", kOk);
+  EXPECT_EQ(Next("h"), "2026-01-01T13:30:00Z");
+  // Another daemon's run that started at or after 13:00 served it.
+  EXPECT_EQ(FireThenStart(), "2026-01-01T13:00:00Z");
+  At("2026-01-01T13:31:00Z");
+  Finish("h", kOk);
+  At("2026-01-01T14:00:00Z");
+  EXPECT_EQ(FireThenStart(), "2026-01-01T14:00:00Z");
+}
+
 TEST_F(SchedulerTest, TickServedByForACronFireMissedAcrossARestartIsThatFire) {
   Make({Job("n", Cron("0 2 * * *"))});
   ASSERT_TRUE(scheduler_->SeedLastStart("n", T("2025-12-31T02:00:00Z")).ok());
