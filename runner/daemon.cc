@@ -533,8 +533,8 @@ void Daemon::Impl::Work(std::shared_ptr<ActiveRun> run) {
           grant->served_at ? FormatTimestamp(*grant->served_at) : std::string("?"));
       done.outcome.result = Outcome::kCancelled;
     } else if (run->tick) {
-      // A scheduled run while another runner holds the lease: owed (asked again 1 s, 2 s, ...
-      // at most 60 s apart) until that run ends. Released after its run, the other's take
+      // A scheduled run while another runner holds the lease: owed (asked again every
+      // HeldLeaseRecheck) until that run ends. Released after its run, the other's take
       // serves this tick (or not: then this daemon runs it, as a tick missed while the job
       // ran); if its holder dies, the lease expires unreleased and this daemon runs the tick,
       // taking the job over, instead of waiting for the next one.

@@ -255,9 +255,7 @@ Status Scheduler::Started(const RunOrder& order) {
   if (order.trigger == Trigger::kSchedule && entry->job.schedule.kind == Schedule::kCron) {
     entry->serving_fire = entry->owed_fire.value_or(order.due);
   }
-  entry->next_due_before_start = entry->next_due;
-  entry->schedule_owed_before_start = entry->schedule_owed;
-  entry->last_start_before_start = entry->last_start;
+  entry->before_start = {entry->next_due, entry->schedule_owed, entry->last_start};
   entry->timeout_reported = false;
   entry->deadline.reset();
   if (entry->job.timeout) entry->deadline = now + *entry->job.timeout;
@@ -285,9 +283,9 @@ Status Scheduler::Finished(std::string_view job, Outcome outcome) {
   entry->deadline.reset();
   if (outcome.result == Outcome::kNotStarted && entry->configured) {
     // Owed, not done: back after a backoff, as what it was (see the header). It served nothing.
-    entry->next_due = entry->next_due_before_start;
-    entry->schedule_owed = entry->schedule_owed_before_start;
-    entry->last_start = entry->last_start_before_start;
+    entry->next_due = entry->before_start.next_due;
+    entry->schedule_owed = entry->before_start.schedule_owed;
+    entry->last_start = entry->before_start.last_start;
     TimePoint again;
     if (outcome.again) {
       again = now + *outcome.again;
@@ -398,7 +396,7 @@ Status Scheduler::Reconfigure(std::vector<JobSchedule> jobs) {
         entry.owed_fire.reset();
         entry.serving_fire.reset();
         entry.schedule_owed = false;
-        entry.schedule_owed_before_start = false;
+        entry.before_start.schedule_owed = false;
       }
     } else {
       entry.next_due = InitialDue(job.schedule, std::nullopt);

@@ -269,11 +269,13 @@ class Scheduler {
     std::optional<TimePoint> owed_fire;
     // A scheduled run is owed (it did not start). Any run that starts serves it (Started).
     bool schedule_owed = false;
-    // next_due and schedule_owed before the current run started: a run that did not start
-    // (kNotStarted) served nothing, so they come back.
-    TimePoint next_due_before_start = TimePoint::max();
-    bool schedule_owed_before_start = false;
-    std::optional<TimePoint> last_start_before_start;
+    // What Started changed, as it was before: a run that did not start (kNotStarted) served
+    // nothing, so it comes back.
+    struct BeforeStart {
+      TimePoint next_due = TimePoint::max();
+      bool schedule_owed = false;
+      std::optional<TimePoint> last_start;
+    } before_start;
     // What comes next.
     TimePoint next_due = TimePoint::max();  // the next schedule tick; max() = none
     std::optional<TimePoint> manual_requested;
