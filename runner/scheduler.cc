@@ -211,8 +211,8 @@ std::optional<db::TickServed> Scheduler::TickServedBy(const RunOrder& order) con
     case Schedule::kContinuous:
       return db::TickServed{db::TickServed::kReleasedWithin, TimePoint(), schedule.poll};
     case Schedule::kCron:
-      return db::TickServed{db::TickServed::kTakenAtOrAfterFire,
-                            entry->owed_fire.value_or(order.due), Duration(0)};
+      return db::TickServed{db::TickServed::kTakenAtOrAfterFire, FireOf(*entry, order),
+                            Duration(0)};
     case Schedule::kManual:
       break;
   }
@@ -253,7 +253,7 @@ Status Scheduler::Started(const RunOrder& order) {
   entry->trigger = order.trigger;
   entry->serving_fire.reset();
   if (order.trigger == Trigger::kSchedule && entry->job.schedule.kind == Schedule::kCron) {
-    entry->serving_fire = entry->owed_fire.value_or(order.due);
+    entry->serving_fire = FireOf(*entry, order);
   }
   entry->before_start = {entry->next_due, entry->schedule_owed, entry->last_start};
   entry->timeout_reported = false;

@@ -304,6 +304,10 @@ class Scheduler {
   Entry* Find(std::string_view job);
   const Entry* Find(std::string_view job) const;
   JobStatus StatusOf(const Entry& entry) const;
+  // The cron fire a scheduled order of `entry` is for: the owed one, else its due time.
+  static TimePoint FireOf(const Entry& entry, const RunOrder& order) {
+    return entry.owed_fire.value_or(order.due);
+  }
 
   int max_concurrent_runs_;
   UniformRandom random_;

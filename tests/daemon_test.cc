@@ -216,6 +216,18 @@ class DaemonTest : public ::testing::Test {
     return false;
   }
 
+  // SIGTERM, then the exit within `limit` (nullopt: none; the daemon is then SIGKILLed) and the
+  // seconds it took.
+  static std::pair<std::optional<int>, double> TerminateAndTime(DaemonProcess& d,
+                                                                std::chrono::seconds limit) {
+    const auto signalled = SteadyClock::now();
+    d.Signal(SIGTERM);
+    const std::optional<int> code = d.Wait(limit);
+    const double took = std::chrono::duration<double>(SteadyClock::now() - signalled).count();
+    if (!code) d.Signal(SIGKILL);
+    return {code, took};
+  }
+
   // The state store frozen: every backend of the test database but the asking query's own is
   // SIGSTOPped (queries on them hang; their connections stay up) until the value is destroyed.
   struct Frozen {
@@ -508,12 +520,8 @@ TEST_F(DaemonTest, AFrozenStateStoreDoesNotHoldUpTheStop) {
   ASSERT_TRUE(frozen.ok) << frozen.error;
   // The lag probe's sweep (every second) is now stuck in a query.
   std::this_thread::sleep_for(2500ms);
-  const auto signalled = SteadyClock::now();
-  d->Signal(SIGTERM);
-  const std::optional<int> code = d->Wait(60s);
-  const double took = std::chrono::duration<double>(SteadyClock::now() - signalled).count();
+  const auto [code, took] = TerminateAndTime(*d, 60s);
   std::cout << "[ measured ] stopped " << took << " s after SIGTERM with the state store frozen\n";
-  if (!code) d->Signal(SIGKILL);
   ASSERT_EQ(code, std::optional<int>(1)) << d->Log();
   // The helpers' bound (5 s) after an idle drain, well before the last resort (1 s of grace +
   // 30 s of drain + 5 s + 10 s).
@@ -536,13 +544,9 @@ TEST_F(DaemonTest, ASigtermDuringAReloadStuckOnAFrozenStateStoreEndsTheDaemon) {
   std::this_thread::sleep_for(1s);
   d->Signal(SIGHUP);  // a second one must not hold up the signal thread either
   std::this_thread::sleep_for(500ms);
-  const auto signalled = SteadyClock::now();
-  d->Signal(SIGTERM);
-  const std::optional<int> code = d->Wait(70s);
-  const double took = std::chrono::duration<double>(SteadyClock::now() - signalled).count();
+  const auto [code, took] = TerminateAndTime(*d, 70s);
   std::cout << "[ measured ] ended " << took
             << " s after SIGTERM (reload stuck on a frozen store)\n";
-  if (!code) d->Signal(SIGKILL);
   ASSERT_EQ(code, std::optional<int>(1)) << d->Log();
   EXPECT_GE(took, 44.0);
   EXPECT_LT(took, 50.0);
